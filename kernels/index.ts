@@ -1,0 +1,49 @@
+// The Wasm ABI of sqz kernels. Every export works on caller-owned buffers addressed by byte
+// offsets into this module's exported `memory`; nothing allocates. The caller owns all memory
+// from sqz_heap_base() up and grows it with memory.grow. Integers are i32 unless noted,
+// pointers are byte offsets, leading dimensions are in elements. The only import is
+// env.abort (AssemblyScript's), which these kernels never call.
+//
+// Packed-weight formats are documented in kernels/pack/*.ts where they are defined.
+// Buffers that kernels read (A, packed B) must stay readable for 16 bytes past their end:
+// vector loads over a K tail may read (and ignore) up to 15 bytes beyond the last element.
+import { isa } from "./isa";
+import { packedSizeF32, packF32 } from "./pack/pack_f32";
+import { gemmF32 } from "./gemm/gemm_f32";
+
+export const SQZ_ABI_VERSION: i32 = 1;
+
+export function sqz_abi_version(): i32 {
+  return SQZ_ABI_VERSION;
+}
+
+/** 0 = scalar, 1 = simd128, 2 = simd128 + relaxed-simd. */
+export function sqz_isa(): i32 {
+  return isa();
+}
+
+/** First byte the caller may use. */
+export function sqz_heap_base(): usize {
+  return __heap_base;
+}
+
+// ---- f32 GEMM ----------------------------------------------------------------------------
+
+export function sqz_f32_gemm_packed_size(n: i32, k: i32): usize {
+  return packedSizeF32(n, k);
+}
+
+/** Packs B (element (k,n) at b + 4*(k*strideK + n*strideN)) and optional bias (0 = none). */
+export function sqz_f32_gemm_pack(
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
+): void {
+  packF32(n, k, b, strideK, strideN, bias, out);
+}
+
+/** C = clamp(A·B + bias, outMin, outMax); ReLU is (0, +inf), ReLU6 (0, 6), none (-inf, +inf). */
+export function sqz_f32_gemm(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, packed: usize, c: usize, ldc: i32,
+  outMin: f32, outMax: f32,
+): void {
+  gemmF32(m, n, k, a, lda, packed, c, ldc, outMin, outMax);
+}

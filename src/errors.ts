@@ -1,0 +1,35 @@
+// Typed errors. Callers can switch on `code` (stable, machine-readable) or on the class.
+export class SqzError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Shapes, dimensions or dtypes that do not fit the operation. */
+export class ShapeError extends SqzError {
+  constructor(message: string) {
+    super("invalid_shape", message);
+  }
+}
+
+/** A buffer or parameter whose value is out of range (too small, wrong dtype, bad scale). */
+export class ArgumentError extends SqzError {
+  constructor(message: string) {
+    super("invalid_argument", message);
+  }
+}
+
+/** Wasm linear memory cannot hold what was asked for. */
+export class OutOfMemoryError extends SqzError {
+  constructor(message: string) {
+    super("out_of_memory", message);
+  }
+}
+
+/** The runtime lacks something the caller required (e.g. relaxed SIMD). */
+export class UnsupportedError extends SqzError {
+  constructor(message: string) {
+    super("unsupported", message);
+  }
+}

@@ -1,0 +1,92 @@
+// f32 GEMM with weights packed once: C[M×N] = act(A[M×K] · B[K×N] + bias).
+import type { KernelModule } from "./module.ts";
+import {
+  type Activation,
+  activationRange,
+  checkDim,
+  checkElements,
+  checkLength,
+} from "./validate.ts";
+import { ShapeError } from "../errors.ts";
+
+export interface GemmF32Weights {
+  k: number;
+  n: number;
+  /** K×N row-major, or N×K row-major when `transposed` (ONNX Gemm transB=1). */
+  b: Float32Array;
+  transposed?: boolean;
+  bias?: Float32Array;
+}
+
+export class PackedGemmF32 {
+  #packed: number;
+  private constructor(
+    readonly mod: KernelModule,
+    readonly k: number,
+    readonly n: number,
+    packed: number,
+  ) {
+    this.#packed = packed;
+  }
+
+  static create(mod: KernelModule, w: GemmF32Weights): PackedGemmF32 {
+    checkDim("K", w.k);
+    checkDim("N", w.n);
+    checkLength("B", w.b.length, checkElements("B", w.k, w.n, 4));
+    if (w.bias) checkLength("bias", w.bias.length, w.n);
+    const e = mod.exports;
+    const size = e.sqz_f32_gemm_packed_size(w.n, w.k) >>> 0;
+    const packed = mod.heap.alloc(size);
+    const b = mod.upload(w.b);
+    const bias = w.bias ? mod.upload(w.bias) : 0;
+    try {
+      const [sk, sn] = w.transposed ? [1, w.k] : [w.n, 1];
+      e.sqz_f32_gemm_pack(w.n, w.k, b, sk, sn, bias, packed);
+    } finally {
+      mod.heap.free(b);
+      if (bias) mod.heap.free(bias);
+    }
+    return new PackedGemmF32(mod, w.k, w.n, packed);
+  }
+
+  /** Runs on buffers already in Wasm memory (offsets from mod.heap); lda/ldc in elements. */
+  runResident(
+    m: number, a: number, c: number, act?: Activation, lda = this.k, ldc = this.n,
+  ): void {
+    checkDim("M", m);
+    if (lda < this.k || ldc < this.n) throw new ShapeError(`lda/ldc smaller than K/N`);
+    this.#checkBlock("A", a, ((m - 1) * lda + this.k) * 4);
+    this.#checkBlock("C", c, ((m - 1) * ldc + this.n) * 4);
+    const [lo, hi] = activationRange(act);
+    this.mod.exports.sqz_f32_gemm(m, this.n, this.k, a, lda, this.#packed, c, ldc, lo, hi);
+  }
+
+  /** Copies A in and C out: convenient, and what a one-off caller wants. */
+  run(a: Float32Array, m: number, act?: Activation): Float32Array {
+    checkDim("M", m);
+    checkLength("A", a.length, checkElements("A", m, this.k, 4));
+    const cLen = checkElements("C", m, this.n, 4);
+    const heap = this.mod.heap;
+    const pa = this.mod.upload(a.subarray(0, m * this.k));
+    let pc = 0;
+    try {
+      pc = heap.alloc(cLen * 4);
+      this.runResident(m, pa, pc, act);
+      return this.mod.f32(pc, cLen).slice();
+    } finally {
+      heap.free(pa);
+      if (pc) heap.free(pc);
+    }
+  }
+
+  dispose(): void {
+    if (this.#packed) this.mod.heap.free(this.#packed);
+    this.#packed = 0;
+  }
+
+  #checkBlock(what: string, ptr: number, bytes: number): void {
+    const size = this.mod.heap.sizeOf(ptr);
+    if (size === undefined) throw new ShapeError(`${what} at ${ptr} is not a heap block`);
+    if (size < bytes) throw new ShapeError(`${what} block holds ${size} bytes, needs ${bytes}`);
+  }
+}

@@ -1,0 +1,102 @@
+// Loads one build of the kernel module (kernels/build/sqz-{scalar,simd,relaxed}.wasm) and
+// gives typed access to its exports and memory.
+import { availableBuilds, bestBuild, type KernelBuild } from "./features.ts";
+import { WasmHeap } from "./heap.ts";
+import { UnsupportedError } from "../errors.ts";
+
+/** The exported ABI, as documented in kernels/index.ts. */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  sqz_abi_version(): number;
+  sqz_isa(): number;
+  sqz_heap_base(): number;
+  sqz_f32_gemm_packed_size(n: number, k: number): number;
+  sqz_f32_gemm_pack(
+    n: number, k: number, b: number, strideK: number, strideN: number, bias: number, out: number,
+  ): void;
+  sqz_f32_gemm(
+    m: number, n: number, k: number, a: number, lda: number, packed: number, c: number,
+    ldc: number, outMin: number, outMax: number,
+  ): void;
+  sqz_i8_gemm_packed_size(n: number, k: number): number;
+  sqz_i8_gemm_pack(
+    n: number, k: number, b: number, strideK: number, strideN: number, bias: number, out: number,
+  ): void;
+  sqz_i8_gemm(
+    m: number, n: number, k: number, a: number, lda: number, aSigned: number, aZero: number,
+    packed: number, c: number, ldc: number, mode: number, params: number,
+  ): void;
+  sqz_bin_gemm_packed_size(n: number, k: number): number;
+  sqz_bin_pack_weights(n: number, k: number, b: number, strideK: number, strideN: number, out: number): void;
+  sqz_bin_pack_rows(m: number, k: number, a: number, lda: number, out: number): void;
+  sqz_bin_gemm(
+    m: number, n: number, k: number, a: number, packed: number, c: number, ldc: number,
+    mode: number, params: number,
+  ): void;
+}
+
+export const ISA_NAMES = ["scalar", "simd", "relaxed"] as const;
+const compiled = new Map<KernelBuild, Promise<WebAssembly.Module>>();
+
+async function readBuild(build: KernelBuild): Promise<Uint8Array> {
+  const url = new URL(`../../kernels/build/sqz-${build}.wasm`, import.meta.url);
+  if (url.protocol === "file:" && typeof Deno !== "undefined") return await Deno.readFile(url);
+  const res = await fetch(url);
+  if (!res.ok) throw new UnsupportedError(`cannot load kernel build ${build}: ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+export class KernelModule {
+  readonly heap: WasmHeap;
+  private constructor(readonly build: KernelBuild, readonly exports: KernelExports) {
+    this.heap = new WasmHeap(exports.memory, exports.sqz_heap_base());
+  }
+
+  /** Instantiates a fresh module (own memory). `auto` picks the best build the runtime runs. */
+  static async load(build: KernelBuild | "auto" = "auto"): Promise<KernelModule> {
+    const chosen = build === "auto" ? bestBuild() : build;
+    if (!availableBuilds().includes(chosen)) {
+      throw new UnsupportedError(`this WebAssembly runtime cannot run the ${chosen} kernel build`);
+    }
+    let mod = compiled.get(chosen);
+    if (!mod) {
+      mod = readBuild(chosen).then((bytes) => WebAssembly.compile(bytes));
+      compiled.set(chosen, mod);
+    }
+    const instance = await WebAssembly.instantiate(await mod, {
+      env: {
+        abort(_msg: number, _file: number, line: number, col: number) {
+          throw new Error(`sqz kernel abort at ${line}:${col}`);
+        },
+      },
+    });
+    return new KernelModule(chosen, instance.exports as unknown as KernelExports);
+  }
+
+  get memory(): WebAssembly.Memory {
+    return this.exports.memory;
+  }
+
+  // Views are made per call: growing memory detaches earlier ArrayBuffers.
+  f32(ptr: number, length: number): Float32Array {
+    return new Float32Array(this.exports.memory.buffer, ptr, length);
+  }
+  i32(ptr: number, length: number): Int32Array {
+    return new Int32Array(this.exports.memory.buffer, ptr, length);
+  }
+  u8(ptr: number, length: number): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer, ptr, length);
+  }
+  i8(ptr: number, length: number): Int8Array {
+    return new Int8Array(this.exports.memory.buffer, ptr, length);
+  }
+
+  /** Allocates and fills a block from a typed array; returns its offset. */
+  upload(data: ArrayBufferView): number {
+    const ptr = this.heap.alloc(data.byteLength);
+    this.u8(ptr, data.byteLength).set(
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
+    return ptr;
+  }
+}
