@@ -10,6 +10,8 @@
 import { isa } from "./isa";
 import { packedSizeF32, packF32 } from "./pack/pack_f32";
 import { gemmF32 } from "./gemm/gemm_f32";
+import { packedSizeI8, packI8 } from "./pack/pack_i8";
+import { gemmI8 } from "./gemm/gemm_i8";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -46,4 +48,28 @@ export function sqz_f32_gemm(
   outMin: f32, outMax: f32,
 ): void {
   gemmF32(m, n, k, a, lda, packed, c, ldc, outMin, outMax);
+}
+
+// ---- int8 GEMM ---------------------------------------------------------------------------
+
+export function sqz_i8_gemm_packed_size(n: i32, k: i32): usize {
+  return packedSizeI8(n, k);
+}
+
+/** Packs i8 B (element (k,n) at b + k*strideK + n*strideN, values in [-127,127]), i32 bias. */
+export function sqz_i8_gemm_pack(
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
+): void {
+  packI8(n, k, b, strideK, strideN, bias, out);
+}
+
+/**
+ * int8 GEMM. A is u8 (aSigned = 0) or i8 (1) with zero point aZero; `mode` and `params`
+ * select the output (kernels/gemm/requant.ts documents both); ldc counts output elements.
+ */
+export function sqz_i8_gemm(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, aSigned: i32, aZero: i32, packed: usize,
+  c: usize, ldc: i32, mode: i32, params: usize,
+): void {
+  gemmI8(m, n, k, a, lda, aSigned != 0, aZero, packed, c, ldc, mode, params);
 }

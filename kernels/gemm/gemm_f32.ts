@@ -3,6 +3,7 @@
 // A four k-steps at a time, broadcasting each lane ("splat" variant, as XNNPACK's
 // f32-gemm-4x8-wasmsimd-splat). The relaxed build fuses multiply-add with relaxed_madd.
 import { NR_F32 } from "../pack/pack_f32";
+import { storeTail32 as storeTail } from "./store";
 
 const MR: i32 = 4;
 // Columns per L2 block: the packed B block of K×NC floats stays in cache while every row
@@ -13,21 +14,6 @@ const L2_BLOCK_BYTES: i32 = 256 * 1024;
 @inline function vfma(a: v128, b: v128, acc: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
   return f32x4.add(acc, f32x4.mul(a, b));
-}
-
-// @ts-ignore: decorator
-@inline function storeTail(c: usize, lo: v128, hi: v128, nc: i32): void {
-  if (nc & 4) {
-    v128.store(c, lo);
-    lo = hi;
-    c += 16;
-  }
-  if (nc & 2) {
-    v128.store64_lane(c, lo, 0);
-    lo = i32x4.shuffle(lo, lo, 2, 3, 2, 3);
-    c += 8;
-  }
-  if (nc & 1) v128.store32_lane(c, lo, 0);
 }
 
 // mr ≤ 4 rows, nc ≤ 8 columns of one packed panel `w`; lda/ldc in bytes. Rows past mr alias

@@ -17,3 +17,49 @@ export function refGemmF32(
   }
   return c;
 }
+
+/** i32 accumulators of the int8 GEMM: bias + Σ_k (a − za)·w, w K×N. Exact. */
+export function refGemmI8(
+  m: number, n: number, k: number, a: Uint8Array | Int8Array, za: number, w: Int8Array,
+  bias?: Int32Array,
+): Int32Array {
+  const c = new Int32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = bias ? bias[j] : 0;
+      for (let p = 0; p < k; p++) s += (a[i * k + p] - za) * w[p * n + j];
+      c[i * n + j] = s;
+    }
+  }
+  return c;
+}
+
+/** TFLite MultiplyByQuantizedMultiplier, in BigInt so every intermediate is exact. */
+export function refMultiplyByQuantizedMultiplier(x: number, multiplier: number, shift: number) {
+  const left = Math.max(shift, 0), right = Math.max(-shift, 0);
+  const xl = BigInt.asIntN(32, BigInt(x) * (1n << BigInt(left))); // C's wrapping multiply
+  // SaturatingRoundingDoublingHighMul with gemmlowp's nudge and truncating division.
+  const ab = xl * BigInt(multiplier);
+  const nudge = ab >= 0n ? 1n << 30n : 1n - (1n << 30n);
+  const t = Number((ab + nudge) / (1n << 31n)); // BigInt division truncates, like C
+  // RoundingDivideByPOT
+  const mask = 2 ** right - 1;
+  const rem = Number(BigInt(t) & BigInt(mask));
+  const threshold = (mask >> 1) + (t < 0 ? 1 : 0);
+  return Math.floor(t / 2 ** right) + (rem > threshold ? 1 : 0);
+}
+
+/** ONNX QLinearMatMul / ORT requantization with f32 arithmetic, round half to even. */
+export function refRequantFp32(acc: number, scale: number, zp: number, qmin: number, qmax: number) {
+  const v = Math.fround(Math.fround(acc) * Math.fround(scale));
+  const r = roundHalfEven(Math.min(Math.max(v, qmin - zp), qmax - zp));
+  return Math.min(Math.max(r + zp, qmin), qmax);
+}
+
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
