@@ -12,6 +12,8 @@ import { packedSizeF32, packF32 } from "./pack/pack_f32";
 import { gemmF32 } from "./gemm/gemm_f32";
 import { packedSizeI8, packI8 } from "./pack/pack_i8";
 import { gemmI8 } from "./gemm/gemm_i8";
+import { packedSizeBin, packRowsBin, packWeightsBin, wordsBin } from "./pack/pack_bin";
+import { gemmBin } from "./gemm/gemm_bin";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -72,4 +74,34 @@ export function sqz_i8_gemm(
   c: usize, ldc: i32, mode: i32, params: usize,
 ): void {
   gemmI8(m, n, k, a, lda, aSigned != 0, aZero, packed, c, ldc, mode, params);
+}
+
+// ---- binary GEMM -------------------------------------------------------------------------
+
+export function sqz_bin_gemm_packed_size(n: i32, k: i32): usize {
+  return packedSizeBin(n, k);
+}
+
+/** Bytes of one bit-packed row of K values: ceil(K/128)*16. */
+export function sqz_bin_row_bytes(k: i32): usize {
+  return <usize>wordsBin(k) << 4;
+}
+
+/** Packs the signs of f32 B (element (k,n) at b + 4*(k*strideK + n*strideN)). */
+export function sqz_bin_pack_weights(
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, out: usize,
+): void {
+  packWeightsBin(n, k, b, strideK, strideN, out);
+}
+
+/** Packs the signs of M rows of f32 A (row stride lda elements). */
+export function sqz_bin_pack_rows(m: i32, k: i32, a: usize, lda: i32, out: usize): void {
+  packRowsBin(m, k, a, lda, out);
+}
+
+/** Binary GEMM; kernels/gemm/gemm_bin.ts documents modes and params. */
+export function sqz_bin_gemm(
+  m: i32, n: i32, k: i32, a: usize, packed: usize, c: usize, ldc: i32, mode: i32, params: usize,
+): void {
+  gemmBin(m, n, k, a, packed, c, ldc, mode, params);
 }

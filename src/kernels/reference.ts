@@ -63,3 +63,35 @@ export function roundHalfEven(x: number): number {
   if (d < 0.5) return f;
   return f % 2 === 0 ? f : f + 1;
 }
+
+/** sign with sign(0) = +1, the binarization every binary kernel uses. */
+export function binarize(x: number): 1 | -1 {
+  return x < 0 ? -1 : 1;
+}
+
+/** Σ_k sign(a)·sign(b) for A M×K, B K×N. Exact. */
+export function refGemmBin(
+  m: number, n: number, k: number, a: Float32Array, b: Float32Array,
+): Int32Array {
+  const c = new Int32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += binarize(a[i * k + p]) * binarize(b[p * n + j]);
+      c[i * n + j] = s;
+    }
+  }
+  return c;
+}
+
+/** The bit-packed row layout of kernels/pack/pack_bin.ts: bit set for negative values. */
+export function refPackSignBits(x: ArrayLike<number>, rows: number, k: number): Uint8Array {
+  const rowBytes = Math.ceil(k / 128) * 16;
+  const out = new Uint8Array(rows * rowBytes);
+  for (let i = 0; i < rows; i++) {
+    for (let p = 0; p < k; p++) {
+      if (x[i * k + p] < 0) out[i * rowBytes + (p >> 3)] |= 1 << (p & 7);
+    }
+  }
+  return out;
+}

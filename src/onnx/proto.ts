@@ -13,6 +13,13 @@
  */
 import protobuf from "protobufjs";
 
+// protobufjs picks Node's Buffer when it exists (it does under Deno), which
+// makes decoded bytes fields and encoder output Buffers backed by a shared
+// pool. We want plain Uint8Arrays, so switch it to its pure-Uint8Array mode.
+// This is process-wide, but sqz is the only protobufjs user.
+(protobuf.util as { Buffer: unknown }).Buffer = null;
+protobuf.configure();
+
 // ---------------------------------------------------------------------------
 // Schema
 
@@ -20,6 +27,8 @@ const root = protobuf.parse(
   Deno.readTextFileSync(new URL("./onnx.proto", import.meta.url)),
   { keepCase: false },
 ).root;
+// Resolve all type references up front so field.resolvedType is set.
+root.resolveAll();
 
 const ModelType = root.lookupType("onnx.ModelProto");
 const TensorType = root.lookupType("onnx.TensorProto");
@@ -364,18 +373,25 @@ const INT64_MIN = -9223372036854775808n;
 const UINT64_MAX = 18446744073709551615n;
 const TWO_63 = 2 ** 63;
 
+/** protobufjs' LongBits-compatible 64-bit value. */
+interface Int64Bits {
+  low: number;
+  high: number;
+  unsigned: boolean;
+}
+
 /**
- * protobufjs (without long.js) writes int64 numbers via a lossy split that
- * wraps 2^63 to INT64_MIN, so int64 values are normalized to decimal strings,
- * which protobufjs parses exactly. Only the fields declared int64/uint64 in
- * the schema are touched (found by walking the reflection types).
+ * protobufjs runs without long.js here, and then both its number path
+ * (lossy split that wraps 2^63 to INT64_MIN) and its fromObject() (parses
+ * strings/objects back to numbers) are inexact for large int64 values. So we
+ * convert every int64/uint64 field (found by walking the reflection types) to
+ * exact {low, high} bits and hand the plain object straight to encode().
  */
 function normalizeInt64(type: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...obj };
   for (const field of type.fieldsArray) {
     const v = out[field.name];
     if (v === undefined || v === null) continue;
-    field.resolve();
     if (field.resolvedType instanceof protobuf.Type) {
       const sub = field.resolvedType;
       out[field.name] = field.repeated
@@ -383,32 +399,36 @@ function normalizeInt64(type: protobuf.Type, obj: Record<string, unknown>): Reco
         : normalizeInt64(sub, v as Record<string, unknown>);
     } else if (field.type === "int64" || field.type === "uint64") {
       const unsigned = field.type === "uint64";
-      const conv = (x: unknown) => int64String(x, unsigned, field.name);
+      const conv = (x: unknown) => int64Bits(x, unsigned, field.name);
       out[field.name] = field.repeated ? Array.from(v as ArrayLike<unknown>, conv) : conv(v);
     }
   }
   return out;
 }
 
-function int64String(x: unknown, unsigned: boolean, field: string): string {
+function int64Bits(x: unknown, unsigned: boolean, field: string): Int64Bits {
   let b: bigint;
   if (typeof x === "bigint") b = x;
   else if (typeof x === "number") {
     if (Number.isNaN(x)) throw new TypeError(`int64 field '${field}' is NaN`);
-    if (x >= TWO_63 * (unsigned ? 2 : 1)) return String(unsigned ? UINT64_MAX : INT64_MAX);
-    if (x <= -TWO_63) return String(INT64_MIN);
-    b = BigInt(Math.trunc(x));
+    // Clamp: 2^63 is what INT64_MAX decodes to as a number.
+    if (x >= TWO_63 * (unsigned ? 2 : 1)) b = unsigned ? UINT64_MAX : INT64_MAX;
+    else if (x <= -TWO_63) b = INT64_MIN;
+    else b = BigInt(Math.trunc(x));
   } else if (typeof x === "string") b = BigInt(x);
   else throw new TypeError(`int64 field '${field}' has non-integer value ${String(x)}`);
   const lo = unsigned ? 0n : INT64_MIN;
   const hi = unsigned ? UINT64_MAX : INT64_MAX;
   if (b < lo || b > hi) throw new RangeError(`int64 field '${field}' out of range: ${b}`);
-  return b.toString();
+  const u = BigInt.asUintN(64, b);
+  return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0, unsigned };
 }
 
 function encodeWith(type: protobuf.Type, obj: object): Uint8Array {
-  const msg = type.fromObject(normalizeInt64(type, obj as Record<string, unknown>));
-  return type.encode(msg).finish();
+  const plain = normalizeInt64(type, obj as Record<string, unknown>);
+  const problem = type.verify(plain);
+  if (problem !== null) throw new TypeError(`cannot encode ${type.name}: ${problem}`);
+  return type.encode(plain).finish();
 }
 
 /** Serializes a ModelProto to .onnx bytes. */
@@ -480,14 +500,18 @@ function toNum(v: number | bigint): number {
   return typeof v === "bigint" ? Number(v) : v;
 }
 
-function toBig(v: number | bigint): bigint {
-  return typeof v === "bigint" ? v : BigInt(Math.trunc(v));
+/** Number -> bigint for 64-bit raw data, clamping so 2^63 (= INT64_MAX as a number) stays positive. */
+function toBig(v: number | bigint, unsigned: boolean): bigint {
+  if (typeof v === "bigint") return v;
+  if (v >= TWO_63 * (unsigned ? 2 : 1)) return unsigned ? UINT64_MAX : INT64_MAX;
+  if (v <= -TWO_63) return INT64_MIN;
+  return BigInt(Math.trunc(v));
 }
 
 /**
  * Serializes elements to little-endian raw_data for `dataType`. Values are
  * converted per the target type (so Int32Array data can fill an INT64 tensor).
- * FLOAT16/BFLOAT16/FLOAT8*/FLOAT4 take already-encoded bit patterns.
+ * FLOAT16, BFLOAT16, FLOAT8* and FLOAT4 take already-encoded bit patterns.
  * COMPLEX types take interleaved (re, im) pairs, i.e. 2x the element count.
  */
 export function encodeRawData(dataType: number, data: TensorArrayData): Uint8Array {
@@ -521,10 +545,10 @@ export function encodeRawData(dataType: number, data: TensorArrayData): Uint8Arr
         dv.setFloat64(o, toNum(v), true);
         break;
       case DataType.INT64:
-        dv.setBigInt64(o, toBig(v), true);
+        dv.setBigInt64(o, toBig(v, false), true);
         break;
       case DataType.UINT64:
-        dv.setBigUint64(o, toBig(v), true);
+        dv.setBigUint64(o, toBig(v, true), true);
         break;
       case DataType.INT32:
         dv.setInt32(o, toNum(v), true);
@@ -614,7 +638,8 @@ export type TensorArray =
  * Returns a tensor's elements as a fresh typed array, from raw_data or the
  * typed *_data field. FLOAT16/BFLOAT16 come back as Uint16Array bit patterns,
  * 8-bit floats as Uint8Array bit patterns, BOOL as Uint8Array, COMPLEX64 as
- * interleaved Float32Array. 4-bit types, STRING and external data throw.
+ * interleaved Float32Array, INT4 as Int8Array, UINT4/FLOAT4E2M1 as Uint8Array.
+ * STRING tensors and external data throw.
  */
 export function tensorToArray(t: TensorProto): TensorArray {
   const dt = t.dataType ?? 0;
@@ -622,6 +647,9 @@ export function tensorToArray(t: TensorProto): TensorArray {
     throw new RangeError(`tensor '${t.name ?? ""}' uses external data; load it first`);
   }
   const count = t.dims.reduce((a, b) => a * b, 1);
+  if (dt === DataType.INT4 || dt === DataType.UINT4 || dt === DataType.FLOAT4E2M1) {
+    return unpack4bit(t, dt, count);
+  }
   const make = (): TensorArray => {
     switch (dt) {
       case DataType.FLOAT:
@@ -692,6 +720,29 @@ export function tensorToArray(t: TensorProto): TensorArray {
     for (let i = 0; i < src.length; i++) out[i] = BigInt(src[i]);
   } else {
     out.set(src);
+  }
+  return out;
+}
+
+/**
+ * 4-bit tensors are stored two per byte (first element in the low nibble),
+ * in raw_data or one byte per int32_data entry. INT4 is sign-extended into
+ * an Int8Array; UINT4 and FLOAT4E2M1 (bit patterns) come back as Uint8Array.
+ */
+function unpack4bit(t: TensorProto, dt: number, count: number): Int8Array | Uint8Array {
+  const nbytes = Math.ceil(count / 2);
+  const packed = t.rawData !== undefined && t.rawData.length > 0
+    ? t.rawData
+    : Uint8Array.from(t.int32Data, (x) => x & 0xff);
+  if (packed.length !== nbytes) {
+    throw new RangeError(
+      `tensor '${t.name ?? ""}': ${packed.length} packed bytes, expected ${nbytes} for ${count} 4-bit elements`,
+    );
+  }
+  const out = dt === DataType.INT4 ? new Int8Array(count) : new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const nib = (packed[i >> 1] >> ((i & 1) * 4)) & 0xf;
+    out[i] = dt === DataType.INT4 && nib >= 8 ? nib - 16 : nib;
   }
   return out;
 }

@@ -1,0 +1,68 @@
+// Bit-packed binary tensors (XNOR-Net). A value's sign is one bit: 1 means −1 (x < 0),
+// 0 means +1 (x ≥ 0, so sign(0) = +1 as in Larq). Bits run along K in 128-bit words:
+//
+//   row of K values -> u8 bits[KW*16], KW = ceil(K/128)
+//   value k is bit (k & 7) of byte (k >> 3)      (LSB first; bytes little-endian in a word)
+//   bits past K are 0 in both operands, so they add nothing to popcount(a ^ w)
+//
+// Then dot(a, w) over {−1, +1} = K − 2·popcount(a ^ w), counting only the real K.
+//
+// Packed activations (also the fused bit output of sqz_bin_gemm): M rows of KW*16 bytes.
+// Packed weights, one block per panel of NR_BIN = 4 output columns:
+//   struct panel_bin { u8 w[KW][4][16]; }   // word q of column n0+j, zero past N
+export const NR_BIN: i32 = 4;
+
+// @ts-ignore: decorator
+@inline export function wordsBin(k: i32): i32 {
+  return (k + 127) >> 7;
+}
+
+export function packedSizeBin(n: i32, k: i32): usize {
+  return <usize>((n + NR_BIN - 1) / NR_BIN) * <usize>wordsBin(k) * NR_BIN * 16;
+}
+
+// Sign bits of f32 x at x_ptr + 4*(i*stride), i = 0..k-1, into a zeroed row of KW*16 bytes.
+function packSignRow(x: usize, stride: usize, k: i32, out: usize): void {
+  const bytes = wordsBin(k) << 4;
+  memory.fill(out, 0, bytes);
+  for (let i = 0; i < k; i++) {
+    // Bit 31 of the f32 is its sign; -0.0 counts as +1 like 0.
+    const v = load<f32>(x + <usize>i * stride * 4);
+    if (v < 0) {
+      const p = out + (<usize>i >> 3);
+      store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(i & 7)));
+    }
+  }
+}
+
+/** Packs M rows of f32 A (row stride lda elements) into M rows of KW*16 bytes. */
+export function packRowsBin(m: i32, k: i32, a: usize, lda: i32, out: usize): void {
+  const rowBytes = <usize>wordsBin(k) << 4;
+  for (let i = 0; i < m; i++) {
+    packSignRow(a + <usize>i * lda * 4, 1, k, out + <usize>i * rowBytes);
+  }
+}
+
+/** Packs f32 weights B (element (k,n) at b + 4*(k*strideK + n*strideN)) by sign. */
+export function packWeightsBin(
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, out: usize,
+): void {
+  const kw = wordsBin(k);
+  const scratch = out; // each column is packed straight into its interleaved place
+  for (let n0 = 0; n0 < n; n0 += NR_BIN) {
+    const panel = scratch + <usize>(n0 / NR_BIN) * kw * NR_BIN * 16;
+    memory.fill(panel, 0, <usize>kw * NR_BIN * 16);
+    for (let j = 0; j < NR_BIN; j++) {
+      const col = n0 + j;
+      if (col >= n) continue;
+      for (let kk = 0; kk < k; kk++) {
+        const v = load<f32>(b + ((<usize>kk * strideK + <usize>col * strideN) << 2));
+        if (v < 0) {
+          const q = kk >> 7, bit = kk & 127;
+          const p = panel + ((<usize>q * NR_BIN + j) << 4) + (<usize>bit >> 3);
+          store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(bit & 7)));
+        }
+      }
+    }
+  }
+}
