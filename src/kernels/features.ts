@@ -5,7 +5,7 @@ const typeSec = [0x01, 0x04, 0x01, 0x60, 0x00, 0x00]; // one type: () -> ()
 const funcSec = [0x03, 0x02, 0x01, 0x00];
 const v128Zero = [0xfd, 0x0c, ...new Array(16).fill(0)];
 
-function moduleWith(body: number[]): Uint8Array {
+function moduleWith(body: number[]): Uint8Array<ArrayBuffer> {
   const fn = [0x00, ...body, 0x0b]; // no locals, body, end
   const code = [0x01, fn.length, ...fn];
   return new Uint8Array([...header, ...typeSec, ...funcSec, 0x0a, code.length, ...code]);

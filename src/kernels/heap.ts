@@ -18,6 +18,7 @@ interface Block {
 export class WasmHeap {
   #free: Block[] = [];
   #used = new Map<number, number>();
+  #requested = new Map<number, number>();
   #top: number;
   #inUse = 0;
   #peak = 0;
@@ -60,6 +61,7 @@ export class WasmHeap {
       this.#top += size;
     }
     this.#used.set(ptr, size);
+    this.#requested.set(ptr, bytes);
     this.#inUse += size;
     this.#peak = Math.max(this.#peak, this.#inUse);
     return ptr;
@@ -69,6 +71,7 @@ export class WasmHeap {
     const size = this.#used.get(ptr);
     if (size === undefined) throw new ArgumentError(`free of ${ptr}: not an allocated block`);
     this.#used.delete(ptr);
+    this.#requested.delete(ptr);
     this.#inUse -= size;
     // Insert sorted and coalesce with neighbours, so long runs don't fragment the heap.
     let i = 0;
@@ -84,10 +87,9 @@ export class WasmHeap {
     }
   }
 
-  /** Usable size of an allocated block (at least what was asked for). */
+  /** Bytes asked for when the block at ptr was allocated; undefined if ptr is no block. */
   sizeOf(ptr: number): number | undefined {
-    const s = this.#used.get(ptr);
-    return s === undefined ? undefined : s - SLACK;
+    return this.#requested.get(ptr);
   }
 
   #ensure(end: number): void {

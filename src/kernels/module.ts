@@ -38,7 +38,7 @@ export interface KernelExports {
 export const ISA_NAMES = ["scalar", "simd", "relaxed"] as const;
 const compiled = new Map<KernelBuild, Promise<WebAssembly.Module>>();
 
-async function readBuild(build: KernelBuild): Promise<Uint8Array> {
+async function readBuild(build: KernelBuild): Promise<Uint8Array<ArrayBuffer>> {
   const url = new URL(`../../kernels/build/sqz-${build}.wasm`, import.meta.url);
   if (url.protocol === "file:" && typeof Deno !== "undefined") return await Deno.readFile(url);
   const res = await fetch(url);

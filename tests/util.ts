@@ -1,0 +1,52 @@
+// Shared helpers for the kernel tests: a seeded PRNG and the shape sets the issue asks for.
+import { availableBuilds, type KernelBuild } from "../src/kernels/features.ts";
+import { KernelModule } from "../src/kernels/module.ts";
+
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => { // mulberry32
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randInt(r: () => number, lo: number, hi: number): number {
+  return lo + Math.floor(r() * (hi - lo + 1));
+}
+
+/** Awkward sizes: 1, tile ± 1, powers of two ± 1. */
+export const SIZES = [1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 255, 257];
+/** K values that are not multiples of 8, 16, 64 or 128. */
+export const ODD_K = [5, 9, 27, 100, 129, 200, 257, 300, 513, 1000];
+
+/**
+ * (M, N, K) triples: every size in every position against sizes drawn at random, plus the
+ * odd K values; the product is capped so the naive reference stays fast.
+ */
+export function shapes(seed: number, maxMacs = 2_000_000): [number, number, number][] {
+  const r = rng(seed);
+  const pick = () => SIZES[randInt(r, 0, SIZES.length - 1)];
+  const out: [number, number, number][] = [];
+  for (const s of SIZES) {
+    out.push([s, pick(), pick()], [pick(), s, pick()], [pick(), pick(), s]);
+  }
+  for (const k of ODD_K) out.push([pick(), pick(), k]);
+  out.push([1, 1, 1], [4, 8, 4], [5, 9, 3]);
+  return out.map(([m, n, k]) => {
+    while (m * n * k > maxMacs) {
+      if (m >= n && m > 1) m = Math.ceil(m / 2);
+      else if (n > 1) n = Math.ceil(n / 2);
+      else break;
+    }
+    return [m, n, k];
+  });
+}
+
+/** One module per build this runtime can run. */
+export async function loadBuilds(): Promise<KernelModule[]> {
+  const builds: KernelBuild[] = availableBuilds();
+  return await Promise.all(builds.map((b) => KernelModule.load(b)));
+}
