@@ -9,7 +9,11 @@ for (const mod of mods) {
   Deno.test(`binary gemm equals the reference exactly: i32, f32 and packed sign bits (${mod.build})`, () => {
     const r = rng(4);
     // K up to 5000 crosses the 31-word block where byte counters are widened.
-    const cases = [...shapes(44), [3, 5, 5000], [2, 9, 3968], [1, 4, 3969]] as [number, number, number][];
+    const cases = [...shapes(44), [3, 5, 5000], [2, 9, 3968], [1, 4, 3969]] as [
+      number,
+      number,
+      number,
+    ][];
     for (const [i, [m, n, k]] of cases.entries()) {
       // Exact zeros (sign +1) and negative zeros in the mix.
       const val = () => (r() < 0.05 ? (r() < 0.5 ? 0 : -0) : r() * 2 - 1);
@@ -23,7 +27,10 @@ for (const mod of mods) {
 
       const alpha = Float32Array.from({ length: n }, () => 0.05 + r());
       const bias = Float32Array.from({ length: n }, () => r() * 6 - 3);
-      const y = Float32Array.from(dot, (d, j) => Math.fround(Math.fround(d * alpha[j % n]) + bias[j % n]));
+      const y = Float32Array.from(
+        dot,
+        (d, j) => Math.fround(Math.fround(d * alpha[j % n]) + bias[j % n]),
+      );
       const clamp: [number, number] = i % 2 ? [0, Infinity] : [-Infinity, Infinity];
       const fo = g.output({ kind: "f32", alpha, bias, clamp });
       const yc = y.map((v) => Math.min(Math.max(v, clamp[0]), clamp[1]));

@@ -16,7 +16,10 @@ function randomCase(r: () => number, m: number, n: number, k: number, signed: bo
     : Uint8Array.from({ length: m * k }, () => randInt(r, 0, 255));
   // Extremes included on purpose: ±127 weights and 0/255 activations stress the relaxed
   // build's 7-bit split.
-  const w = Int8Array.from({ length: k * n }, () => r() < 0.1 ? (r() < 0.5 ? 127 : -127) : randInt(r, -127, 127));
+  const w = Int8Array.from(
+    { length: k * n },
+    () => r() < 0.1 ? (r() < 0.5 ? 127 : -127) : randInt(r, -127, 127),
+  );
   const bias = Int32Array.from({ length: n }, () => randInt(r, -100000, 100000));
   const za = signed ? randInt(r, -128, 127) : randInt(r, 0, 255);
   return { a, w, bias, za };
@@ -46,14 +49,24 @@ for (const mod of mods) {
       const g = PackedGemmI8.create(mod, { k, n, b: w, bias });
       const acc = refGemmI8(m, n, k, a, za, w, bias);
       // Scales spanning right shifts 5..25, and one > 1 (a left shift) now and then.
-      const scale = Float32Array.from({ length: n }, () => i % 7 === 0 ? 1 + r() : 2 ** -(5 + 20 * r()));
+      const scale = Float32Array.from(
+        { length: n },
+        () => i % 7 === 0 ? 1 + r() : 2 ** -(5 + 20 * r()),
+      );
       for (const method of ["gemmlowp", "fp32"] as const) {
         for (const dtype of ["uint8", "int8"] as const) {
           const zp = dtype === "uint8" ? randInt(r, 0, 255) : randInt(r, -128, 127);
           const [tmin, tmax] = dtype === "uint8" ? [0, 255] : [-128, 127];
           // A fused ReLU half the time: the clamp starts at the zero point.
           const [qmin, qmax] = i % 2 ? [zp, tmax] : [tmin, tmax];
-          const spec: I8Output = { kind: "requant", method, dtype, scale, zeroPoint: zp, clamp: [qmin, qmax] };
+          const spec: I8Output = {
+            kind: "requant",
+            method,
+            dtype,
+            scale,
+            zeroPoint: zp,
+            clamp: [qmin, qmax],
+          };
           const out = g.output(spec);
           const got = g.run(a, m, { signed, zeroPoint: za }, out);
           assert.ok(dtype === "uint8" ? got instanceof Uint8Array : got instanceof Int8Array);
@@ -66,7 +79,11 @@ for (const mod of mods) {
               want = Math.min(Math.max(q, qmin), qmax);
             } else want = refRequantFp32(acc[j], s, zp, qmin, qmax);
             if (got[j] !== want) {
-              assert.fail(`${method} ${dtype} M=${m} N=${n} K=${k} [${j}] acc=${acc[j]}: ${got[j]} vs ${want}`);
+              assert.fail(
+                `${method} ${dtype} M=${m} N=${n} K=${k} [${j}] acc=${acc[j]}: ${
+                  got[j]
+                } vs ${want}`,
+              );
             }
           }
           out.dispose();
@@ -75,7 +92,10 @@ for (const mod of mods) {
       const out = g.output({ kind: "f32", scale, clamp: [-1000, 1000] });
       const got = g.run(a, m, { signed, zeroPoint: za }, out);
       for (let j = 0; j < acc.length; j++) {
-        const want = Math.min(Math.max(Math.fround(Math.fround(acc[j]) * scale[j % n]), -1000), 1000);
+        const want = Math.min(
+          Math.max(Math.fround(Math.fround(acc[j]) * scale[j % n]), -1000),
+          1000,
+        );
         assert.equal(got[j], want, `dequant [${j}]`);
       }
       out.dispose();
@@ -91,7 +111,13 @@ Deno.test("int8 gemm: every build returns identical bytes on one problem", () =>
   const scale = Float32Array.from({ length: n }, () => 2 ** -(10 + 5 * r()));
   const results = mods.map((mod) => {
     const g = PackedGemmI8.create(mod, { k, n, b: w, bias });
-    const out = g.output({ kind: "requant", method: "gemmlowp", dtype: "uint8", scale, zeroPoint: 3 });
+    const out = g.output({
+      kind: "requant",
+      method: "gemmlowp",
+      dtype: "uint8",
+      scale,
+      zeroPoint: 3,
+    });
     return g.run(a, m, { signed: false, zeroPoint: za }, out);
   });
   for (const res of results.slice(1)) assert.deepEqual(res, results[0]);

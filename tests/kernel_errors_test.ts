@@ -13,9 +13,13 @@ Deno.test("bad shapes get a ShapeError before Wasm memory is touched", () => {
     assert.throws(() => PackedGemmF32.create(mod, { k, n, b: new Float32Array(64) }), ShapeError);
   }
   // B shorter than K×N.
-  assert.throws(() => PackedGemmF32.create(mod, { k: 8, n: 8, b: new Float32Array(63) }), ShapeError);
   assert.throws(
-    () => PackedGemmF32.create(mod, { k: 2, n: 3, b: new Float32Array(6), bias: new Float32Array(2) }),
+    () => PackedGemmF32.create(mod, { k: 8, n: 8, b: new Float32Array(63) }),
+    ShapeError,
+  );
+  assert.throws(
+    () =>
+      PackedGemmF32.create(mod, { k: 2, n: 3, b: new Float32Array(6), bias: new Float32Array(2) }),
     ShapeError,
   );
   const g = PackedGemmF32.create(mod, { k: 4, n: 3, b: new Float32Array(12) });
@@ -25,7 +29,10 @@ Deno.test("bad shapes get a ShapeError before Wasm memory is touched", () => {
   const small = mod.heap.alloc(8);
   const c = mod.heap.alloc(24);
   assert.throws(() => g.runResident(2, small, c), ShapeError); // block smaller than M×K
-  assert.throws(() => g.run(new Float32Array(8), 2, { kind: "clip", min: 1, max: 0 }), ArgumentError);
+  assert.throws(
+    () => g.run(new Float32Array(8), 2, { kind: "clip", min: 1, max: 0 }),
+    ArgumentError,
+  );
   mod.heap.free(small);
   mod.heap.free(c);
   g.dispose();
@@ -33,12 +40,24 @@ Deno.test("bad shapes get a ShapeError before Wasm memory is touched", () => {
 });
 
 Deno.test("int8 gemm rejects -128 weights, huge K, bad zero points and scales", () => {
-  assert.throws(() => PackedGemmI8.create(mod, { k: 2, n: 2, b: Int8Array.of(1, -128, 3, 4) }), ArgumentError);
-  assert.throws(() => PackedGemmI8.create(mod, { k: 70000, n: 1, b: new Int8Array(70000) }), ShapeError);
+  assert.throws(
+    () => PackedGemmI8.create(mod, { k: 2, n: 2, b: Int8Array.of(1, -128, 3, 4) }),
+    ArgumentError,
+  );
+  assert.throws(
+    () => PackedGemmI8.create(mod, { k: 70000, n: 1, b: new Int8Array(70000) }),
+    ShapeError,
+  );
   const g = PackedGemmI8.create(mod, { k: 3, n: 2, b: new Int8Array(6) });
   const out = g.output({ kind: "i32" });
-  assert.throws(() => g.run(new Uint8Array(3), 1, { signed: false, zeroPoint: 256 }, out), ArgumentError);
-  assert.throws(() => g.run(new Int8Array(3), 1, { signed: true, zeroPoint: 128 }, out), ArgumentError);
+  assert.throws(
+    () => g.run(new Uint8Array(3), 1, { signed: false, zeroPoint: 256 }, out),
+    ArgumentError,
+  );
+  assert.throws(
+    () => g.run(new Int8Array(3), 1, { signed: true, zeroPoint: 128 }, out),
+    ArgumentError,
+  );
   assert.throws(() => g.output({ kind: "f32", scale: 0 }), ArgumentError);
   assert.throws(() => g.output({ kind: "f32", scale: new Float32Array(1) }), ShapeError);
   assert.throws(
@@ -46,11 +65,22 @@ Deno.test("int8 gemm rejects -128 weights, huge K, bad zero points and scales", 
     ArgumentError,
   );
   assert.throws(
-    () => g.output({ kind: "requant", method: "gemmlowp", dtype: "int8", scale: 0.1, zeroPoint: 0, clamp: [5, 4] }),
+    () =>
+      g.output({
+        kind: "requant",
+        method: "gemmlowp",
+        dtype: "int8",
+        scale: 0.1,
+        zeroPoint: 0,
+        clamp: [5, 4],
+      }),
     ArgumentError,
   );
   const other = PackedGemmI8.create(mod, { k: 3, n: 3, b: new Int8Array(9) });
-  assert.throws(() => other.run(new Uint8Array(3), 1, { signed: false, zeroPoint: 0 }, out), ArgumentError);
+  assert.throws(
+    () => other.run(new Uint8Array(3), 1, { signed: false, zeroPoint: 0 }, out),
+    ArgumentError,
+  );
   g.dispose();
   other.dispose();
 });

@@ -16,16 +16,26 @@ Deno.test("feature detection picks the best build this runtime runs", () => {
 
 Deno.test("every build is standalone: imports only env.abort, exports the ABI", async () => {
   for (const build of builds) {
-    const bytes = await Deno.readFile(new URL(`../kernels/build/sqz-${build}.wasm`, import.meta.url));
+    const bytes = await Deno.readFile(
+      new URL(`../kernels/build/sqz-${build}.wasm`, import.meta.url),
+    );
     const mod = new WebAssembly.Module(bytes);
     const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
     assert(imports.every((i) => i === "env.abort"), `${build} imports ${imports}`);
     const exports = WebAssembly.Module.exports(mod).map((e) => e.name);
     for (
       const name of [
-        "memory", "sqz_abi_version", "sqz_isa", "sqz_heap_base", "sqz_f32_gemm_pack",
-        "sqz_f32_gemm", "sqz_i8_gemm_pack", "sqz_i8_gemm", "sqz_bin_pack_weights",
-        "sqz_bin_pack_rows", "sqz_bin_gemm",
+        "memory",
+        "sqz_abi_version",
+        "sqz_isa",
+        "sqz_heap_base",
+        "sqz_f32_gemm_pack",
+        "sqz_f32_gemm",
+        "sqz_i8_gemm_pack",
+        "sqz_i8_gemm",
+        "sqz_bin_pack_weights",
+        "sqz_bin_pack_rows",
+        "sqz_bin_gemm",
       ]
     ) assert(exports.includes(name), `${build} lacks export ${name}`);
   }

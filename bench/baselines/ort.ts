@@ -11,6 +11,7 @@
  */
 import * as ort from "onnxruntime-web";
 import { DataType, makeModel, node, tensorFromArray, valueInfo } from "../../src/onnx/proto.ts";
+import { ArgumentError } from "../../src/errors.ts";
 
 const ORT_DIST = new URL("../../node_modules/onnxruntime-web/dist/", import.meta.url);
 const ORT_MJS = new URL("ort-wasm-simd-threaded.mjs", ORT_DIST);
@@ -91,7 +92,9 @@ export function ortMatMulInputs(M: number, N: number, K: number) {
 
 function checkDims(M: number, N: number, K: number): void {
   for (const [k, v] of Object.entries({ M, N, K })) {
-    if (!Number.isInteger(v) || v <= 0) throw new RangeError(`ort baseline: ${k}=${v}`);
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new ArgumentError(`ort baseline: ${k}=${v} is not a positive integer`);
+    }
   }
 }
 
@@ -100,7 +103,7 @@ async function makeBench(
   input: ort.Tensor,
   outputName: string,
 ): Promise<OrtBench> {
-  if (!initialized) throw new Error("ort baseline: call initOrt() first");
+  if (!initialized) throw new ArgumentError("ort baseline: call initOrt() first");
   const session = await ort.InferenceSession.create(model, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",

@@ -12,6 +12,7 @@
 import * as tfwasm from "@tensorflow/tfjs-backend-wasm";
 import * as tf from "@tensorflow/tfjs-core";
 import { fileURLToPath } from "node:url";
+import { ArgumentError, UnsupportedError } from "../../src/errors.ts";
 
 /** Directory holding the tfjs .wasm binaries (a filesystem path with trailing slash). */
 const WASM_DIR = fileURLToPath(
@@ -31,11 +32,13 @@ export function initTfjs(): Promise<void> {
     tfwasm.setWasmPaths(WASM_DIR);
     tfwasm.setThreadsCount(1);
     if (!(await tf.setBackend("wasm"))) {
-      throw new Error(`tfjs: failed to initialize the wasm backend from ${WASM_DIR}`);
+      throw new UnsupportedError(`tfjs: failed to initialize the wasm backend from ${WASM_DIR}`);
     }
     await tf.ready();
     const threads = tfwasm.getThreadsCount();
-    if (threads !== 1) throw new Error(`tfjs: expected 1 XNNPACK thread, got ${threads}`);
+    if (threads !== 1) {
+      throw new UnsupportedError(`tfjs: expected 1 XNNPACK thread, got ${threads}`);
+    }
   })();
   return initialized;
 }
@@ -56,11 +59,12 @@ export function tfjsInfo(): TfjsInfo {
   const multithread = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT");
   return {
     backend: tf.getBackend(),
-    binary: WASM_DIR + (simd && multithread
-      ? "tfjs-backend-wasm-threaded-simd.wasm"
-      : simd
-      ? "tfjs-backend-wasm-simd.wasm"
-      : "tfjs-backend-wasm.wasm"),
+    binary: WASM_DIR +
+      (simd && multithread
+        ? "tfjs-backend-wasm-threaded-simd.wasm"
+        : simd
+        ? "tfjs-backend-wasm-simd.wasm"
+        : "tfjs-backend-wasm.wasm"),
     threads: tfwasm.getThreadsCount(),
     simd,
     multithread,
@@ -101,10 +105,12 @@ export interface TfjsMatMul {
  */
 export function tfjsMatMul(M: number, N: number, K: number): TfjsMatMul {
   if (tf.getBackend() !== "wasm") {
-    throw new Error(`tfjs: backend is '${tf.getBackend()}', call initTfjs() first`);
+    throw new ArgumentError(`tfjs: backend is '${tf.getBackend()}', call initTfjs() first`);
   }
   for (const [k, v] of Object.entries({ M, N, K })) {
-    if (!Number.isInteger(v) || v <= 0) throw new RangeError(`tfjsMatMul: ${k}=${v}`);
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new ArgumentError(`tfjsMatMul: ${k}=${v} is not a positive integer`);
+    }
   }
   const a = tf.tensor2d(randomF32(M * K, 1), [M, K], "float32");
   const b = tf.tensor2d(randomF32(K * N, 2), [K, N], "float32");
@@ -126,6 +132,10 @@ export function tfjsMatMul(M: number, N: number, K: number): TfjsMatMul {
 }
 
 /** The random inputs tfjsMatMul uses, for checking results against a reference. */
-export function tfjsMatMulInputs(M: number, N: number, K: number): { a: Float32Array; b: Float32Array } {
+export function tfjsMatMulInputs(
+  M: number,
+  N: number,
+  K: number,
+): { a: Float32Array; b: Float32Array } {
   return { a: randomF32(M * K, 1), b: randomF32(K * N, 2) };
 }

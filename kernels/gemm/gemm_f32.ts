@@ -1,11 +1,21 @@
 // f32 GEMM: C[M×N] = clamp(A[M×K] · B[K×N] + bias, min, max), B pre-packed by packF32.
-// Microkernels are register-blocked over a 4×8 output tile (8 v128 accumulators) and read
-// A four k-steps at a time, broadcasting each lane ("splat" variant, as XNNPACK's
-// f32-gemm-4x8-wasmsimd-splat). The relaxed build fuses multiply-add with relaxed_madd.
+// Microkernels, register-blocked over 8-column panels:
+//   gemm_f32_4x8_simd:    8 accumulators; reads A four k at a time and broadcasts each lane
+//                         ("splat", as XNNPACK's f32-gemm-4x8-wasmsimd-splat).
+//   gemm_f32_6x8_relaxed: 12 accumulators, relaxed_madd (one FMA on x86/Arm), A broadcast
+//                         straight from memory.
+//   gemm_f32_1x8_simd:    a lone row (GEMV); gemm_f32_1x8_scalar: the scalar build.
 import { NR_F32 } from "../pack/pack_f32";
 import { storeTail32 as storeTail } from "./store";
 
-const MR: i32 = 4;
+// Rows per tile: with relaxed_madd the 6×8 tile fits in 16 registers (12 accumulators); the
+// simd128 build needs a temporary per mul+add, so its 6×8 tile spills and 4×8 wins.
+// @ts-ignore: decorator
+@inline function tileRows(): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD) return 6;
+  return 4;
+}
+const MR: i32 = tileRows();
 // Columns per L2 block: the packed B block of K×NC floats stays in cache while every row
 // tile of A streams past it.
 const L2_BLOCK_BYTES: i32 = 256 * 1024;
@@ -163,6 +173,113 @@ function gemm_f32_4x8_simd(
   }
 }
 
+// 6 rows × 8 columns, 12 accumulators: A is broadcast straight from memory (load32_splat,
+// a load-port broadcast on x86) instead of shuffled, which frees the shuffle/FMA pipe.
+function gemm_f32_6x8_relaxed(
+  mr: i32, nc: i32, kc: i32, a: usize, lda: usize, w: usize, c: usize, ldc: usize,
+  vmin: v128, vmax: v128,
+): void {
+  let a0 = a;
+  let c0 = c;
+  let a1 = a0 + lda;
+  let c1 = c0 + ldc;
+  if (mr < 2) {
+    a1 = a0;
+    c1 = c0;
+  }
+  let a2 = a1 + lda;
+  let c2 = c1 + ldc;
+  if (mr <= 2) {
+    a2 = a1;
+    c2 = c1;
+  }
+  let a3 = a2 + lda;
+  let c3 = c2 + ldc;
+  if (mr < 4) {
+    a3 = a2;
+    c3 = c2;
+  }
+  let a4 = a3 + lda;
+  let c4 = c3 + ldc;
+  if (mr <= 4) {
+    a4 = a3;
+    c4 = c3;
+  }
+  let a5 = a4 + lda;
+  let c5 = c4 + ldc;
+  if (mr != 6) {
+    a5 = a4;
+    c5 = c4;
+  }
+  let acc00 = v128.load(w);
+  let acc01 = v128.load(w, 16);
+  let acc10 = acc00, acc11 = acc01, acc20 = acc00, acc21 = acc01;
+  let acc30 = acc00, acc31 = acc01, acc40 = acc00, acc41 = acc01, acc50 = acc00, acc51 = acc01;
+  w += 32;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(w);
+    const b1 = v128.load(w, 16);
+    w += 32;
+    let s = v128.load32_splat(a0);
+    acc00 = vfma(s, b0, acc00);
+    acc01 = vfma(s, b1, acc01);
+    s = v128.load32_splat(a1);
+    acc10 = vfma(s, b0, acc10);
+    acc11 = vfma(s, b1, acc11);
+    s = v128.load32_splat(a2);
+    acc20 = vfma(s, b0, acc20);
+    acc21 = vfma(s, b1, acc21);
+    s = v128.load32_splat(a3);
+    acc30 = vfma(s, b0, acc30);
+    acc31 = vfma(s, b1, acc31);
+    s = v128.load32_splat(a4);
+    acc40 = vfma(s, b0, acc40);
+    acc41 = vfma(s, b1, acc41);
+    s = v128.load32_splat(a5);
+    acc50 = vfma(s, b0, acc50);
+    acc51 = vfma(s, b1, acc51);
+    a0 += 4;
+    a1 += 4;
+    a2 += 4;
+    a3 += 4;
+    a4 += 4;
+    a5 += 4;
+  }
+  acc00 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc00));
+  acc01 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc01));
+  acc10 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc10));
+  acc11 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc11));
+  acc20 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc20));
+  acc21 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc21));
+  acc30 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc30));
+  acc31 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc31));
+  acc40 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc40));
+  acc41 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc41));
+  acc50 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc50));
+  acc51 = f32x4.pmin(vmax, f32x4.pmax(vmin, acc51));
+  if (nc == 8) {
+    v128.store(c5, acc50);
+    v128.store(c5, acc51, 16);
+    v128.store(c4, acc40);
+    v128.store(c4, acc41, 16);
+    v128.store(c3, acc30);
+    v128.store(c3, acc31, 16);
+    v128.store(c2, acc20);
+    v128.store(c2, acc21, 16);
+    v128.store(c1, acc10);
+    v128.store(c1, acc11, 16);
+    v128.store(c0, acc00);
+    v128.store(c0, acc01, 16);
+  } else {
+    storeTail(c5, acc50, acc51, nc);
+    storeTail(c4, acc40, acc41, nc);
+    storeTail(c3, acc30, acc31, nc);
+    storeTail(c2, acc20, acc21, nc);
+    storeTail(c1, acc10, acc11, nc);
+    storeTail(c0, acc00, acc01, nc);
+  }
+}
+
 // One row against one panel: used when M leaves a single row, where the 4-row tile would
 // do four times the arithmetic for nothing (GEMV, M = 1).
 function gemm_f32_1x8_simd(
@@ -256,9 +373,15 @@ export function gemmF32(
           if (mr == 1) {
             gemm_f32_1x8_simd(nc, k, ar, wp, cp, f32x4.splat(outMin), f32x4.splat(outMax));
           } else {
-            gemm_f32_4x8_simd(
-              mr, nc, k, ar, ldaB, wp, cp, ldcB, f32x4.splat(outMin), f32x4.splat(outMax),
-            );
+            if (ASC_FEATURE_RELAXED_SIMD) {
+              gemm_f32_6x8_relaxed(
+                mr, nc, k, ar, ldaB, wp, cp, ldcB, f32x4.splat(outMin), f32x4.splat(outMax),
+              );
+            } else {
+              gemm_f32_4x8_simd(
+                mr, nc, k, ar, ldaB, wp, cp, ldcB, f32x4.splat(outMin), f32x4.splat(outMax),
+              );
+            }
           }
         } else {
           for (let r = 0; r < mr; r++) {

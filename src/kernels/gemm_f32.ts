@@ -51,7 +51,12 @@ export class PackedGemmF32 {
 
   /** Runs on buffers already in Wasm memory (offsets from mod.heap); lda/ldc in elements. */
   runResident(
-    m: number, a: number, c: number, act?: Activation, lda = this.k, ldc = this.n,
+    m: number,
+    a: number,
+    c: number,
+    act?: Activation,
+    lda = this.k,
+    ldc = this.n,
   ): void {
     checkDim("M", m);
     if (lda < this.k || ldc < this.n) throw new ShapeError(`lda/ldc smaller than K/N`);

@@ -152,7 +152,9 @@ export class PackedGemmI8 {
         body = new Uint8Array(np * 20);
         const dv = new DataView(body.buffer);
         for (let j = 0; j < np; j++) {
-          const { multiplier, shift } = j < n ? quantizeMultiplier(scale[j]) : quantizeMultiplier(0);
+          const { multiplier, shift } = j < n
+            ? quantizeMultiplier(scale[j])
+            : quantizeMultiplier(0);
           if (shift > 30) throw new ArgumentError(`scale[${j}] = ${scale[j]} is too large`);
           const left = Math.max(shift, 0), right = Math.min(31, Math.max(-shift, 0));
           dv.setInt32(j * 4, multiplier, true);
@@ -170,8 +172,13 @@ export class PackedGemmI8 {
 
   /** Runs on buffers in Wasm memory; lda in elements of A, ldc in output elements. */
   runResident(
-    m: number, a: number, input: I8Input, c: number, out: I8OutputParams,
-    lda = this.k, ldc = this.n,
+    m: number,
+    a: number,
+    input: I8Input,
+    c: number,
+    out: I8OutputParams,
+    lda = this.k,
+    ldc = this.n,
   ): void {
     checkDim("M", m);
     this.#checkInput(input);
@@ -182,14 +189,27 @@ export class PackedGemmI8 {
     this.#checkBlock("A", a, (m - 1) * lda + this.k);
     this.#checkBlock("C", c, ((m - 1) * ldc + this.n) * out.bytesPerElement);
     this.mod.exports.sqz_i8_gemm(
-      m, this.n, this.k, a, lda, input.signed ? 1 : 0, input.zeroPoint, this.#packed,
-      c, ldc, out.mode, out.ptr,
+      m,
+      this.n,
+      this.k,
+      a,
+      lda,
+      input.signed ? 1 : 0,
+      input.zeroPoint,
+      this.#packed,
+      c,
+      ldc,
+      out.mode,
+      out.ptr,
     );
   }
 
   /** Copies A in and the output out. */
   run(
-    a: Uint8Array | Int8Array, m: number, input: I8Input, out: I8OutputParams,
+    a: Uint8Array | Int8Array,
+    m: number,
+    input: I8Input,
+    out: I8OutputParams,
   ): Int32Array | Float32Array | Uint8Array | Int8Array {
     checkDim("M", m);
     checkLength("A", a.length, checkElements("A", m, this.k, 1));

@@ -12,26 +12,70 @@ export interface KernelExports {
   sqz_heap_base(): number;
   sqz_f32_gemm_packed_size(n: number, k: number): number;
   sqz_f32_gemm_pack(
-    n: number, k: number, b: number, strideK: number, strideN: number, bias: number, out: number,
+    n: number,
+    k: number,
+    b: number,
+    strideK: number,
+    strideN: number,
+    bias: number,
+    out: number,
   ): void;
   sqz_f32_gemm(
-    m: number, n: number, k: number, a: number, lda: number, packed: number, c: number,
-    ldc: number, outMin: number, outMax: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    lda: number,
+    packed: number,
+    c: number,
+    ldc: number,
+    outMin: number,
+    outMax: number,
   ): void;
   sqz_i8_gemm_packed_size(n: number, k: number): number;
   sqz_i8_gemm_pack(
-    n: number, k: number, b: number, strideK: number, strideN: number, bias: number, out: number,
+    n: number,
+    k: number,
+    b: number,
+    strideK: number,
+    strideN: number,
+    bias: number,
+    out: number,
   ): void;
   sqz_i8_gemm(
-    m: number, n: number, k: number, a: number, lda: number, aSigned: number, aZero: number,
-    packed: number, c: number, ldc: number, mode: number, params: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    lda: number,
+    aSigned: number,
+    aZero: number,
+    packed: number,
+    c: number,
+    ldc: number,
+    mode: number,
+    params: number,
   ): void;
   sqz_bin_gemm_packed_size(n: number, k: number): number;
-  sqz_bin_pack_weights(n: number, k: number, b: number, strideK: number, strideN: number, out: number): void;
+  sqz_bin_pack_weights(
+    n: number,
+    k: number,
+    b: number,
+    strideK: number,
+    strideN: number,
+    out: number,
+  ): void;
   sqz_bin_pack_rows(m: number, k: number, a: number, lda: number, out: number): void;
   sqz_bin_gemm(
-    m: number, n: number, k: number, a: number, packed: number, c: number, ldc: number,
-    mode: number, params: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    packed: number,
+    c: number,
+    ldc: number,
+    mode: number,
+    params: number,
   ): void;
 }
 

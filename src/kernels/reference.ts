@@ -4,8 +4,14 @@
 
 /** C = clamp(A·B + bias) with A M×K, B K×N row-major; accumulates in f64. */
 export function refGemmF32(
-  m: number, n: number, k: number, a: Float32Array, b: Float32Array,
-  bias: Float32Array | undefined, lo = -Infinity, hi = Infinity,
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  bias: Float32Array | undefined,
+  lo = -Infinity,
+  hi = Infinity,
 ): Float32Array {
   const c = new Float32Array(m * n);
   for (let i = 0; i < m; i++) {
@@ -20,7 +26,12 @@ export function refGemmF32(
 
 /** i32 accumulators of the int8 GEMM: bias + Σ_k (a − za)·w, w K×N. Exact. */
 export function refGemmI8(
-  m: number, n: number, k: number, a: Uint8Array | Int8Array, za: number, w: Int8Array,
+  m: number,
+  n: number,
+  k: number,
+  a: Uint8Array | Int8Array,
+  za: number,
+  w: Int8Array,
   bias?: Int32Array,
 ): Int32Array {
   const c = new Int32Array(m * n);
@@ -71,7 +82,11 @@ export function binarize(x: number): 1 | -1 {
 
 /** Σ_k sign(a)·sign(b) for A M×K, B K×N. Exact. */
 export function refGemmBin(
-  m: number, n: number, k: number, a: Float32Array, b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
 ): Int32Array {
   const c = new Int32Array(m * n);
   for (let i = 0; i < m; i++) {

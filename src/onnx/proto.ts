@@ -12,6 +12,7 @@
  * so such sentinels survive a decode/encode round trip.
  */
 import protobuf from "protobufjs";
+import { ArgumentError, ShapeError, SqzError, UnsupportedError } from "../errors.ts";
 
 // protobufjs picks Node's Buffer when it exists (it does under Deno), which
 // makes decoded bytes fields and encoder output Buffers backed by a shared
@@ -317,11 +318,11 @@ export type DeepPartial<T> = T extends Uint8Array ? T
 // ---------------------------------------------------------------------------
 // Decode / encode
 
-/** Thrown when bytes are not a valid serialized ONNX message. */
-export class OnnxDecodeError extends Error {
+/** Thrown when bytes are not a valid serialized ONNX message (code "invalid_onnx"). */
+export class OnnxDecodeError extends SqzError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "OnnxDecodeError";
+    super("invalid_onnx", message);
+    if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
 
@@ -363,7 +364,9 @@ export function decodeModel(bytes: Uint8Array): OnnxModel {
 export function decodeTensor(bytes: Uint8Array): TensorProto {
   const t = decodeWith(TensorType, bytes, "decodeTensor") as TensorProto;
   if (!t.dataType) {
-    throw new OnnxDecodeError(`decodeTensor: not a TensorProto (${bytes.length} bytes): no data_type`);
+    throw new OnnxDecodeError(
+      `decodeTensor: not a TensorProto (${bytes.length} bytes): no data_type`,
+    );
   }
   return t;
 }
@@ -387,7 +390,10 @@ interface Int64Bits {
  * convert every int64/uint64 field (found by walking the reflection types) to
  * exact {low, high} bits and hand the plain object straight to encode().
  */
-function normalizeInt64(type: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
+function normalizeInt64(
+  type: protobuf.Type,
+  obj: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...obj };
   for (const field of type.fieldsArray) {
     const v = out[field.name];
@@ -410,16 +416,16 @@ function int64Bits(x: unknown, unsigned: boolean, field: string): Int64Bits {
   let b: bigint;
   if (typeof x === "bigint") b = x;
   else if (typeof x === "number") {
-    if (Number.isNaN(x)) throw new TypeError(`int64 field '${field}' is NaN`);
+    if (Number.isNaN(x)) throw new ArgumentError(`int64 field '${field}' is NaN`);
     // Clamp: 2^63 is what INT64_MAX decodes to as a number.
     if (x >= TWO_63 * (unsigned ? 2 : 1)) b = unsigned ? UINT64_MAX : INT64_MAX;
     else if (x <= -TWO_63) b = INT64_MIN;
     else b = BigInt(Math.trunc(x));
   } else if (typeof x === "string") b = BigInt(x);
-  else throw new TypeError(`int64 field '${field}' has non-integer value ${String(x)}`);
+  else throw new ArgumentError(`int64 field '${field}' has non-integer value ${String(x)}`);
   const lo = unsigned ? 0n : INT64_MIN;
   const hi = unsigned ? UINT64_MAX : INT64_MAX;
-  if (b < lo || b > hi) throw new RangeError(`int64 field '${field}' out of range: ${b}`);
+  if (b < lo || b > hi) throw new ArgumentError(`int64 field '${field}' out of range: ${b}`);
   const u = BigInt.asUintN(64, b);
   return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0, unsigned };
 }
@@ -427,7 +433,7 @@ function int64Bits(x: unknown, unsigned: boolean, field: string): Int64Bits {
 function encodeWith(type: protobuf.Type, obj: object): Uint8Array {
   const plain = normalizeInt64(type, obj as Record<string, unknown>);
   const problem = type.verify(plain);
-  if (problem !== null) throw new TypeError(`cannot encode ${type.name}: ${problem}`);
+  if (problem !== null) throw new ArgumentError(`cannot encode ${type.name}: ${problem}`);
   return type.encode(plain).finish();
 }
 
@@ -492,7 +498,7 @@ function elementBytes(dataType: number): number {
     case DataType.FLOAT4E2M1:
       return 0.5;
     default:
-      throw new RangeError(`unsupported tensor data type ${dataTypeName(dataType)}`);
+      throw new UnsupportedError(`unsupported tensor data type ${dataTypeName(dataType)}`);
   }
 }
 
@@ -592,7 +598,7 @@ export function tensorFromArray(
     ? 2
     : 1;
   if (data.length !== count * scalarsPerElem) {
-    throw new RangeError(
+    throw new ShapeError(
       `tensorFromArray(${name}): ${data.length} values for dims [${dims}] (${count} elements)`,
     );
   }
@@ -615,7 +621,7 @@ export function tensorFromArray(
     return base;
   }
   if (data.length > 0 && typeof data[0] === "string") {
-    throw new TypeError(`tensorFromArray(${name}): string data for non-STRING tensor`);
+    throw new ArgumentError(`tensorFromArray(${name}): string data for non-STRING tensor`);
   }
   base.rawData = encodeRawData(dataType, data as TensorArrayData);
   return base;
@@ -644,7 +650,7 @@ export type TensorArray =
 export function tensorToArray(t: TensorProto): TensorArray {
   const dt = t.dataType ?? 0;
   if (t.dataLocation === DataLocation.EXTERNAL) {
-    throw new RangeError(`tensor '${t.name ?? ""}' uses external data; load it first`);
+    throw new UnsupportedError(`tensor '${t.name ?? ""}' uses external data; load it first`);
   }
   const count = t.dims.reduce((a, b) => a * b, 1);
   if (dt === DataType.INT4 || dt === DataType.UINT4 || dt === DataType.FLOAT4E2M1) {
@@ -685,14 +691,14 @@ export function tensorToArray(t: TensorProto): TensorArray {
       case DataType.FLOAT8E8M0:
         return new Uint8Array(count);
       default:
-        throw new RangeError(`tensorToArray: unsupported data type ${dataTypeName(dt)}`);
+        throw new UnsupportedError(`tensorToArray: unsupported data type ${dataTypeName(dt)}`);
     }
   };
   const out = make();
   if (t.rawData !== undefined && t.rawData.length > 0) {
     const want = out.byteLength;
     if (t.rawData.length !== want) {
-      throw new RangeError(
+      throw new ShapeError(
         `tensor '${t.name ?? ""}': raw_data has ${t.rawData.length} bytes, expected ${want}`,
       );
     }
@@ -711,7 +717,7 @@ export function tensorToArray(t: TensorProto): TensorArray {
     ? t.uint64Data
     : t.int32Data;
   if (src.length !== out.length) {
-    throw new RangeError(
+    throw new ShapeError(
       `tensor '${t.name ?? ""}': ${src.length} values in typed field, expected ${out.length}`,
     );
   }
@@ -735,8 +741,10 @@ function unpack4bit(t: TensorProto, dt: number, count: number): Int8Array | Uint
     ? t.rawData
     : Uint8Array.from(t.int32Data, (x) => x & 0xff);
   if (packed.length !== nbytes) {
-    throw new RangeError(
-      `tensor '${t.name ?? ""}': ${packed.length} packed bytes, expected ${nbytes} for ${count} 4-bit elements`,
+    throw new ShapeError(
+      `tensor '${
+        t.name ?? ""
+      }': ${packed.length} packed bytes, expected ${nbytes} for ${count} 4-bit elements`,
     );
   }
   const out = dt === DataType.INT4 ? new Int8Array(count) : new Uint8Array(count);

@@ -1,0 +1,208 @@
+// `deno task bench gemm`: sqz's f32, int8 and binary GEMM in each build, against
+// tfjs-backend-wasm (XNNPACK) f32 matMul and onnxruntime-web MatMul / MatMulInteger, all
+// single-threaded in one process.
+//
+// What each impl's time covers, so that ratios compare like with like:
+//   sqz-*:      copy A into Wasm memory, the GEMM, copy C out (weights packed beforehand);
+//               binary also sign-packs the f32 A rows and writes f32 C = α·dot.
+//   tfjs-f32:   tf.matMul on resident tensors plus dataSync of C.
+//   ort-*:      session.run: copies A in and C out.
+import { KernelModule } from "../src/kernels/module.ts";
+import { availableBuilds, type KernelBuild } from "../src/kernels/features.ts";
+import { PackedGemmF32 } from "../src/kernels/gemm_f32.ts";
+import { PackedGemmI8 } from "../src/kernels/gemm_i8.ts";
+import { binRowBytes, PackedGemmBin } from "../src/kernels/gemm_bin.ts";
+import { initTfjs, tfjsInfo, tfjsMatMul } from "./baselines/tfjs.ts";
+import { initOrt, ortInfo, ortMatMulF32, ortMatMulInteger } from "./baselines/ort.ts";
+import { measure, table } from "./timing.ts";
+
+export const GEMM_SHAPES: [number, number, number][] = [
+  [1, 1024, 1024],
+  [64, 1024, 1024],
+  [256, 256, 256],
+  [512, 512, 512],
+  [1024, 1024, 1024],
+  [3136, 64, 576],
+];
+
+interface Result {
+  suite: "gemm";
+  shape: [number, number, number];
+  impl: string;
+  median_ms: number;
+  gops: number;
+  runs: number;
+}
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 31 - 1;
+  });
+}
+
+type Runner = { run(): void | Promise<void>; dispose(): void | Promise<void> };
+
+function sqzF32(mod: KernelModule, m: number, n: number, k: number): Runner {
+  const g = PackedGemmF32.create(mod, { k, n, b: rand(k * n, 2) });
+  const a = rand(m * k, 1);
+  const pa = mod.heap.alloc(m * k * 4), pc = mod.heap.alloc(m * n * 4);
+  return {
+    run() {
+      mod.f32(pa, m * k).set(a);
+      g.runResident(m, pa, pc);
+      mod.f32(pc, m * n).slice();
+    },
+    dispose() {
+      mod.heap.free(pa);
+      mod.heap.free(pc);
+      g.dispose();
+    },
+  };
+}
+
+function sqzI8(mod: KernelModule, m: number, n: number, k: number): Runner {
+  const b = Int8Array.from(rand(k * n, 2), (v) => Math.round(v * 127));
+  const g = PackedGemmI8.create(mod, { k, n, b });
+  const out = g.output({ kind: "i32" }); // what ORT's MatMulInteger returns
+  const a = Uint8Array.from(rand(m * k, 1), (v) => Math.round((v + 1) * 127.5));
+  const pa = mod.heap.alloc(m * k), pc = mod.heap.alloc(m * n * 4);
+  return {
+    run() {
+      mod.u8(pa, m * k).set(a);
+      g.runResident(m, pa, { signed: false, zeroPoint: 128 }, pc, out);
+      mod.i32(pc, m * n).slice();
+    },
+    dispose() {
+      mod.heap.free(pa);
+      mod.heap.free(pc);
+      out.dispose();
+      g.dispose();
+    },
+  };
+}
+
+function sqzBin(mod: KernelModule, m: number, n: number, k: number): Runner {
+  const g = PackedGemmBin.create(mod, { k, n, b: rand(k * n, 2) });
+  const out = g.output({ kind: "f32", alpha: 0.01 });
+  const a = rand(m * k, 1);
+  const pf = mod.heap.alloc(m * k * 4);
+  const pa = mod.heap.alloc(m * binRowBytes(k)), pc = mod.heap.alloc(m * n * 4);
+  return {
+    run() {
+      mod.f32(pf, m * k).set(a);
+      mod.exports.sqz_bin_pack_rows(m, k, pf, k, pa);
+      g.runResident(m, pa, pc, out);
+      mod.f32(pc, m * n).slice();
+    },
+    dispose() {
+      for (const p of [pf, pa, pc]) mod.heap.free(p);
+      out.dispose();
+      g.dispose();
+    },
+  };
+}
+
+export async function benchGemm(
+  { json = false, shapes = GEMM_SHAPES, scalar = false, only = undefined as string[] | undefined } =
+    {},
+): Promise<Result[]> {
+  await initTfjs();
+  await initOrt();
+  const builds = availableBuilds().filter((b) => b !== "scalar");
+  const mods = new Map<KernelBuild, KernelModule>();
+  for (const b of availableBuilds()) mods.set(b, await KernelModule.load(b));
+  if (!json) {
+    const t = tfjsInfo(), o = ortInfo();
+    console.log(`tfjs ${t.version} ${t.backend}, ${t.threads} thread, simd=${t.simd}`);
+    console.log(`onnxruntime-web ${o.version} wasm EP, ${o.numThreads} thread`);
+    console.log(`sqz builds: ${[...mods.keys()].join(", ")}\n`);
+  }
+  const results: Result[] = [];
+  for (const [m, n, k] of shapes) {
+    const ops = 2 * m * n * k;
+    const impls: [string, () => Runner | Promise<Runner>][] = [];
+    for (const b of builds) impls.push([`sqz-f32-${b}`, () => sqzF32(mods.get(b)!, m, n, k)]);
+    for (const b of builds) impls.push([`sqz-int8-${b}`, () => sqzI8(mods.get(b)!, m, n, k)]);
+    for (const b of builds) impls.push([`sqz-bin-${b}`, () => sqzBin(mods.get(b)!, m, n, k)]);
+    // The scalar build's binary kernel is the i64.popcnt variant: measured to compare with
+    // i8x16.popcnt. Its f32/int8 kernels are slow by design and only run with --scalar.
+    impls.push([`sqz-bin-scalar`, () => sqzBin(mods.get("scalar")!, m, n, k)]);
+    if (scalar) {
+      impls.push([`sqz-f32-scalar`, () => sqzF32(mods.get("scalar")!, m, n, k)]);
+      impls.push([`sqz-int8-scalar`, () => sqzI8(mods.get("scalar")!, m, n, k)]);
+    }
+    impls.push(["tfjs-f32", () => tfjsMatMul(m, n, k)]);
+    impls.push(["ort-f32", () => ortMatMulF32(m, n, k)]);
+    impls.push(["ort-int8", () => ortMatMulInteger(m, n, k)]);
+    const chosen = only ? impls.filter(([i]) => only.some((p) => i.startsWith(p))) : impls;
+    for (const [impl, make] of chosen) {
+      const r = await make();
+      const t = await measure(() => r.run());
+      await r.dispose();
+      const res: Result = {
+        suite: "gemm",
+        shape: [m, n, k],
+        impl,
+        median_ms: +t.median_ms.toFixed(4),
+        gops: +(ops / t.median_ms / 1e6).toFixed(2),
+        runs: t.runs,
+      };
+      results.push(res);
+      if (json) console.log(JSON.stringify(res));
+    }
+    if (!json && chosen.length) {
+      printShape(results.filter((r) => r.shape[0] === m && r.shape[1] === n && r.shape[2] === k));
+    }
+  }
+  if (!json) printSummary(results);
+  return results;
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  return a && b ? `${(b / a).toFixed(2)}x` : "-";
+}
+
+function printShape(rs: Result[]): void {
+  const by = (impl: string) => rs.find((r) => r.impl === impl)?.median_ms;
+  const [m, n, k] = rs[0].shape;
+  console.log(`M=${m} N=${n} K=${k}`);
+  console.log(table(
+    ["impl", "median ms", "GOPS", "vs tfjs-f32", "vs ort-f32", "vs ort-int8"],
+    rs.map((r) => [
+      r.impl,
+      r.median_ms.toFixed(3),
+      r.gops.toFixed(1),
+      ratio(r.median_ms, by("tfjs-f32")),
+      ratio(r.median_ms, by("ort-f32")),
+      ratio(r.median_ms, by("ort-int8")),
+    ]),
+  ));
+  console.log();
+}
+
+function printSummary(results: Result[]): void {
+  const best = (shape: number[], prefix: string) =>
+    Math.min(
+      ...results.filter((r) => r.shape.join() === shape.join() && r.impl.startsWith(prefix))
+        .map((r) => r.median_ms),
+    );
+  const rows: string[][] = [];
+  for (const shape of new Set(results.map((r) => r.shape.join()))) {
+    const s = shape.split(",").map(Number);
+    const tf = best(s, "tfjs-f32"), oi = best(s, "ort-int8");
+    rows.push([
+      `${s.join("x")}`,
+      `${(tf / best(s, "sqz-f32")).toFixed(2)}x`,
+      `${(oi / best(s, "sqz-int8")).toFixed(2)}x`,
+      `${(tf / best(s, "sqz-bin")).toFixed(2)}x`,
+    ]);
+  }
+  console.log(
+    "Targets: f32 >= 1.0x tfjs; int8 >= 1.5x ORT MatMulInteger (512^3, 1024^3); binary >= 12x tfjs",
+  );
+  console.log(
+    table(["M x N x K", "sqz-f32 / tfjs", "sqz-int8 / ort-int8", "sqz-bin / tfjs"], rows),
+  );
+}

@@ -1,0 +1,34 @@
+// Benchmark entry: `deno task bench <suite> [--json] [--quick] [--scalar]`.
+import { parseArgs } from "node:util";
+import { benchGemm, GEMM_SHAPES } from "./gemm.ts";
+
+const { values, positionals } = parseArgs({
+  args: Deno.args,
+  allowPositionals: true,
+  options: {
+    json: { type: "boolean", default: false },
+    quick: { type: "boolean", default: false },
+    scalar: { type: "boolean", default: false },
+    only: { type: "string" },
+  },
+});
+
+const suites: Record<string, () => Promise<unknown>> = {
+  gemm: () =>
+    benchGemm({
+      json: values.json,
+      scalar: values.scalar,
+      only: values.only?.split(","),
+      shapes: values.quick ? GEMM_SHAPES.filter(([m, n, k]) => m * n * k <= 2 ** 27) : GEMM_SHAPES,
+    }),
+};
+
+const names = positionals.length ? positionals : Object.keys(suites);
+for (const name of names) {
+  const suite = suites[name];
+  if (!suite) {
+    console.error(`unknown suite '${name}'; suites: ${Object.keys(suites).join(", ")}`);
+    Deno.exit(2);
+  }
+  await suite();
+}
