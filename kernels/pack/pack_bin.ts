@@ -35,11 +35,37 @@ function packSignRow(x: usize, stride: usize, k: i32, out: usize): void {
   }
 }
 
+// 16 values -> 16 sign bits: f32x4.lt against zero (so -0.0 and NaN give +1, like x < 0)
+// and i32x4.bitmask, four lanes at a time.
+// @ts-ignore: decorator
+@inline function signBits16(x: usize): i32 {
+  const z = f32x4.splat(0);
+  return i32x4.bitmask(f32x4.lt(v128.load(x), z)) |
+    (i32x4.bitmask(f32x4.lt(v128.load(x, 16), z)) << 4) |
+    (i32x4.bitmask(f32x4.lt(v128.load(x, 32), z)) << 8) |
+    (i32x4.bitmask(f32x4.lt(v128.load(x, 48), z)) << 12);
+}
+
 /** Packs M rows of f32 A (row stride lda elements) into M rows of KW*16 bytes. */
 export function packRowsBin(m: i32, k: i32, a: usize, lda: i32, out: usize): void {
   const rowBytes = <usize>wordsBin(k) << 4;
   for (let i = 0; i < m; i++) {
-    packSignRow(a + <usize>i * lda * 4, 1, k, out + <usize>i * rowBytes);
+    const x = a + <usize>i * lda * 4;
+    const o = out + <usize>i * rowBytes;
+    if (ASC_FEATURE_SIMD) {
+      const k16 = k & ~15;
+      for (let j = 0; j < k16; j += 16) store<u16>(o + (<usize>j >> 3), <u16>signBits16(x + (<usize>j << 2)));
+      // Tail values and the zero padding of the last word.
+      memory.fill(o + (<usize>k16 >> 3), 0, rowBytes - (<usize>k16 >> 3));
+      for (let j = k16; j < k; j++) {
+        if (load<f32>(x + (<usize>j << 2)) < 0) {
+          const p = o + (<usize>j >> 3);
+          store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(j & 7)));
+        }
+      }
+    } else {
+      packSignRow(x, 1, k, o);
+    }
   }
 }
 
