@@ -1,12 +1,14 @@
 // `deno task bench gemm`: sqz's f32, int8 and binary GEMM in each build, against
 // tfjs-backend-wasm (XNNPACK) f32 matMul and onnxruntime-web MatMul / MatMulInteger, all
-// single-threaded in one process.
+// single-threaded in one process. Implementations are timed in interleaved rounds
+// (bench/timing.ts) so that the machine's slow phases hit them all alike.
 //
 // What each impl's time covers, so that ratios compare like with like:
 //   sqz-*:      the GEMM on A resident in Wasm memory, then C copied out to a new JS array
 //               (weights packed beforehand, as at model load); sqz-bin also sign-packs the
 //               f32 A rows first and writes f32 C = α·dot (its int8 twin writes i32 C, as
-//               MatMulInteger does).
+//               MatMulInteger does); sqz-bin-bits-* takes A already bit-packed, as a binary
+//               layer gets it from the previous one's fused sign output.
 //   tfjs-f32:   tf.matMul on resident tensors, then dataSync() of C: the same work.
 //   ort-*:      session.run, which also copies A into its heap: ORT's API has no way to keep
 //               an input resident on the wasm EP, so that copy is part of its cost.
@@ -17,7 +19,7 @@ import { PackedGemmI8 } from "../src/kernels/gemm_i8.ts";
 import { binRowBytes, PackedGemmBin } from "../src/kernels/gemm_bin.ts";
 import { initTfjs, tfjsInfo, tfjsMatMul } from "./baselines/tfjs.ts";
 import { initOrt, ortInfo, ortMatMulF32, ortMatMulInteger } from "./baselines/ort.ts";
-import { measure, table } from "./timing.ts";
+import { measureInterleaved, table } from "./timing.ts";
 
 export const GEMM_SHAPES: [number, number, number][] = [
   [1, 1024, 1024],
@@ -86,16 +88,19 @@ function sqzI8(mod: KernelModule, m: number, n: number, k: number): Runner {
   };
 }
 
-function sqzBin(mod: KernelModule, m: number, n: number, k: number): Runner {
+// `fromF32` packs f32 A rows to bits inside the timed region (a first binary layer);
+// otherwise A arrives bit-packed, as from the previous binary layer's fused sign output.
+function sqzBin(mod: KernelModule, m: number, n: number, k: number, fromF32 = true): Runner {
   const g = PackedGemmBin.create(mod, { k, n, b: rand(k * n, 2) });
   const out = g.output({ kind: "f32", alpha: 0.01 });
   const a = rand(m * k, 1);
   const pf = mod.heap.alloc(m * k * 4);
   const pa = mod.heap.alloc(m * binRowBytes(k)), pc = mod.heap.alloc(m * n * 4);
   mod.f32(pf, m * k).set(a);
+  mod.exports.sqz_bin_pack_rows(m, k, pf, k, pa);
   return {
     run() {
-      mod.exports.sqz_bin_pack_rows(m, k, pf, k, pa);
+      if (fromF32) mod.exports.sqz_bin_pack_rows(m, k, pf, k, pa);
       g.runResident(m, pa, pc, out);
       mod.f32(pc, m * n).slice();
     },
@@ -129,6 +134,10 @@ export async function benchGemm(
     for (const b of builds) impls.push([`sqz-f32-${b}`, () => sqzF32(mods.get(b)!, m, n, k)]);
     for (const b of builds) impls.push([`sqz-int8-${b}`, () => sqzI8(mods.get(b)!, m, n, k)]);
     for (const b of builds) impls.push([`sqz-bin-${b}`, () => sqzBin(mods.get(b)!, m, n, k)]);
+    impls.push([
+      `sqz-bin-bits-${builds.at(-1)}`,
+      () => sqzBin(mods.get(builds.at(-1)!)!, m, n, k, false),
+    ]);
     // The scalar build's binary kernel is the i64.popcnt variant: measured to compare with
     // i8x16.popcnt. Its f32/int8 kernels are slow by design and only run with --scalar.
     impls.push([`sqz-bin-scalar`, () => sqzBin(mods.get("scalar")!, m, n, k)]);
@@ -140,10 +149,12 @@ export async function benchGemm(
     impls.push(["ort-f32", () => ortMatMulF32(m, n, k)]);
     impls.push(["ort-int8", () => ortMatMulInteger(m, n, k)]);
     const chosen = only ? impls.filter(([i]) => only.some((p) => i.startsWith(p))) : impls;
-    for (const [impl, make] of chosen) {
-      const r = await make();
-      const t = await measure(() => r.run());
-      await r.dispose();
+    const runners: Runner[] = [];
+    for (const [, make] of chosen) runners.push(await make());
+    const timings = await measureInterleaved(runners.map((r) => () => r.run()));
+    for (const r of runners) await r.dispose();
+    for (const [i, [impl]] of chosen.entries()) {
+      const t = timings[i];
       const res: Result = {
         suite: "gemm",
         shape: [m, n, k],
@@ -188,8 +199,10 @@ function printShape(rs: Result[]): void {
 function printSummary(results: Result[]): void {
   const best = (shape: number[], prefix: string) =>
     Math.min(
-      ...results.filter((r) => r.shape.join() === shape.join() && r.impl.startsWith(prefix))
-        .map((r) => r.median_ms),
+      ...results.filter((r) =>
+        r.shape.join() === shape.join() && r.impl.startsWith(prefix) &&
+        (prefix.includes("bits") || !r.impl.includes("bits"))
+      ).map((r) => r.median_ms),
     );
   const rows: string[][] = [];
   for (const shape of new Set(results.map((r) => r.shape.join()))) {
@@ -200,12 +213,19 @@ function printSummary(results: Result[]): void {
       `${(tf / best(s, "sqz-f32")).toFixed(2)}x`,
       `${(oi / best(s, "sqz-int8")).toFixed(2)}x`,
       `${(tf / best(s, "sqz-bin")).toFixed(2)}x`,
+      `${(tf / best(s, "sqz-bin-bits")).toFixed(2)}x`,
     ]);
   }
   console.log(
     "Targets: f32 >= 1.0x tfjs; int8 >= 1.5x ORT MatMulInteger (512^3, 1024^3); binary >= 12x tfjs",
   );
   console.log(
-    table(["M x N x K", "sqz-f32 / tfjs", "sqz-int8 / ort-int8", "sqz-bin / tfjs"], rows),
+    table([
+      "M x N x K",
+      "sqz-f32 / tfjs",
+      "sqz-int8 / ort-int8",
+      "sqz-bin / tfjs",
+      "bin-bits / tfjs",
+    ], rows),
   );
 }
