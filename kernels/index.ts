@@ -148,3 +148,7 @@ export function sqz_bin_gemm(
 ): void {
   gemmBin(m, n, k, a, packed, c, ldc, mode, params);
 }
+
+// ---- convolution and pooling (documented in their own ABI files) -------------------------
+export * from "./abi_pool";
+export * from "./abi_dwconv";
