@@ -12,8 +12,11 @@ import { packedSizeF32, packF32 } from "./pack/pack_f32";
 import { gemmF32 } from "./gemm/gemm_f32";
 import { packedSizeI8, packI8 } from "./pack/pack_i8";
 import { gemmI8 } from "./gemm/gemm_i8";
-import { packedSizeBin, packRowsBin, packWeightsBin, wordsBin } from "./pack/pack_bin";
+import {
+  packedSizeBin, packedSizeBinWords, packRowsBin, packWeightsBin, packWeightsBinSeg, wordsBin,
+} from "./pack/pack_bin";
 import { gemmBin } from "./gemm/gemm_bin";
+import { convBin, convF32, convI8, convWorkspaceBytes } from "./conv/conv";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -39,29 +42,15 @@ export function sqz_f32_gemm_packed_size(n: i32, k: i32): usize {
 
 /** Packs B (element (k,n) at b + 4*(k*strideK + n*strideN)) and optional bias (0 = none). */
 export function sqz_f32_gemm_pack(
-  n: i32,
-  k: i32,
-  b: usize,
-  strideK: i32,
-  strideN: i32,
-  bias: usize,
-  out: usize,
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
 ): void {
   packF32(n, k, b, strideK, strideN, bias, out);
 }
 
 /** C = clamp(A·B + bias, outMin, outMax); ReLU is (0, +inf), ReLU6 (0, 6), none (-inf, +inf). */
 export function sqz_f32_gemm(
-  m: i32,
-  n: i32,
-  k: i32,
-  a: usize,
-  lda: i32,
-  packed: usize,
-  c: usize,
-  ldc: i32,
-  outMin: f32,
-  outMax: f32,
+  m: i32, n: i32, k: i32, a: usize, lda: i32, packed: usize, c: usize, ldc: i32,
+  outMin: f32, outMax: f32,
 ): void {
   gemmF32(m, n, k, a, lda, packed, c, ldc, outMin, outMax);
 }
@@ -74,13 +63,7 @@ export function sqz_i8_gemm_packed_size(n: i32, k: i32): usize {
 
 /** Packs i8 B (element (k,n) at b + k*strideK + n*strideN, values in [-127,127]), i32 bias. */
 export function sqz_i8_gemm_pack(
-  n: i32,
-  k: i32,
-  b: usize,
-  strideK: i32,
-  strideN: i32,
-  bias: usize,
-  out: usize,
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
 ): void {
   packI8(n, k, b, strideK, strideN, bias, out);
 }
@@ -90,18 +73,8 @@ export function sqz_i8_gemm_pack(
  * select the output (kernels/gemm/requant.ts documents both); ldc counts output elements.
  */
 export function sqz_i8_gemm(
-  m: i32,
-  n: i32,
-  k: i32,
-  a: usize,
-  lda: i32,
-  aSigned: i32,
-  aZero: i32,
-  packed: usize,
-  c: usize,
-  ldc: i32,
-  mode: i32,
-  params: usize,
+  m: i32, n: i32, k: i32, a: usize, lda: i32, aSigned: i32, aZero: i32, packed: usize,
+  c: usize, ldc: i32, mode: i32, params: usize,
 ): void {
   gemmI8(m, n, k, a, lda, aSigned != 0, aZero, packed, c, ldc, mode, params);
 }
@@ -114,17 +87,12 @@ export function sqz_bin_gemm_packed_size(n: i32, k: i32): usize {
 
 /** Bytes of one bit-packed row of K values: ceil(K/128)*16. */
 export function sqz_bin_row_bytes(k: i32): usize {
-  return <usize> wordsBin(k) << 4;
+  return <usize>wordsBin(k) << 4;
 }
 
 /** Packs the signs of f32 B (element (k,n) at b + 4*(k*strideK + n*strideN)). */
 export function sqz_bin_pack_weights(
-  n: i32,
-  k: i32,
-  b: usize,
-  strideK: i32,
-  strideN: i32,
-  out: usize,
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, out: usize,
 ): void {
   packWeightsBin(n, k, b, strideK, strideN, out);
 }
@@ -136,19 +104,51 @@ export function sqz_bin_pack_rows(m: i32, k: i32, a: usize, lda: i32, out: usize
 
 /** Binary GEMM; kernels/gemm/gemm_bin.ts documents modes and params. */
 export function sqz_bin_gemm(
-  m: i32,
-  n: i32,
-  k: i32,
-  a: usize,
-  packed: usize,
-  c: usize,
-  ldc: i32,
-  mode: i32,
-  params: usize,
+  m: i32, n: i32, k: i32, a: usize, packed: usize, c: usize, ldc: i32, mode: i32, params: usize,
 ): void {
   gemmBin(m, n, k, a, packed, c, ldc, mode, params);
 }
 
-// ---- convolution and pooling (documented in their own ABI files) -------------------------
+/** Packs weights whose K runs in word-aligned segments (a convolution's taps); pack_bin.ts. */
+export function sqz_bin_pack_weights_seg(
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, segLen: i32, segWords: i32, out: usize,
+): void {
+  packWeightsBinSeg(n, k, b, strideK, strideN, segLen, segWords, out);
+}
+
+export function sqz_bin_packed_size_words(n: i32, kw: i32): usize {
+  return packedSizeBinWords(n, kw);
+}
+
+// ---- convolution (NHWC; kernels/conv/conv.ts documents conv_params) ----------------------
+
+/** Workspace bytes for sqz_*_conv2d; kind 0 = f32, 1 = int8, 2 = binary. */
+export function sqz_conv_workspace_size(cp: usize, kind: i32): usize {
+  return convWorkspaceBytes(cp, kind);
+}
+
+/** f32 convolution with bias and clamp; weights packed per group by sqz_f32_gemm_pack. */
+export function sqz_f32_conv2d(
+  cp: usize, x: usize, packed: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
+): void {
+  convF32(cp, x, packed, y, ws, outMin, outMax);
+}
+
+/** int8 convolution (QLinearConv / ConvInteger); output stage as sqz_i8_gemm. */
+export function sqz_i8_conv2d(
+  cp: usize, x: usize, aSigned: i32, aZero: i32, packed: usize, y: usize, ws: usize,
+  mode: i32, params: usize,
+): void {
+  convI8(cp, x, aSigned != 0, aZero, packed, y, ws, mode, params);
+}
+
+/** Binary convolution on bit-packed pixels; outputs as sqz_bin_gemm. */
+export function sqz_bin_conv2d(
+  cp: usize, x: usize, packed: usize, y: usize, ws: usize, mode: i32, params: usize,
+): void {
+  convBin(cp, x, packed, y, ws, mode, params);
+}
+
+// ---- pooling and depthwise convolution (documented in their own ABI files) ---------------
 export * from "./abi_pool";
 export * from "./abi_dwconv";

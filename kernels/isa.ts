@@ -7,7 +7,7 @@ export const ISA_SIMD128: i32 = 1;
 export const ISA_RELAXED: i32 = 2;
 
 // @ts-ignore: decorator
-export function isa(): i32 {
+@inline export function isa(): i32 {
   if (ASC_FEATURE_RELAXED_SIMD) return ISA_RELAXED;
   if (ASC_FEATURE_SIMD) return ISA_SIMD128;
   return ISA_SCALAR;

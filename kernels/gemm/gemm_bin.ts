@@ -22,7 +22,7 @@ const BLOCK_WORDS: i32 = 31;
 
 // Sums the 16 byte counts of each of a, b, c, d into lanes 0..3 of one i32x4.
 // @ts-ignore: decorator
-function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
+@inline function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
   a = i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(a));
   b = i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(b));
   c = i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(c));
@@ -34,14 +34,8 @@ function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
 
 // Writes one row's four dots (columns n0..n0+nc-1) in the requested mode.
 // @ts-ignore: decorator
-function storeRowBin(
-  c: usize,
-  dot: v128,
-  nc: i32,
-  n0: usize,
-  mode: i32,
-  pp: usize,
-  np4: usize,
+@inline function storeRowBin(
+  c: usize, dot: v128, nc: i32, n0: usize, mode: i32, pp: usize, np4: usize,
 ): void {
   if (mode == MODE_BIN_I32) {
     storeTail32(c + (n0 << 2), dot, dot, nc);
@@ -59,24 +53,24 @@ function storeRowBin(
   // Bits of columns n0..n0+3 form one nibble of byte n0/8 (n0 is a multiple of 4); lanes past
   // nc are masked off so padding bits stay 0.
   const bits = i32x4.bitmask(y) & ((1 << nc) - 1);
-  const p = c + (n0 >> 3);
-  store<u8>(p, load<u8>(p) | <u8> (bits << <u8> (n0 & 4)));
+  if ((n0 & 3) == 0) {
+    const p = c + (n0 >> 3);
+    store<u8>(p, load<u8>(p) | <u8>(bits << <u8>(n0 & 4)));
+  } else {
+    // A group starting mid-nibble (grouped convolution): set bit by bit.
+    for (let j = 0; j < nc; j++) {
+      if (bits & (1 << j)) {
+        const b = n0 + <usize>j;
+        const p = c + (b >> 3);
+        store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(b & 7)));
+      }
+    }
+  }
 }
 
 function gemm_bin_2x4_simd(
-  mr: i32,
-  nc: i32,
-  kw: i32,
-  k: i32,
-  a: usize,
-  lda: usize,
-  w: usize,
-  c: usize,
-  ldc: usize,
-  mode: i32,
-  pp: usize,
-  np4: usize,
-  n0: usize,
+  mr: i32, nc: i32, kw: i32, k: i32, a: usize, lda: usize, w: usize,
+  c: usize, ldc: usize, mode: i32, pp: usize, np4: usize, n0: usize,
 ): void {
   const a0 = a;
   const a1 = mr > 1 ? a + lda : a;
@@ -88,10 +82,10 @@ function gemm_bin_2x4_simd(
     let c00 = i8x16.splat(0), c01 = c00, c02 = c00, c03 = c00;
     let c10 = c00, c11 = c00, c12 = c00, c13 = c00;
     for (; q < qe; q++) {
-      const off = <usize> q << 4;
+      const off = <usize>q << 4;
       const x0 = v128.load(a0 + off);
       const x1 = v128.load(a1 + off);
-      const wq = w + (<usize> q << 6);
+      const wq = w + (<usize>q << 6);
       let wv = v128.load(wq);
       c00 = i8x16.add(c00, i8x16.popcnt(v128.xor(x0, wv)));
       c10 = i8x16.add(c10, i8x16.popcnt(v128.xor(x1, wv)));
@@ -114,22 +108,14 @@ function gemm_bin_2x4_simd(
 }
 
 function gemm_bin_1x4_scalar(
-  nc: i32,
-  kw: i32,
-  k: i32,
-  a: usize,
-  w: usize,
-  c: usize,
-  mode: i32,
-  pp: usize,
-  np4: usize,
+  nc: i32, kw: i32, k: i32, a: usize, w: usize, c: usize, mode: i32, pp: usize, np4: usize,
   n0: usize,
 ): void {
   let p0: i64 = 0, p1: i64 = 0, p2: i64 = 0, p3: i64 = 0;
   for (let q = 0; q < kw; q++) {
-    const x0 = load<i64>(a + (<usize> q << 4));
-    const x1 = load<i64>(a + (<usize> q << 4), 8);
-    const wq = w + (<usize> q << 6);
+    const x0 = load<i64>(a + (<usize>q << 4));
+    const x1 = load<i64>(a + (<usize>q << 4), 8);
+    const wq = w + (<usize>q << 6);
     p0 += popcnt<i64>(x0 ^ load<i64>(wq)) + popcnt<i64>(x1 ^ load<i64>(wq, 8));
     p1 += popcnt<i64>(x0 ^ load<i64>(wq, 16)) + popcnt<i64>(x1 ^ load<i64>(wq, 24));
     p2 += popcnt<i64>(x0 ^ load<i64>(wq, 32)) + popcnt<i64>(x1 ^ load<i64>(wq, 40));
@@ -137,19 +123,19 @@ function gemm_bin_1x4_scalar(
   }
   for (let j = 0; j < nc; j++) {
     const pj = j == 0 ? p0 : j == 1 ? p1 : j == 2 ? p2 : p3;
-    const dot = k - 2 * <i32> pj;
-    const n = n0 + <usize> j;
+    const dot = k - 2 * <i32>pj;
+    const n = n0 + <usize>j;
     if (mode == MODE_BIN_I32) {
       store<i32>(c + (n << 2), dot);
       continue;
     }
-    const y = <f32> dot * load<f32>(pp + BIN_HEADER + (n << 2)) +
+    const y = <f32>dot * load<f32>(pp + BIN_HEADER + (n << 2)) +
       load<f32>(pp + BIN_HEADER + np4 + (n << 2));
     if (mode == MODE_BIN_F32) {
       store<f32>(c + (n << 2), min(max(y, load<f32>(pp)), load<f32>(pp, 4)));
     } else if (y < 0) {
       const p = c + (n >> 3);
-      store<u8>(p, load<u8>(p) | <u8> (1 << <u8> (n & 7)));
+      store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(n & 7)));
     }
   }
 }
@@ -159,45 +145,44 @@ function gemm_bin_1x4_scalar(
  * the output row stride is ceil(N/128)*16 bytes; otherwise ldc elements of 4 bytes.
  */
 export function gemmBin(
-  m: i32,
-  n: i32,
-  k: i32,
-  a: usize,
-  w: usize,
-  c: usize,
-  ldc: i32,
-  mode: i32,
-  pp: usize,
+  m: i32, n: i32, k: i32, a: usize, w: usize, c: usize, ldc: i32, mode: i32, pp: usize,
 ): void {
-  const kw = wordsBin(k);
-  const lda = <usize> kw << 4;
-  const panelBytes = <usize> kw * NR_BIN * 16;
-  const np4 = <usize> ((n + 7) & ~7) << 2;
-  const ldcB = mode == MODE_BIN_BITS ? <usize> wordsBin(n) << 4 : <usize> ldc << 2;
-  // Bits are OR-ed in, so the packed output rows start from zero (padding bits included).
-  if (mode == MODE_BIN_BITS) memory.fill(c, 0, <usize> m * ldcB);
+  gemmBinWords(m, n, k, wordsBin(k), a, w, c, ldc, mode, pp, 0, n);
+}
+
+/**
+ * The general driver: rows of `kw` words holding `k` real bits (a convolution's rows are
+ * word-aligned per tap, so kw can exceed ceil(k/128)). These N output channels are chOff..
+ * of chTotal: per-channel params are indexed from chOff, and c points at the start of the
+ * output row (column 0, or bit 0 for MODE_BIN_BITS) with rows of chTotal outputs.
+ */
+export function gemmBinWords(
+  m: i32, n: i32, k: i32, kw: i32, a: usize, w: usize, c: usize, ldc: i32, mode: i32,
+  pp: usize, chOff: i32, chTotal: i32,
+): void {
+  const lda = <usize>kw << 4;
+  const panelBytes = <usize>kw * NR_BIN * 16;
+  const np4 = <usize>((chTotal + 7) & ~7) << 2;
+  const ldcB = mode == MODE_BIN_BITS ? <usize>wordsBin(chTotal) << 4 : <usize>ldc << 2;
+  // Bits are OR-ed in, so the packed output rows start from zero (padding bits included);
+  // the first group clears them for all.
+  if (mode == MODE_BIN_BITS && chOff == 0) memory.fill(c, 0, <usize>m * ldcB);
   for (let m0 = 0; m0 < m; m0 += MR) {
     const mr = min(MR, m - m0);
-    const ar = a + <usize> m0 * lda;
-    const cr = c + <usize> m0 * ldcB;
+    const ar = a + <usize>m0 * lda;
+    const cr = c + <usize>m0 * ldcB;
     for (let j = 0; j < n; j += NR_BIN) {
-      const wp = w + <usize> (j / NR_BIN) * panelBytes;
+      const wp = w + <usize>(j / NR_BIN) * panelBytes;
       const nc = min(NR_BIN, n - j);
       if (ASC_FEATURE_SIMD) {
-        gemm_bin_2x4_simd(mr, nc, kw, k, ar, lda, wp, cr, ldcB, mode, pp, np4, <usize> j);
+        gemm_bin_2x4_simd(
+          mr, nc, kw, k, ar, lda, wp, cr, ldcB, mode, pp, np4, <usize>(j + chOff),
+        );
       } else {
         for (let r = 0; r < mr; r++) {
           gemm_bin_1x4_scalar(
-            nc,
-            kw,
-            k,
-            ar + <usize> r * lda,
-            wp,
-            cr + <usize> r * ldcB,
-            mode,
-            pp,
-            np4,
-            <usize> j,
+            nc, kw, k, ar + <usize>r * lda, wp, cr + <usize>r * ldcB, mode, pp, np4,
+            <usize>(j + chOff),
           );
         }
       }

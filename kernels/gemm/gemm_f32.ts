@@ -11,7 +11,7 @@ import { storeTail32 as storeTail } from "./store";
 // Rows per tile: with relaxed_madd the 6×8 tile fits in 16 registers (12 accumulators); the
 // simd128 build needs a temporary per mul+add, so its 6×8 tile spills and 4×8 wins.
 // @ts-ignore: decorator
-function tileRows(): i32 {
+@inline function tileRows(): i32 {
   if (ASC_FEATURE_RELAXED_SIMD) return 6;
   return 4;
 }
@@ -21,7 +21,7 @@ const MR: i32 = tileRows();
 const L2_BLOCK_BYTES: i32 = 256 * 1024;
 
 // @ts-ignore: decorator
-function vfma(a: v128, b: v128, acc: v128): v128 {
+@inline function vfma(a: v128, b: v128, acc: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
   return f32x4.add(acc, f32x4.mul(a, b));
 }
@@ -29,16 +29,8 @@ function vfma(a: v128, b: v128, acc: v128): v128 {
 // mr ≤ 4 rows, nc ≤ 8 columns of one packed panel `w`; lda/ldc in bytes. Rows past mr alias
 // the last valid row so the hot loop has no branches; they recompute and rewrite it.
 function gemm_f32_4x8_simd(
-  mr: i32,
-  nc: i32,
-  kc: i32,
-  a: usize,
-  lda: usize,
-  w: usize,
-  c: usize,
-  ldc: usize,
-  vmin: v128,
-  vmax: v128,
+  mr: i32, nc: i32, kc: i32, a: usize, lda: usize, w: usize, c: usize, ldc: usize,
+  vmin: v128, vmax: v128,
 ): void {
   let a0 = a;
   let c0 = c;
@@ -184,16 +176,8 @@ function gemm_f32_4x8_simd(
 // 6 rows × 8 columns, 12 accumulators: A is broadcast straight from memory (load32_splat,
 // a load-port broadcast on x86) instead of shuffled, which frees the shuffle/FMA pipe.
 function gemm_f32_6x8_relaxed(
-  mr: i32,
-  nc: i32,
-  kc: i32,
-  a: usize,
-  lda: usize,
-  w: usize,
-  c: usize,
-  ldc: usize,
-  vmin: v128,
-  vmax: v128,
+  mr: i32, nc: i32, kc: i32, a: usize, lda: usize, w: usize, c: usize, ldc: usize,
+  vmin: v128, vmax: v128,
 ): void {
   let a0 = a;
   let c0 = c;
@@ -299,13 +283,7 @@ function gemm_f32_6x8_relaxed(
 // One row against one panel: used when M leaves a single row, where the 4-row tile would
 // do four times the arithmetic for nothing (GEMV, M = 1).
 function gemm_f32_1x8_simd(
-  nc: i32,
-  kc: i32,
-  a: usize,
-  w: usize,
-  c: usize,
-  vmin: v128,
-  vmax: v128,
+  nc: i32, kc: i32, a: usize, w: usize, c: usize, vmin: v128, vmax: v128,
 ): void {
   let acc0 = v128.load(w);
   let acc1 = v128.load(w, 16);
@@ -342,13 +320,7 @@ function gemm_f32_1x8_simd(
 
 // Scalar build: one row × 8 columns in scalar registers.
 function gemm_f32_1x8_scalar(
-  nc: i32,
-  kc: i32,
-  a: usize,
-  w: usize,
-  c: usize,
-  vmin: f32,
-  vmax: f32,
+  nc: i32, kc: i32, a: usize, w: usize, c: usize, vmin: f32, vmax: f32,
 ): void {
   let c0 = load<f32>(w), c1 = load<f32>(w, 4), c2 = load<f32>(w, 8), c3 = load<f32>(w, 12);
   let c4 = load<f32>(w, 16), c5 = load<f32>(w, 20), c6 = load<f32>(w, 24), c7 = load<f32>(w, 28);
@@ -379,31 +351,23 @@ function gemm_f32_1x8_scalar(
 // Driver. lda/ldc in elements. Loop order: L2 block of columns → 4-row tile → panel, so a
 // row tile of A sits in L1 while it meets every panel of the block.
 export function gemmF32(
-  m: i32,
-  n: i32,
-  k: i32,
-  a: usize,
-  lda: i32,
-  w: usize,
-  c: usize,
-  ldc: i32,
-  outMin: f32,
-  outMax: f32,
+  m: i32, n: i32, k: i32, a: usize, lda: i32, w: usize, c: usize, ldc: i32,
+  outMin: f32, outMax: f32,
 ): void {
-  const panelBytes = <usize> (NR_F32 + NR_F32 * k) << 2;
+  const panelBytes = <usize>(NR_F32 + NR_F32 * k) << 2;
   let nb = (L2_BLOCK_BYTES / max(1, k * 4)) & ~(NR_F32 - 1);
   if (nb < NR_F32) nb = NR_F32;
-  const ldaB = <usize> lda << 2;
-  const ldcB = <usize> ldc << 2;
+  const ldaB = <usize>lda << 2;
+  const ldcB = <usize>ldc << 2;
   for (let n0 = 0; n0 < n; n0 += nb) {
     const n1 = min(n, n0 + nb);
     for (let m0 = 0; m0 < m; m0 += MR) {
       const mr = min(MR, m - m0);
-      const ar = a + <usize> m0 * ldaB;
-      const cr = c + <usize> m0 * ldcB;
+      const ar = a + <usize>m0 * ldaB;
+      const cr = c + <usize>m0 * ldcB;
       for (let j = n0; j < n1; j += NR_F32) {
-        const wp = w + <usize> (j / NR_F32) * panelBytes;
-        const cp = cr + (<usize> j << 2);
+        const wp = w + <usize>(j / NR_F32) * panelBytes;
+        const cp = cr + (<usize>j << 2);
         const nc = min(NR_F32, n1 - j);
         if (ASC_FEATURE_SIMD) {
           if (mr == 1) {
@@ -411,42 +375,18 @@ export function gemmF32(
           } else {
             if (ASC_FEATURE_RELAXED_SIMD) {
               gemm_f32_6x8_relaxed(
-                mr,
-                nc,
-                k,
-                ar,
-                ldaB,
-                wp,
-                cp,
-                ldcB,
-                f32x4.splat(outMin),
-                f32x4.splat(outMax),
+                mr, nc, k, ar, ldaB, wp, cp, ldcB, f32x4.splat(outMin), f32x4.splat(outMax),
               );
             } else {
               gemm_f32_4x8_simd(
-                mr,
-                nc,
-                k,
-                ar,
-                ldaB,
-                wp,
-                cp,
-                ldcB,
-                f32x4.splat(outMin),
-                f32x4.splat(outMax),
+                mr, nc, k, ar, ldaB, wp, cp, ldcB, f32x4.splat(outMin), f32x4.splat(outMax),
               );
             }
           }
         } else {
           for (let r = 0; r < mr; r++) {
             gemm_f32_1x8_scalar(
-              nc,
-              k,
-              ar + <usize> r * ldaB,
-              wp,
-              cp + <usize> r * ldcB,
-              outMin,
-              outMax,
+              nc, k, ar + <usize>r * ldaB, wp, cp + <usize>r * ldcB, outMin, outMax,
             );
           }
         }

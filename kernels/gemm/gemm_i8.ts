@@ -33,15 +33,8 @@ const L2_BLOCK_BYTES: i32 = 256 * 1024;
 
 // Writes the first nc columns of one output row (lanes n0..n0+7) in the requested mode.
 // @ts-ignore: decorator
-function storeRow(
-  c: usize,
-  lo: v128,
-  hi: v128,
-  nc: i32,
-  n0: usize,
-  mode: i32,
-  pp: usize,
-  np4: usize,
+@inline function storeRow(
+  c: usize, lo: v128, hi: v128, nc: i32, n0: usize, mode: i32, pp: usize, np4: usize,
 ): void {
   if (mode == MODE_I32) {
     if (nc == 8) {
@@ -71,8 +64,8 @@ function storeRow(
     hi = i32x4.add(gemmlowp4(hi, pp, np4, n0 + 4), vzp);
   } else {
     // Clamp in float first (as ORT does), so a huge product cannot wrap when converted.
-    const flo = f32x4.splat(<f32> (load<i32>(pp, 4) - zp));
-    const fhi = f32x4.splat(<f32> (load<i32>(pp, 8) - zp));
+    const flo = f32x4.splat(<f32>(load<i32>(pp, 4) - zp));
+    const fhi = f32x4.splat(<f32>(load<i32>(pp, 8) - zp));
     const s = scaleAt(pp, n0);
     lo = i32x4.add(fp32q4(lo, v128.load(s), flo, fhi), vzp);
     hi = i32x4.add(fp32q4(hi, v128.load(s, 16), flo, fhi), vzp);
@@ -87,19 +80,8 @@ function storeRow(
 }
 
 function gemm_i8_4x8c2_simd<TA>(
-  mr: i32,
-  nc: i32,
-  kp: i32,
-  a: usize,
-  lda: usize,
-  za: i32,
-  w: usize,
-  c: usize,
-  ldc: usize,
-  mode: i32,
-  pp: usize,
-  np4: usize,
-  n0: usize,
+  mr: i32, nc: i32, kp: i32, a: usize, lda: usize, za: i32, w: usize,
+  c: usize, ldc: usize, mode: i32, pp: usize, np4: usize, n0: usize,
 ): void {
   let a0 = a;
   let c0 = c;
@@ -217,24 +199,9 @@ function gemm_i8_4x8c2_simd<TA>(
 
 // rs0..rs3: Σ_k x over the real K of each row, x the activation as i8 (see pack_i8.ts).
 function gemm_i8_4x8c4_relaxed(
-  mr: i32,
-  nc: i32,
-  kp: i32,
-  a: usize,
-  lda: usize,
-  flip: v128,
-  za: i32,
-  rs0: i32,
-  rs1: i32,
-  rs2: i32,
-  rs3: i32,
-  w: usize,
-  c: usize,
-  ldc: usize,
-  mode: i32,
-  pp: usize,
-  np4: usize,
-  n0: usize,
+  mr: i32, nc: i32, kp: i32, a: usize, lda: usize, flip: v128, za: i32,
+  rs0: i32, rs1: i32, rs2: i32, rs3: i32, w: usize,
+  c: usize, ldc: usize, mode: i32, pp: usize, np4: usize, n0: usize,
 ): void {
   let a0 = a;
   let c0 = c;
@@ -315,37 +282,22 @@ function rowSumI8(a: usize, k: i32, signed: bool): i32 {
   let i = 0;
   if (signed) {
     for (; i + 16 <= k; i += 16) {
-      acc = i32x4.add(
-        acc,
-        i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(v128.load(a + i))),
-      );
+      acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(v128.load(a + i))));
     }
   } else {
     for (; i + 16 <= k; i += 16) {
-      acc = i32x4.add(
-        acc,
-        i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(v128.load(a + i))),
-      );
+      acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(v128.load(a + i))));
     }
   }
   let s = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) +
     i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
-  for (; i < k; i++) s += signed ? <i32> load<i8>(a + i) : <i32> load<u8>(a + i);
+  for (; i < k; i++) s += signed ? <i32>load<i8>(a + i) : <i32>load<u8>(a + i);
   return signed ? s : s - 128 * k;
 }
 
 function gemm_i8_1x8_scalar(
-  nc: i32,
-  k: i32,
-  a: usize,
-  signed: bool,
-  za: i32,
-  w: usize,
-  c: usize,
-  mode: i32,
-  pp: usize,
-  np4: usize,
-  n0: usize,
+  nc: i32, k: i32, a: usize, signed: bool, za: i32, w: usize,
+  c: usize, mode: i32, pp: usize, np4: usize, n0: usize,
 ): void {
   let c0 = load<i32>(w) - za * load<i32>(w, 32);
   let c1 = load<i32>(w, 4) - za * load<i32>(w, 36);
@@ -357,16 +309,16 @@ function gemm_i8_1x8_scalar(
   let c7 = load<i32>(w, 28) - za * load<i32>(w, 60);
   w += HEADER_I8;
   for (let kk = 0; kk < k; kk++) {
-    const x = signed ? <i32> load<i8>(a + kk) : <i32> load<u8>(a + kk);
-    const p = w + ((<usize> kk >> 1) << 4) + (<usize> kk & 1);
-    c0 += x * <i32> load<i8>(p);
-    c1 += x * <i32> load<i8>(p, 2);
-    c2 += x * <i32> load<i8>(p, 4);
-    c3 += x * <i32> load<i8>(p, 6);
-    c4 += x * <i32> load<i8>(p, 8);
-    c5 += x * <i32> load<i8>(p, 10);
-    c6 += x * <i32> load<i8>(p, 12);
-    c7 += x * <i32> load<i8>(p, 14);
+    const x = signed ? <i32>load<i8>(a + kk) : <i32>load<u8>(a + kk);
+    const p = w + ((<usize>kk >> 1) << 4) + (<usize>kk & 1);
+    c0 += x * <i32>load<i8>(p);
+    c1 += x * <i32>load<i8>(p, 2);
+    c2 += x * <i32>load<i8>(p, 4);
+    c3 += x * <i32>load<i8>(p, 6);
+    c4 += x * <i32>load<i8>(p, 8);
+    c5 += x * <i32>load<i8>(p, 10);
+    c6 += x * <i32>load<i8>(p, 12);
+    c7 += x * <i32>load<i8>(p, 14);
   }
   storeScalar(c, 0, c0, n0, mode, pp, np4);
   if (nc > 1) storeScalar(c, 1, c1, n0 + 1, mode, pp, np4);
@@ -379,21 +331,15 @@ function gemm_i8_1x8_scalar(
 }
 
 // @ts-ignore: decorator
-function storeScalar(
-  c: usize,
-  j: usize,
-  acc: i32,
-  n: usize,
-  mode: i32,
-  pp: usize,
-  np4: usize,
+@inline function storeScalar(
+  c: usize, j: usize, acc: i32, n: usize, mode: i32, pp: usize, np4: usize,
 ): void {
   if (mode == MODE_I32) {
     store<i32>(c + (j << 2), acc);
     return;
   }
   if (mode == MODE_F32) {
-    const v = <f32> acc * load<f32>(scaleAt(pp, n));
+    const v = <f32>acc * load<f32>(scaleAt(pp, n));
     store<f32>(c + (j << 2), min(max(v, load<f32>(pp, 16)), load<f32>(pp, 20)));
     return;
   }
@@ -402,31 +348,24 @@ function storeScalar(
   const qmax = load<i32>(pp, 8);
   let q: i32;
   if (mode <= MODE_GEMMLOWP_I8) q = gemmlowp1(acc, pp, np4, n) + zp;
-  else q = fp32q1(acc, load<f32>(scaleAt(pp, n)), <f32> (qmin - zp), <f32> (qmax - zp)) + zp;
-  store<u8>(c + j, <u8> min(max(q, qmin), qmax));
+  else q = fp32q1(acc, load<f32>(scaleAt(pp, n)), <f32>(qmin - zp), <f32>(qmax - zp)) + zp;
+  store<u8>(c + j, <u8>min(max(q, qmin), qmax));
 }
 
-// Driver; lda/ldc in elements (ldc of the output type).
+// Driver; lda/ldc in elements (ldc of the output type). The output stage's per-channel arrays
+// hold `chTotal` channels (rounded up to 8) of which these N start at `chOff`: a grouped
+// convolution runs one GEMM per group against one shared output stage (c points at the
+// group's first output column).
 export function gemmI8(
-  m: i32,
-  n: i32,
-  k: i32,
-  a: usize,
-  lda: i32,
-  aSigned: bool,
-  aZero: i32,
-  w: usize,
-  c: usize,
-  ldc: i32,
-  mode: i32,
-  pp: usize,
+  m: i32, n: i32, k: i32, a: usize, lda: i32, aSigned: bool, aZero: i32, w: usize,
+  c: usize, ldc: i32, mode: i32, pp: usize, chOff: i32 = 0, chTotal: i32 = 0,
 ): void {
   const kp = kPadI8(k);
   const panelBytes = panelBytesI8(k);
-  const np4 = <usize> ((n + NR_I8 - 1) & ~(NR_I8 - 1)) << 2;
-  const ldcB = <usize> ldc * outBytes(mode);
+  const np4 = <usize>((max(n, chTotal) + NR_I8 - 1) & ~(NR_I8 - 1)) << 2;
+  const ldcB = <usize>ldc * outBytes(mode);
   const ob = outBytes(mode);
-  let nb = (L2_BLOCK_BYTES / <i32> max<usize>(1, panelBytes)) * NR_I8;
+  let nb = (L2_BLOCK_BYTES / <i32>max<usize>(1, panelBytes)) * NR_I8;
   if (nb < NR_I8) nb = NR_I8;
   // Relaxed: A enters as i8; u8 input is flipped (x − 128) and its zero point moved with it.
   const zaFlipped = aSigned ? aZero : aZero - 128;
@@ -434,88 +373,39 @@ export function gemmI8(
     const n1 = min(n, n0 + nb);
     for (let m0 = 0; m0 < m; m0 += MR) {
       const mr = min(MR, m - m0);
-      const ar = a + <usize> m0 * <usize> lda;
-      const cr = c + <usize> m0 * ldcB;
+      const ar = a + <usize>m0 * <usize>lda;
+      const cr = c + <usize>m0 * ldcB;
       let rs0 = 0, rs1 = 0, rs2 = 0, rs3 = 0;
       if (ASC_FEATURE_RELAXED_SIMD) {
         rs0 = rowSumI8(ar, k, aSigned);
-        rs1 = mr > 1 ? rowSumI8(ar + <usize> lda, k, aSigned) : rs0;
-        rs2 = mr > 2 ? rowSumI8(ar + 2 * <usize> lda, k, aSigned) : rs1;
-        rs3 = mr > 3 ? rowSumI8(ar + 3 * <usize> lda, k, aSigned) : rs2;
+        rs1 = mr > 1 ? rowSumI8(ar + <usize>lda, k, aSigned) : rs0;
+        rs2 = mr > 2 ? rowSumI8(ar + 2 * <usize>lda, k, aSigned) : rs1;
+        rs3 = mr > 3 ? rowSumI8(ar + 3 * <usize>lda, k, aSigned) : rs2;
       }
       for (let j = n0; j < n1; j += NR_I8) {
-        const wp = w + <usize> (j / NR_I8) * panelBytes;
-        const cp = cr + <usize> j * ob;
+        const wp = w + <usize>(j / NR_I8) * panelBytes;
+        const cp = cr + <usize>j * ob;
         const nc = min(NR_I8, n1 - j);
         if (ASC_FEATURE_RELAXED_SIMD) {
           gemm_i8_4x8c4_relaxed(
-            mr,
-            nc,
-            kp,
-            ar,
-            <usize> lda,
-            i8x16.splat(aSigned ? 0 : -128),
-            zaFlipped,
-            rs0,
-            rs1,
-            rs2,
-            rs3,
-            wp,
-            cp,
-            ldcB,
-            mode,
-            pp,
-            np4,
-            <usize> j,
+            mr, nc, kp, ar, <usize>lda, i8x16.splat(aSigned ? 0 : -128), zaFlipped, rs0, rs1, rs2, rs3, wp,
+            cp, ldcB, mode, pp, np4, <usize>(j + chOff),
           );
         } else if (ASC_FEATURE_SIMD) {
           if (aSigned) {
             gemm_i8_4x8c2_simd<i8>(
-              mr,
-              nc,
-              kp,
-              ar,
-              <usize> lda,
-              aZero,
-              wp,
-              cp,
-              ldcB,
-              mode,
-              pp,
-              np4,
-              <usize> j,
+              mr, nc, kp, ar, <usize>lda, aZero, wp, cp, ldcB, mode, pp, np4, <usize>(j + chOff),
             );
           } else {
             gemm_i8_4x8c2_simd<u8>(
-              mr,
-              nc,
-              kp,
-              ar,
-              <usize> lda,
-              aZero,
-              wp,
-              cp,
-              ldcB,
-              mode,
-              pp,
-              np4,
-              <usize> j,
+              mr, nc, kp, ar, <usize>lda, aZero, wp, cp, ldcB, mode, pp, np4, <usize>(j + chOff),
             );
           }
         } else {
           for (let r = 0; r < mr; r++) {
             gemm_i8_1x8_scalar(
-              nc,
-              k,
-              ar + <usize> r * <usize> lda,
-              aSigned,
-              aZero,
-              wp,
-              cp + <usize> r * ldcB,
-              mode,
-              pp,
-              np4,
-              <usize> j,
+              nc, k, ar + <usize>r * <usize>lda, aSigned, aZero, wp, cp + <usize>r * ldcB,
+              mode, pp, np4, <usize>(j + chOff),
             );
           }
         }

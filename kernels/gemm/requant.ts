@@ -28,24 +28,23 @@ export const MODE_F32: i32 = 5;
 export const OUT_HEADER: i32 = 32;
 
 // @ts-ignore: decorator
-export function outBytes(mode: i32): usize {
+@inline export function outBytes(mode: i32): usize {
   return mode == MODE_I32 || mode == MODE_F32 ? 4 : 1;
 }
 
 // Per-channel arrays for column n: `pp` is the params base, `np4` = 4*Np.
 // @ts-ignore: decorator
-function multAt(pp: usize, n: usize): usize {
+@inline function multAt(pp: usize, n: usize): usize {
   return pp + OUT_HEADER + (n << 2);
 }
-
 // @ts-ignore: decorator
-function powAt(pp: usize, np4: usize, n: usize): usize {
+@inline function powAt(pp: usize, np4: usize, n: usize): usize {
   return pp + OUT_HEADER + 3 * np4 + (n << 3);
 }
 
 // Requantizes the four lanes of columns n..n+3 with gemmlowp rounding.
 // @ts-ignore: decorator
-export function gemmlowp4(acc: v128, pp: usize, np4: usize, n: usize): v128 {
+@inline export function gemmlowp4(acc: v128, pp: usize, np4: usize, n: usize): v128 {
   const ch = multAt(pp, n);
   const mult = v128.load(ch);
   const x = i32x4.mul(acc, v128.load(ch + np4)); // left shift as a multiply, wrapping like C
@@ -68,31 +67,31 @@ export function gemmlowp4(acc: v128, pp: usize, np4: usize, n: usize): v128 {
 
 // The same for one lane (scalar build and reference of the formula above).
 // @ts-ignore: decorator
-export function gemmlowp1(acc: i32, pp: usize, np4: usize, n: usize): i32 {
+@inline export function gemmlowp1(acc: i32, pp: usize, np4: usize, n: usize): i32 {
   const ch = multAt(pp, n);
   const x = acc * load<i32>(ch + np4);
-  const t = <i32> ((<i64> x * <i64> load<i32>(ch) + (1 << 30)) >> 31);
-  const q = <i32> ((<i64> t * load<i64>(powAt(pp, np4, n))) >> 32);
+  const t = <i32>((<i64>x * <i64>load<i32>(ch) + (1 << 30)) >> 31);
+  const q = <i32>((<i64>t * load<i64>(powAt(pp, np4, n))) >> 32);
   const mask = load<i32>(ch + 2 * np4);
   const thr = (mask >> 1) + (t < 0 ? 1 : 0);
   return q + ((t & mask) > thr ? 1 : 0);
 }
 
 // @ts-ignore: decorator
-export function scaleAt(pp: usize, n: usize): usize {
+@inline export function scaleAt(pp: usize, n: usize): usize {
   return multAt(pp, n);
 }
 
 // fp32 requantization of four lanes, before the zero point: round-half-even of the product
 // clamped to [lo, hi] = [qmin − zp, qmax − zp].
 // @ts-ignore: decorator
-export function fp32q4(acc: v128, scale: v128, lo: v128, hi: v128): v128 {
+@inline export function fp32q4(acc: v128, scale: v128, lo: v128, hi: v128): v128 {
   const v = f32x4.pmin(hi, f32x4.pmax(lo, f32x4.mul(f32x4.convert_i32x4_s(acc), scale)));
   return i32x4.trunc_sat_f32x4_s(f32x4.nearest(v));
 }
 
 // @ts-ignore: decorator
-export function fp32q1(acc: i32, scale: f32, lo: f32, hi: f32): i32 {
+@inline export function fp32q1(acc: i32, scale: f32, lo: f32, hi: f32): i32 {
   // In range after the clamp, so the conversion cannot trap.
-  return <i32> nearest<f32>(min(max(<f32> acc * scale, lo), hi));
+  return <i32>nearest<f32>(min(max(<f32>acc * scale, lo), hi));
 }

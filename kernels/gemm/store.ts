@@ -1,7 +1,7 @@
 // Partial-tile stores shared by the GEMM kernels: the first nc (< 8) lanes of a row held in
 // two v128 registers (lo = lanes 0-3, hi = 4-7), 4 bytes per lane.
 // @ts-ignore: decorator
-export function storeTail32(c: usize, lo: v128, hi: v128, nc: i32): void {
+@inline export function storeTail32(c: usize, lo: v128, hi: v128, nc: i32): void {
   if (nc & 4) {
     v128.store(c, lo);
     lo = hi;
@@ -17,7 +17,7 @@ export function storeTail32(c: usize, lo: v128, hi: v128, nc: i32): void {
 
 // The first nc (≤ 8) bytes of v.
 // @ts-ignore: decorator
-export function storeBytes8(c: usize, v: v128, nc: i32): void {
+@inline export function storeBytes8(c: usize, v: v128, nc: i32): void {
   if (nc == 8) {
     v128.store64_lane(c, v, 0);
     return;

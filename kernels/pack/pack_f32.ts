@@ -11,7 +11,7 @@
 export const NR_F32: i32 = 8;
 
 export function packedSizeF32(n: i32, k: i32): usize {
-  return <usize> ((n + NR_F32 - 1) / NR_F32) * <usize> (NR_F32 + NR_F32 * k) * 4;
+  return <usize>((n + NR_F32 - 1) / NR_F32) * <usize>(NR_F32 + NR_F32 * k) * 4;
 }
 
 // B element (k, n) lives at b + (k*strideK + n*strideN)*4: strides let one routine pack a
@@ -29,14 +29,14 @@ export function packF32(
   for (let n0 = 0; n0 < n; n0 += NR_F32) {
     for (let j = 0; j < NR_F32; j++) {
       const col = n0 + j;
-      store<f32>(p, col < n && bias != 0 ? load<f32>(bias + (<usize> col << 2)) : 0);
+      store<f32>(p, col < n && bias != 0 ? load<f32>(bias + (<usize>col << 2)) : 0);
       p += 4;
     }
     for (let kk = 0; kk < k; kk++) {
       for (let j = 0; j < NR_F32; j++) {
         const col = n0 + j;
         const v: f32 = col < n
-          ? load<f32>(b + ((<usize> kk * strideK + <usize> col * strideN) << 2))
+          ? load<f32>(b + ((<usize>kk * strideK + <usize>col * strideN) << 2))
           : 0;
         store<f32>(p, v);
         p += 4;

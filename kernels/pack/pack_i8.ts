@@ -21,31 +21,25 @@ export const NR_I8: i32 = 8;
 export const HEADER_I8: i32 = 64;
 
 // @ts-ignore: decorator
-export function kPadI8(k: i32): i32 {
+@inline export function kPadI8(k: i32): i32 {
   if (ASC_FEATURE_RELAXED_SIMD) return (k + 3) & ~3;
   return (k + 7) & ~7;
 }
 
 // @ts-ignore: decorator
-export function panelBytesI8(k: i32): usize {
-  const kp = <usize> kPadI8(k);
-  if (ASC_FEATURE_RELAXED_SIMD) return <usize> HEADER_I8 + kp * 16;
-  return <usize> HEADER_I8 + kp * 8;
+@inline export function panelBytesI8(k: i32): usize {
+  const kp = <usize>kPadI8(k);
+  if (ASC_FEATURE_RELAXED_SIMD) return <usize>HEADER_I8 + kp * 16;
+  return <usize>HEADER_I8 + kp * 8;
 }
 
 export function packedSizeI8(n: i32, k: i32): usize {
-  return <usize> ((n + NR_I8 - 1) / NR_I8) * panelBytesI8(k);
+  return <usize>((n + NR_I8 - 1) / NR_I8) * panelBytesI8(k);
 }
 
 // B element (k, n) is the i8 at b + k*strideK + n*strideN; bias is i32[N] or 0.
 export function packI8(
-  n: i32,
-  k: i32,
-  b: usize,
-  strideK: i32,
-  strideN: i32,
-  bias: usize,
-  out: usize,
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
 ): void {
   const kp = kPadI8(k);
   let p = out;
@@ -55,14 +49,11 @@ export function packI8(
       let sum = 0;
       if (col < n) {
         for (let kk = 0; kk < k; kk++) {
-          sum += <i32> load<i8>(b + <usize> kk * strideK + <usize> col * strideN);
+          sum += <i32>load<i8>(b + <usize>kk * strideK + <usize>col * strideN);
         }
       }
-      store<i32>(
-        p + (<usize> j << 2),
-        col < n && bias != 0 ? load<i32>(bias + (<usize> col << 2)) : 0,
-      );
-      store<i32>(p + 32 + (<usize> j << 2), sum);
+      store<i32>(p + (<usize>j << 2), col < n && bias != 0 ? load<i32>(bias + (<usize>col << 2)) : 0);
+      store<i32>(p + 32 + (<usize>j << 2), sum);
     }
     p += HEADER_I8;
     if (ASC_FEATURE_RELAXED_SIMD) {
@@ -73,13 +64,13 @@ export function packI8(
             const kk = q + t;
             let u1 = 0, u2 = 0;
             if (col < n && kk < k) {
-              const u = <i32> load<i8>(b + <usize> kk * strideK + <usize> col * strideN) + 127;
+              const u = <i32>load<i8>(b + <usize>kk * strideK + <usize>col * strideN) + 127;
               u1 = u >> 1;
               u2 = u - u1;
             }
             // u1 block: 32 bytes (8 columns × 4 k), then the u2 block.
-            store<u8>(p + (j << 2) + t, <u8> u1);
-            store<u8>(p + 32 + (j << 2) + t, <u8> u2);
+            store<u8>(p + (j << 2) + t, <u8>u1);
+            store<u8>(p + 32 + (j << 2) + t, <u8>u2);
           }
         }
         p += 64;
@@ -91,7 +82,7 @@ export function packI8(
           for (let t = 0; t < 2; t++) {
             const kk = q + t;
             const v: i8 = col < n && kk < k
-              ? load<i8>(b + <usize> kk * strideK + <usize> col * strideN)
+              ? load<i8>(b + <usize>kk * strideK + <usize>col * strideN)
               : 0;
             store<i8>(p + (j << 1) + t, v);
           }

@@ -36,6 +36,39 @@ export class BinOutputParams {
   }
 }
 
+/** Lays out a binary output stage for n channels (kernels/gemm/gemm_bin.ts documents it). */
+export function makeBinOutput(mod: KernelModule, n: number, out: BinOutput): BinOutputParams {
+const np = Math.ceil(n / 8) * 8;
+  const buf = new ArrayBuffer(32 + 8 * np);
+  const dv = new DataView(buf);
+  if (out.kind !== "i32") {
+    const [lo, hi] = out.kind === "f32" ? out.clamp ?? [-Infinity, Infinity] : [0, 0];
+    if (!(lo <= hi)) throw new ArgumentError(`clamp [${lo}, ${hi}] is empty`);
+    dv.setFloat32(0, lo, true);
+    dv.setFloat32(4, hi, true);
+    const alpha = new Float32Array(buf, 32, np);
+    const bias = new Float32Array(buf, 32 + 4 * np, np);
+    if (typeof out.alpha === "number") alpha.fill(out.alpha, 0, n);
+    else {
+      checkLength("alpha", out.alpha.length, n);
+      alpha.set(out.alpha.subarray(0, n));
+    }
+    for (let j = 0; j < n; j++) {
+      if (!(alpha[j] > 0) || !Number.isFinite(alpha[j])) {
+        throw new ArgumentError(`alpha[${j}] = ${alpha[j]} must be positive and finite`);
+      }
+    }
+    if (out.bias) {
+      checkLength("bias", out.bias.length, n);
+      bias.set(out.bias.subarray(0, n));
+    }
+  } else if (!(out.kind === "i32")) {
+    throw new ArgumentError(`unknown binary output ${(out as { kind: string }).kind}`);
+  }
+  const ptr = mod.upload(new Uint8Array(buf));
+  return new BinOutputParams(mod, ptr, MODE[out.kind], n);
+}
+
 export class PackedGemmBin {
   #packed: number;
   private constructor(
@@ -64,35 +97,7 @@ export class PackedGemmBin {
   }
 
   output(out: BinOutput): BinOutputParams {
-    const n = this.n, np = Math.ceil(n / 8) * 8;
-    const buf = new ArrayBuffer(32 + 8 * np);
-    const dv = new DataView(buf);
-    if (out.kind !== "i32") {
-      const [lo, hi] = out.kind === "f32" ? out.clamp ?? [-Infinity, Infinity] : [0, 0];
-      if (!(lo <= hi)) throw new ArgumentError(`clamp [${lo}, ${hi}] is empty`);
-      dv.setFloat32(0, lo, true);
-      dv.setFloat32(4, hi, true);
-      const alpha = new Float32Array(buf, 32, np);
-      const bias = new Float32Array(buf, 32 + 4 * np, np);
-      if (typeof out.alpha === "number") alpha.fill(out.alpha, 0, n);
-      else {
-        checkLength("alpha", out.alpha.length, n);
-        alpha.set(out.alpha.subarray(0, n));
-      }
-      for (let j = 0; j < n; j++) {
-        if (!(alpha[j] > 0) || !Number.isFinite(alpha[j])) {
-          throw new ArgumentError(`alpha[${j}] = ${alpha[j]} must be positive and finite`);
-        }
-      }
-      if (out.bias) {
-        checkLength("bias", out.bias.length, n);
-        bias.set(out.bias.subarray(0, n));
-      }
-    } else if (!(out.kind === "i32")) {
-      throw new ArgumentError(`unknown binary output ${(out as { kind: string }).kind}`);
-    }
-    const ptr = this.mod.upload(new Uint8Array(buf));
-    return new BinOutputParams(this.mod, ptr, MODE[out.kind], n);
+    return makeBinOutput(this.mod, this.n, out);
   }
 
   /** Packs the signs of M rows of f32 activations into a new heap block of bit rows. */

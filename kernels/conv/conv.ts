@@ -1,0 +1,194 @@
+// General 2-D convolution, NHWC, in f32, int8 and binary: im2col of a block of output pixels
+// into a caller-provided workspace, then the GEMM drivers on that block (one GEMM per group).
+// A block holds at most BLOCK_BYTES of im2col rows, so it stays in L2 while the GEMM reads it
+// once per panel of output channels; the whole input is never expanded. 1×1, stride-1,
+// unpadded convolutions skip im2col: their A is the input itself (lda = C).
+//
+// Convolution parameters (`cp`, 16 × i32):
+//   struct conv_params {
+//     i32 n, h, w, c;         // input NHWC
+//     i32 kh, kw, sh, sw;     // kernel, strides
+//     i32 dh, dw;             // dilations
+//     i32 pad_top, pad_left;  // resolved padding (bottom/right follow from out_h/out_w)
+//     i32 out_h, out_w;       // output spatial size
+//     i32 cout, groups;
+//   }
+// Weights are packed per group, one after the other, by the GEMM packers with
+// K = kh*kw*(c/groups) ordered (ky, kx, channel) — the im2col row order — and N = cout/groups.
+// Binary activations are bit-packed per pixel: for each group, ceil((c/groups)/128) words
+// (pack_bin.ts); binary weights use packWeightsBinSeg with one segment per tap. Padded taps
+// read +1 in the binary convolution (zero bits, "one-padding" as Larq Compute Engine does),
+// 0 in f32 and the input zero point in int8 (so they add nothing).
+import { gemmF32 } from "../gemm/gemm_f32";
+import { gemmI8 } from "../gemm/gemm_i8";
+import { gemmBinWords, MODE_BIN_BITS } from "../gemm/gemm_bin";
+import { outBytes } from "../gemm/requant";
+import { packedSizeF32 } from "../pack/pack_f32";
+import { packedSizeI8 } from "../pack/pack_i8";
+import { packedSizeBinWords, wordsBin } from "../pack/pack_bin";
+
+const BLOCK_BYTES: i32 = 96 * 1024;
+
+// @ts-ignore: decorator
+@inline function P(cp: usize, i: i32): i32 {
+  return load<i32>(cp + (<usize>i << 2));
+}
+
+/** Rows of im2col per block: a multiple of 12 (the f32 and int8 tiles are 4 and 6 rows). */
+function blockRows(rowBytes: i32, m: i32): i32 {
+  let mb = (BLOCK_BYTES / max(1, rowBytes)) / 12 * 12;
+  if (mb < 12) mb = 12;
+  return min(mb, m);
+}
+
+export const CONV_F32: i32 = 0;
+export const CONV_I8: i32 = 1;
+export const CONV_BIN: i32 = 2;
+
+/** Workspace bytes a convolution of this kind (CONV_F32/I8/BIN) needs; 0 for pointwise. */
+export function convWorkspaceBytes(cp: usize, kind: i32): usize {
+  if (kind != CONV_BIN && isPointwise(cp)) return 0;
+  const cg = P(cp, 3) / P(cp, 15);
+  const taps = P(cp, 4) * P(cp, 5);
+  const rowBytes = kind == CONV_F32 ? taps * cg * 4 : kind == CONV_I8 ? taps * cg : taps * wordsBin(cg) * 16;
+  const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
+  return <usize>blockRows(rowBytes, m) * rowBytes;
+}
+
+// @ts-ignore: decorator
+@inline function isPointwise(cp: usize): bool {
+  return P(cp, 4) == 1 && P(cp, 5) == 1 && P(cp, 6) == 1 && P(cp, 7) == 1 &&
+    P(cp, 10) == 0 && P(cp, 11) == 0 && P(cp, 12) == P(cp, 1) && P(cp, 13) == P(cp, 2);
+}
+
+// Copies n bytes; vector moves with a scalar tail (channel runs are short, a call to
+// memory.copy would cost more than the copy for the 3-channel first layer).
+// @ts-ignore: decorator
+@inline function copyBytes(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 16 <= n; i += 16) v128.store(dst + i, v128.load(src + i));
+  }
+  for (; i + 4 <= n; i += 4) store<u32>(dst + i, load<u32>(src + i));
+  for (; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
+}
+
+// Gathers `rows` output pixels starting at m0 into im2col rows of kh*kw*segBytes bytes: for
+// each tap the segBytes bytes of the pixel at x + pixel*pixBytes + segOff, or `fill` bytes.
+function im2col(
+  cp: usize, x: usize, m0: i32, rows: i32, pixBytes: i32, segOff: i32, segBytes: i32,
+  fill: u8, ws: usize,
+): void {
+  const h = P(cp, 1), w = P(cp, 2), kh = P(cp, 4), kw = P(cp, 5);
+  const sh = P(cp, 6), sw = P(cp, 7), dh = P(cp, 8), dw = P(cp, 9);
+  const pt = P(cp, 10), pl = P(cp, 11), oh = P(cp, 12), ow = P(cp, 13);
+  const rowBytes = <usize>(kh * kw * segBytes);
+  for (let r = 0; r < rows; r++) {
+    const p = m0 + r;
+    const b = p / (oh * ow);
+    const rem = p - b * oh * ow;
+    const oy = rem / ow, ox = rem - (rem / ow) * ow;
+    let dst = ws + <usize>r * rowBytes;
+    for (let ky = 0; ky < kh; ky++) {
+      const y = oy * sh - pt + ky * dh;
+      for (let kx = 0; kx < kw; kx++) {
+        const xx = ox * sw - pl + kx * dw;
+        if (<u32>y < <u32>h && <u32>xx < <u32>w) {
+          const src = x + <usize>((b * h + y) * w + xx) * pixBytes + segOff;
+          copyBytes(dst, src, segBytes);
+        } else {
+          memory.fill(dst, fill, segBytes);
+        }
+        dst += segBytes;
+      }
+    }
+  }
+}
+
+export function convF32(
+  cp: usize, x: usize, w: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
+): void {
+  const c = P(cp, 3), groups = P(cp, 15), cout = P(cp, 14);
+  const cg = c / groups, og = cout / groups;
+  const k = P(cp, 4) * P(cp, 5) * cg;
+  const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
+  const wg = packedSizeF32(og, k);
+  if (isPointwise(cp)) {
+    for (let g = 0; g < groups; g++) {
+      gemmF32(
+        m, og, cg, x + (<usize>(g * cg) << 2), c, w + <usize>g * wg, y + (<usize>(g * og) << 2),
+        cout, outMin, outMax,
+      );
+    }
+    return;
+  }
+  const mb = blockRows(k * 4, m);
+  for (let m0 = 0; m0 < m; m0 += mb) {
+    const rows = min(mb, m - m0);
+    for (let g = 0; g < groups; g++) {
+      im2col(cp, x, m0, rows, c * 4, g * cg * 4, cg * 4, 0, ws);
+      gemmF32(
+        rows, og, k, ws, k, w + <usize>g * wg, y + ((<usize>m0 * cout + g * og) << 2), cout,
+        outMin, outMax,
+      );
+    }
+  }
+}
+
+export function convI8(
+  cp: usize, x: usize, aSigned: bool, aZero: i32, w: usize, y: usize, ws: usize,
+  mode: i32, pp: usize,
+): void {
+  const c = P(cp, 3), groups = P(cp, 15), cout = P(cp, 14);
+  const cg = c / groups, og = cout / groups;
+  const k = P(cp, 4) * P(cp, 5) * cg;
+  const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
+  const wg = packedSizeI8(og, k);
+  const ob = outBytes(mode);
+  if (isPointwise(cp)) {
+    for (let g = 0; g < groups; g++) {
+      gemmI8(
+        m, og, cg, x + <usize>(g * cg), c, aSigned, aZero, w + <usize>g * wg,
+        y + <usize>(g * og) * ob, cout, mode, pp, g * og, cout,
+      );
+    }
+    return;
+  }
+  const mb = blockRows(k, m);
+  for (let m0 = 0; m0 < m; m0 += mb) {
+    const rows = min(mb, m - m0);
+    for (let g = 0; g < groups; g++) {
+      im2col(cp, x, m0, rows, c, g * cg, cg, <u8>aZero, ws);
+      gemmI8(
+        rows, og, k, ws, k, aSigned, aZero, w + <usize>g * wg,
+        y + (<usize>m0 * cout + g * og) * ob, cout, mode, pp, g * og, cout,
+      );
+    }
+  }
+}
+
+/** Binary convolution; x holds bit-packed pixels (groups × ceil(cg/128) words each). */
+export function convBin(
+  cp: usize, x: usize, w: usize, y: usize, ws: usize, mode: i32, pp: usize,
+): void {
+  const c = P(cp, 3), groups = P(cp, 15), cout = P(cp, 14);
+  const cg = c / groups, og = cout / groups;
+  const taps = P(cp, 4) * P(cp, 5);
+  const segWords = wordsBin(cg);
+  const kw = taps * segWords;
+  const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
+  const wg = packedSizeBinWords(og, kw);
+  const pixBytes = groups * segWords * 16;
+  const rowOut = mode == MODE_BIN_BITS ? <usize>wordsBin(cout) << 4 : <usize>cout << 2;
+  const mb = blockRows(kw * 16, m);
+  for (let m0 = 0; m0 < m; m0 += mb) {
+    const rows = min(mb, m - m0);
+    for (let g = 0; g < groups; g++) {
+      im2col(cp, x, m0, rows, pixBytes, g * segWords * 16, segWords * 16, 0, ws);
+      gemmBinWords(
+        rows, og, taps * cg, kw, ws, w + <usize>g * wg, y + <usize>m0 * rowOut, cout, mode, pp,
+        g * og, cout,
+      );
+    }
+  }
+}

@@ -1,0 +1,380 @@
+// 2-D convolution in f32, int8 and binary on the Wasm kernels (kernels/conv/conv.ts).
+// Activations are NHWC; weights arrive in ONNX layout OIHW ([Cout][Cin/groups][KH][KW]) and
+// are packed once, per group, into the GEMM layouts with K ordered (ky, kx, channel).
+import type { KernelModule } from "./module.ts";
+import {
+  type AutoPad,
+  checkConvChannels,
+  checkTensorSize,
+  type WindowGeometry,
+  windowGeometry,
+} from "./conv_geometry.ts";
+import { type Activation, activationRange, checkLength } from "./validate.ts";
+import { type I8Output, type I8OutputParams, makeI8Output, MODE } from "./i8_output.ts";
+import { type BinOutput, BinOutputParams, makeBinOutput } from "./gemm_bin.ts";
+import { MAX_K_I8 } from "./gemm_i8.ts";
+import { ArgumentError, ShapeError } from "../errors.ts";
+
+export interface ConvAttrs {
+  strides?: [number, number];
+  dilations?: [number, number];
+  /** ONNX order [top, left, bottom, right]. */
+  pads?: [number, number, number, number];
+  autoPad?: AutoPad;
+}
+
+export interface ConvShape {
+  cout: number;
+  /** Input channels (all groups). */
+  cin: number;
+  kh: number;
+  kw: number;
+  groups?: number;
+}
+
+/** NHWC dims. */
+export type Dims4 = [number, number, number, number];
+
+const KIND = { f32: 0, i8: 1, bin: 2 } as const;
+
+interface ConvExports {
+  sqz_conv_workspace_size(cp: number, kind: number): number;
+  sqz_f32_conv2d(
+    cp: number, x: number, w: number, y: number, ws: number, lo: number, hi: number,
+  ): void;
+  sqz_i8_conv2d(
+    cp: number, x: number, signed: number, zero: number, w: number, y: number, ws: number,
+    mode: number, params: number,
+  ): void;
+  sqz_bin_conv2d(
+    cp: number, x: number, w: number, y: number, ws: number, mode: number, params: number,
+  ): void;
+  sqz_bin_pack_weights_seg(
+    n: number, k: number, b: number, sk: number, sn: number, segLen: number, segWords: number,
+    out: number,
+  ): void;
+  sqz_bin_packed_size_words(n: number, kw: number): number;
+  sqz_bin_pack_rows(m: number, k: number, a: number, lda: number, out: number): void;
+}
+
+/**
+ * OIHW weights of one group as a K×og row-major matrix, K = (ky, kx, channel): the im2col row
+ * order of the NHWC kernels.
+ */
+function groupMatrix<T extends Float32Array | Int8Array>(
+  w: T, s: Required<ConvShape>, g: number,
+): T {
+  const cg = s.cin / s.groups, og = s.cout / s.groups, k = s.kh * s.kw * cg;
+  const out = new (w.constructor as new (n: number) => T)(k * og);
+  for (let o = 0; o < og; o++) {
+    for (let ci = 0; ci < cg; ci++) {
+      for (let ky = 0; ky < s.kh; ky++) {
+        for (let kx = 0; kx < s.kw; kx++) {
+          const src = (((g * og + o) * cg + ci) * s.kh + ky) * s.kw + kx;
+          out[((ky * s.kw + kx) * cg + ci) * og + o] = w[src];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function checkShape(s: ConvShape, weightLength: number): Required<ConvShape> {
+  const full = { groups: 1, ...s };
+  checkConvChannels(full.cin, full.cout, full.groups);
+  checkTensorSize("weights", [full.cout, full.cin / full.groups, full.kh, full.kw], 4);
+  checkLength("weights", weightLength, full.cout * (full.cin / full.groups) * full.kh * full.kw);
+  return full;
+}
+
+/** State shared by the three precisions: packed weights, params struct and workspace. */
+abstract class PackedConv {
+  protected packed: number;
+  #params: number;
+  #ws = 0;
+  #wsBytes = 0;
+
+  protected constructor(readonly mod: KernelModule, readonly shape: Required<ConvShape>, packed: number) {
+    this.packed = packed;
+    this.#params = mod.heap.alloc(64);
+  }
+
+  protected get ex(): ConvExports {
+    return this.mod.exports as unknown as ConvExports;
+  }
+
+  /** Output geometry for an NHWC input; throws before anything runs if the layer can't apply. */
+  geometry(dims: Dims4, attrs: ConvAttrs = {}): WindowGeometry & { dims: Dims4 } {
+    if (!this.packed) throw new ArgumentError("this convolution was disposed");
+    if (dims.length !== 4) throw new ShapeError(`input must be NHWC (4-D), got ${dims.length}-D`);
+    const [n, h, w, c] = dims;
+    checkTensorSize("input", dims, 4);
+    if (c !== this.shape.cin) {
+      throw new ShapeError(`input has ${c} channels, the convolution expects ${this.shape.cin}`);
+    }
+    const g = windowGeometry(h, w, { kernel: [this.shape.kh, this.shape.kw], ...attrs });
+    checkTensorSize("output", [n, g.outH, g.outW, this.shape.cout], 4);
+    return { ...g, dims: [n, g.outH, g.outW, this.shape.cout] };
+  }
+
+  /** Writes conv_params and makes sure the workspace fits; returns [params, workspace]. */
+  protected prepare(dims: Dims4, g: WindowGeometry, kind: number): [number, number] {
+    const p = this.#params;
+    this.mod.i32(p, 16).set([
+      dims[0], dims[1], dims[2], dims[3], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop,
+      g.padLeft, g.outH, g.outW, this.shape.cout, this.shape.groups,
+    ]);
+    const need = this.ex.sqz_conv_workspace_size(p, kind) >>> 0;
+    if (need > this.#wsBytes) {
+      if (this.#ws) this.mod.heap.free(this.#ws);
+      this.#ws = 0;
+      this.#ws = this.mod.heap.alloc(need);
+      this.#wsBytes = need;
+    }
+    return [p, this.#ws];
+  }
+
+  protected checkBlock(what: string, ptr: number, bytes: number): void {
+    const size = this.mod.heap.sizeOf(ptr);
+    if (size === undefined) throw new ShapeError(`${what} at ${ptr} is not a heap block`);
+    if (size < bytes) throw new ShapeError(`${what} block holds ${size} bytes, needs ${bytes}`);
+  }
+
+  dispose(): void {
+    for (const p of [this.packed, this.#params, this.#ws]) if (p) this.mod.heap.free(p);
+    this.packed = this.#params = this.#ws = 0;
+  }
+}
+
+export class PackedConvF32 extends PackedConv {
+  static create(
+    mod: KernelModule, s: ConvShape & { weights: Float32Array; bias?: Float32Array },
+  ): PackedConvF32 {
+    const shape = checkShape(s, s.weights.length);
+    if (s.bias) checkLength("bias", s.bias.length, shape.cout);
+    const og = shape.cout / shape.groups, k = shape.kh * shape.kw * (shape.cin / shape.groups);
+    const e = mod.exports;
+    const per = e.sqz_f32_gemm_packed_size(og, k) >>> 0;
+    const packed = mod.heap.alloc(per * shape.groups);
+    try {
+      for (let g = 0; g < shape.groups; g++) {
+        const b = mod.upload(groupMatrix(s.weights, shape, g));
+        const bias = s.bias ? mod.upload(s.bias.subarray(g * og, (g + 1) * og)) : 0;
+        e.sqz_f32_gemm_pack(og, k, b, og, 1, bias, packed + g * per);
+        mod.heap.free(b);
+        if (bias) mod.heap.free(bias);
+      }
+    } catch (err) {
+      mod.heap.free(packed);
+      throw err;
+    }
+    return new PackedConvF32(mod, shape, packed);
+  }
+
+  runResident(x: number, dims: Dims4, y: number, attrs?: ConvAttrs, act?: Activation): Dims4 {
+    const g = this.geometry(dims, attrs);
+    const [lo, hi] = activationRange(act);
+    this.checkBlock("input", x, dims.reduce((a, b) => a * b) * 4);
+    this.checkBlock("output", y, g.dims.reduce((a, b) => a * b) * 4);
+    const [p, ws] = this.prepare(dims, g, KIND.f32);
+    this.ex.sqz_f32_conv2d(p, x, this.packed, y, ws, lo, hi);
+    return g.dims;
+  }
+
+  run(
+    x: Float32Array, dims: Dims4, attrs?: ConvAttrs, act?: Activation,
+  ): { data: Float32Array; dims: Dims4 } {
+    const g = this.geometry(dims, attrs);
+    checkLength("input", x.length, dims.reduce((a, b) => a * b));
+    const outLen = g.dims.reduce((a, b) => a * b);
+    const px = this.mod.upload(x);
+    let py = 0;
+    try {
+      py = this.mod.heap.alloc(outLen * 4);
+      const out = this.runResident(px, dims, py, attrs, act);
+      return { data: this.mod.f32(py, outLen).slice(), dims: out };
+    } finally {
+      this.mod.heap.free(px);
+      if (py) this.mod.heap.free(py);
+    }
+  }
+}
+
+export class PackedConvI8 extends PackedConv {
+  static create(
+    mod: KernelModule, s: ConvShape & { weights: Int8Array; bias?: Int32Array },
+  ): PackedConvI8 {
+    const shape = checkShape(s, s.weights.length);
+    if (s.bias) checkLength("bias", s.bias.length, shape.cout);
+    const og = shape.cout / shape.groups, k = shape.kh * shape.kw * (shape.cin / shape.groups);
+    if (k > MAX_K_I8) throw new ShapeError(`K = ${k} exceeds ${MAX_K_I8} (i32 overflow)`);
+    const bad = s.weights.indexOf(-128);
+    if (bad >= 0) {
+      throw new ArgumentError(`weight ${bad} is -128: int8 weights are symmetric, in [-127, 127]`);
+    }
+    const e = mod.exports;
+    const per = e.sqz_i8_gemm_packed_size(og, k) >>> 0;
+    const packed = mod.heap.alloc(per * shape.groups);
+    try {
+      for (let g = 0; g < shape.groups; g++) {
+        const b = mod.upload(groupMatrix(s.weights, shape, g));
+        const bias = s.bias ? mod.upload(s.bias.subarray(g * og, (g + 1) * og)) : 0;
+        e.sqz_i8_gemm_pack(og, k, b, og, 1, bias, packed + g * per);
+        mod.heap.free(b);
+        if (bias) mod.heap.free(bias);
+      }
+    } catch (err) {
+      mod.heap.free(packed);
+      throw err;
+    }
+    return new PackedConvI8(mod, shape, packed);
+  }
+
+  /** Output stage over all Cout channels (requantize, i32 for ConvInteger, or f32). */
+  output(out: I8Output): I8OutputParams {
+    return makeI8Output(this.mod, this.shape.cout, out);
+  }
+
+  runResident(
+    x: number, dims: Dims4, input: { signed: boolean; zeroPoint: number }, y: number,
+    out: I8OutputParams, attrs?: ConvAttrs,
+  ): Dims4 {
+    const g = this.geometry(dims, attrs);
+    const [lo, hi] = input.signed ? [-128, 127] : [0, 255];
+    if (!Number.isInteger(input.zeroPoint) || input.zeroPoint < lo || input.zeroPoint > hi) {
+      throw new ArgumentError(`input zero point ${input.zeroPoint} is outside its dtype`);
+    }
+    if (out.n !== this.shape.cout || out.mod !== this.mod) {
+      throw new ArgumentError("output params were made for another layer");
+    }
+    this.checkBlock("input", x, dims.reduce((a, b) => a * b));
+    this.checkBlock("output", y, g.dims.reduce((a, b) => a * b) * out.bytesPerElement);
+    const [p, ws] = this.prepare(dims, g, KIND.i8);
+    this.ex.sqz_i8_conv2d(
+      p, x, input.signed ? 1 : 0, input.zeroPoint, this.packed, y, ws, out.mode, out.ptr,
+    );
+    return g.dims;
+  }
+
+  run(
+    x: Uint8Array | Int8Array, dims: Dims4, input: { signed: boolean; zeroPoint: number },
+    out: I8OutputParams, attrs?: ConvAttrs,
+  ): { data: Int32Array | Float32Array | Uint8Array | Int8Array; dims: Dims4 } {
+    const g = this.geometry(dims, attrs);
+    checkLength("input", x.length, dims.reduce((a, b) => a * b));
+    const outLen = g.dims.reduce((a, b) => a * b);
+    const px = this.mod.upload(x);
+    let py = 0;
+    try {
+      py = this.mod.heap.alloc(outLen * out.bytesPerElement);
+      const d = this.runResident(px, dims, input, py, out, attrs);
+      const buf = this.mod.memory.buffer;
+      const data = out.mode === MODE.i32
+        ? new Int32Array(buf, py, outLen).slice()
+        : out.mode === MODE.f32
+        ? new Float32Array(buf, py, outLen).slice()
+        : out.mode === MODE.gemmlowp_int8 || out.mode === MODE.fp32_int8
+        ? new Int8Array(buf, py, outLen).slice()
+        : new Uint8Array(buf, py, outLen).slice();
+      return { data, dims: d };
+    } finally {
+      this.mod.heap.free(px);
+      if (py) this.mod.heap.free(py);
+    }
+  }
+}
+
+/** Bytes of one bit-packed pixel of c channels in g groups. */
+export function binPixelBytes(c: number, groups = 1): number {
+  return groups * Math.ceil(c / groups / 128) * 16;
+}
+
+export class PackedConvBin extends PackedConv {
+  static create(mod: KernelModule, s: ConvShape & { weights: Float32Array }): PackedConvBin {
+    const shape = checkShape(s, s.weights.length);
+    const cg = shape.cin / shape.groups, og = shape.cout / shape.groups;
+    const segWords = Math.ceil(cg / 128), taps = shape.kh * shape.kw;
+    const ex = mod.exports as unknown as ConvExports;
+    const per = ex.sqz_bin_packed_size_words(og, taps * segWords) >>> 0;
+    const packed = mod.heap.alloc(per * shape.groups);
+    try {
+      for (let g = 0; g < shape.groups; g++) {
+        const b = mod.upload(groupMatrix(s.weights, shape, g));
+        ex.sqz_bin_pack_weights_seg(og, taps * cg, b, og, 1, cg, segWords, packed + g * per);
+        mod.heap.free(b);
+      }
+    } catch (err) {
+      mod.heap.free(packed);
+      throw err;
+    }
+    return new PackedConvBin(mod, shape, packed);
+  }
+
+  output(out: BinOutput): BinOutputParams {
+    return makeBinOutput(this.mod, this.shape.cout, out);
+  }
+
+  /** Sign-packs an f32 NHWC tensor into a new heap block of bit-packed pixels. */
+  packInput(x: Float32Array, dims: Dims4): number {
+    const n = checkTensorSize("input", dims, 4);
+    checkLength("input", x.length, n);
+    if (dims[3] !== this.shape.cin) {
+      throw new ShapeError(`input has ${dims[3]} channels, the convolution expects ${this.shape.cin}`);
+    }
+    const pixels = dims[0] * dims[1] * dims[2], groups = this.shape.groups;
+    const out = this.mod.heap.alloc(pixels * binPixelBytes(this.shape.cin, groups));
+    const px = this.mod.upload(x);
+    try {
+      // Each (pixel, group) is one row of C/groups values, consecutive in memory.
+      const cg = this.shape.cin / groups;
+      this.ex.sqz_bin_pack_rows(pixels * groups, cg, px, cg, out);
+    } finally {
+      this.mod.heap.free(px);
+    }
+    return out;
+  }
+
+  /** Output bytes for this input shape and output mode. */
+  outputBytes(dims: Dims4, out: BinOutputParams, attrs?: ConvAttrs): number {
+    const g = this.geometry(dims, attrs);
+    const pixels = g.dims[0] * g.dims[1] * g.dims[2];
+    return out.mode === 2 ? pixels * Math.ceil(this.shape.cout / 128) * 16 : pixels * this.shape.cout * 4;
+  }
+
+  /** x: bit-packed pixels (packInput, or a previous binary layer's bit output when groups = 1). */
+  runResident(x: number, dims: Dims4, y: number, out: BinOutputParams, attrs?: ConvAttrs): Dims4 {
+    const g = this.geometry(dims, attrs);
+    if (out.n !== this.shape.cout || out.mod !== this.mod) {
+      throw new ArgumentError("output params were made for another layer");
+    }
+    const pixels = dims[0] * dims[1] * dims[2];
+    this.checkBlock("input", x, pixels * binPixelBytes(this.shape.cin, this.shape.groups));
+    this.checkBlock("output", y, this.outputBytes(dims, out, attrs));
+    const [p, ws] = this.prepare(dims, g, KIND.bin);
+    this.ex.sqz_bin_conv2d(p, x, this.packed, y, ws, out.mode, out.ptr);
+    return g.dims;
+  }
+
+  /** Binarizes f32 NHWC input, runs, copies out: Int32Array, Float32Array or packed bits. */
+  run(
+    x: Float32Array, dims: Dims4, out: BinOutputParams, attrs?: ConvAttrs,
+  ): { data: Int32Array | Float32Array | Uint8Array; dims: Dims4 } {
+    const bytes = this.outputBytes(dims, out, attrs);
+    const px = this.packInput(x, dims);
+    let py = 0;
+    try {
+      py = this.mod.heap.alloc(bytes);
+      const d = this.runResident(px, dims, py, out, attrs);
+      const buf = this.mod.memory.buffer;
+      const data = out.mode === 0
+        ? new Int32Array(buf, py, bytes / 4).slice()
+        : out.mode === 1
+        ? new Float32Array(buf, py, bytes / 4).slice()
+        : new Uint8Array(buf, py, bytes).slice();
+      return { data, dims: d };
+    } finally {
+      this.mod.heap.free(px);
+      if (py) this.mod.heap.free(py);
+    }
+  }
+}
