@@ -1,0 +1,186 @@
+import assert from "node:assert/strict";
+import {
+  type ConvAttrs,
+  type Dims4,
+  PackedConvBin,
+  PackedConvF32,
+  PackedConvI8,
+} from "../src/kernels/conv.ts";
+import { refConv2dBin, refConv2dF32, refConv2dI8 } from "../src/kernels/reference_conv.ts";
+import {
+  refMultiplyByQuantizedMultiplier,
+  refPackSignBits,
+  refRequantFp32,
+} from "../src/kernels/reference.ts";
+import { quantizeMultiplier } from "../src/kernels/quant_params.ts";
+import { type AutoPad, windowGeometry } from "../src/kernels/conv_geometry.ts";
+import { ArgumentError, ShapeError } from "../src/errors.ts";
+import { loadBuilds, randInt, rng } from "./util.ts";
+
+const mods = await loadBuilds();
+
+interface Case {
+  dims: Dims4;
+  cout: number;
+  k: number;
+  groups: number;
+  attrs: ConvAttrs;
+}
+
+/**
+ * Configurations over the issue's grid: kernels 1/3/5/7, strides 1/2, dilations 1/2, groups
+ * 1/2/C, odd spatial sizes, channel counts off the vector width, every padding mode.
+ */
+function cases(seed: number, count: number): Case[] {
+  const r = rng(seed);
+  const pick = <T>(xs: T[]) => xs[randInt(r, 0, xs.length - 1)];
+  const pads: AutoPad[] = ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"];
+  const out: Case[] = [];
+  while (out.length < count) {
+    const k = pick([1, 3, 5, 7]);
+    const s = pick([1, 2]);
+    const d = pick([1, 2]);
+    const groupsKind = pick(["1", "2", "C"]);
+    const cinBase = pick([1, 3, 5, 7, 8, 15, 17, 33]);
+    const cin = groupsKind === "2" ? cinBase * 2 : cinBase;
+    const groups = groupsKind === "1" ? 1 : groupsKind === "2" ? 2 : cin;
+    const cout = groups * pick([1, 3, 4, 5, 9]);
+    const h = pick([1, 2, 3, 7, 9, 13]), w = pick([1, 4, 5, 8, 11]);
+    const autoPad = pick(pads);
+    const attrs: ConvAttrs = { strides: [s, pick([1, 2])], dilations: [d, d], autoPad };
+    if (autoPad === "NOTSET") {
+      attrs.pads = [randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k)];
+    }
+    try {
+      windowGeometry(h, w, { kernel: [k, k], ...attrs });
+    } catch {
+      continue; // the window does not fit this input: covered by the error tests
+    }
+    out.push({ dims: [pick([1, 1, 2]), h, w, cin], cout, k, groups, attrs });
+  }
+  return out;
+}
+
+function refShape(c: Case) {
+  const g = windowGeometry(c.dims[1], c.dims[2], { kernel: [c.k, c.k], ...c.attrs });
+  return { n: c.dims[0], c: c.dims[3], cout: c.cout, groups: c.groups, g };
+}
+
+for (const mod of mods) {
+  Deno.test(`conv2d f32 matches the reference (${mod.build})`, () => {
+    const r = rng(1);
+    for (const c of cases(101, 60)) {
+      const [n, h, w, cin] = c.dims;
+      const x = Float32Array.from({ length: n * h * w * cin }, () => r() * 2 - 1);
+      const wt = Float32Array.from({ length: c.cout * (cin / c.groups) * c.k * c.k }, () => r() * 2 - 1);
+      const bias = Float32Array.from({ length: c.cout }, () => r() - 0.5);
+      const conv = PackedConvF32.create(mod, {
+        cout: c.cout, cin, kh: c.k, kw: c.k, groups: c.groups, weights: wt, bias,
+      });
+      const relu = r() < 0.5;
+      const got = conv.run(x, c.dims, c.attrs, relu ? { kind: "relu" } : undefined);
+      const want = refConv2dF32(refShape(c), x, wt, bias, relu ? 0 : -Infinity);
+      conv.dispose();
+      assert.equal(got.data.length, want.length);
+      for (let i = 0; i < want.length; i++) {
+        if (Math.abs(got.data[i] - want[i]) > 1e-4) {
+          assert.fail(`${JSON.stringify(c)} [${i}]: ${got.data[i]} vs ${want[i]}`);
+        }
+      }
+    }
+  });
+
+  Deno.test(`conv2d int8 is exact: i32 (ConvInteger) and requantized (QLinearConv) (${mod.build})`, () => {
+    const r = rng(2);
+    for (const [ci, c] of cases(202, 60).entries()) {
+      const [n, h, w, cin] = c.dims;
+      const signed = ci % 2 === 1;
+      const x = signed
+        ? Int8Array.from({ length: n * h * w * cin }, () => randInt(r, -128, 127))
+        : Uint8Array.from({ length: n * h * w * cin }, () => randInt(r, 0, 255));
+      const za = signed ? randInt(r, -128, 127) : randInt(r, 0, 255);
+      const wt = Int8Array.from(
+        { length: c.cout * (cin / c.groups) * c.k * c.k },
+        () => randInt(r, -127, 127),
+      );
+      const bias = Int32Array.from({ length: c.cout }, () => randInt(r, -20000, 20000));
+      const conv = PackedConvI8.create(mod, {
+        cout: c.cout, cin, kh: c.k, kw: c.k, groups: c.groups, weights: wt, bias,
+      });
+      const acc = refConv2dI8(refShape(c), x, za, wt, bias);
+      const i32 = conv.output({ kind: "i32" });
+      assert.deepEqual(conv.run(x, c.dims, { signed, zeroPoint: za }, i32, c.attrs).data, acc);
+      i32.dispose();
+      const scale = Float32Array.from({ length: c.cout }, () => 2 ** -(6 + 10 * r()));
+      const zp = randInt(r, 0, 255);
+      for (const method of ["gemmlowp", "fp32"] as const) {
+        const out = conv.output({
+          kind: "requant", method, dtype: "uint8", scale, zeroPoint: zp, clamp: [zp, 255],
+        });
+        const got = conv.run(x, c.dims, { signed, zeroPoint: za }, out, c.attrs).data;
+        for (let i = 0; i < acc.length; i++) {
+          const s = scale[i % c.cout];
+          let want: number;
+          if (method === "gemmlowp") {
+            const { multiplier, shift } = quantizeMultiplier(s);
+            want = Math.min(Math.max(refMultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + zp, zp), 255);
+          } else want = refRequantFp32(acc[i], s, zp, zp, 255);
+          if (got[i] !== want) assert.fail(`${method} ${JSON.stringify(c)} [${i}]: ${got[i]} vs ${want}`);
+        }
+        out.dispose();
+      }
+      conv.dispose();
+    }
+  });
+
+  Deno.test(`conv2d binary is exact with one-padding, and its bit output packs (${mod.build})`, () => {
+    const r = rng(3);
+    const extra: Case[] = [
+      { dims: [1, 6, 5, 130], cout: 9, k: 3, groups: 1, attrs: { pads: [1, 1, 1, 1] } },
+      { dims: [1, 5, 5, 256], cout: 4, k: 3, groups: 2, attrs: { autoPad: "SAME_UPPER" } },
+    ];
+    for (const c of [...cases(303, 50), ...extra]) {
+      const [n, h, w, cin] = c.dims;
+      const val = () => (r() < 0.05 ? 0 : r() * 2 - 1);
+      const x = Float32Array.from({ length: n * h * w * cin }, val);
+      const wt = Float32Array.from({ length: c.cout * (cin / c.groups) * c.k * c.k }, val);
+      const conv = PackedConvBin.create(mod, {
+        cout: c.cout, cin, kh: c.k, kw: c.k, groups: c.groups, weights: wt,
+      });
+      const dot = refConv2dBin(refShape(c), x, wt);
+      const o = conv.output({ kind: "i32" });
+      assert.deepEqual(conv.run(x, c.dims, o, c.attrs).data, dot, JSON.stringify(c));
+      const alpha = Float32Array.from({ length: c.cout }, () => 0.1 + r());
+      const beta = Float32Array.from({ length: c.cout }, () => r() * 4 - 2);
+      const y = Float32Array.from(dot, (v, i) => Math.fround(Math.fround(v * alpha[i % c.cout]) + beta[i % c.cout]));
+      const bits = conv.output({ kind: "bits", alpha, bias: beta });
+      const pixels = dot.length / c.cout;
+      assert.deepEqual(conv.run(x, c.dims, bits, c.attrs).data, refPackSignBits(y, pixels, c.cout));
+      conv.dispose();
+    }
+  });
+}
+
+Deno.test("conv2d rejects bad layers with typed errors before running", () => {
+  const mod = mods.at(-1)!;
+  const w = new Float32Array(4 * 3 * 3 * 3);
+  assert.throws(() => PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 3, kw: 3, groups: 2, weights: w }), ShapeError);
+  assert.throws(() => PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 3, kw: 3, weights: w.subarray(1) }), ShapeError);
+  assert.throws(() => PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 0, kw: 3, weights: w }), ShapeError);
+  const conv = PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 3, kw: 3, weights: w });
+  const x = new Float32Array(2 * 2 * 3);
+  // Kernel larger than the (unpadded) input, a negative pad, a channel mismatch, 3-D input.
+  assert.throws(() => conv.run(x, [1, 2, 2, 3]), ShapeError);
+  assert.throws(() => conv.run(x, [1, 2, 2, 3], { pads: [-1, 1, 1, 1] }), ShapeError);
+  assert.throws(() => conv.run(x, [1, 2, 2, 4], { pads: [1, 1, 1, 1] }), ShapeError);
+  assert.throws(() => conv.run(x, [1, 2, 2] as unknown as Dims4), ShapeError);
+  assert.throws(() => conv.run(x.subarray(1), [1, 2, 2, 3], { pads: [1, 1, 1, 1] }), ShapeError);
+  // Sizes that overflow 32-bit indexing are refused before any allocation.
+  assert.throws(() => conv.run(x, [1, 65536, 65536, 3], { pads: [1, 1, 1, 1] }), ShapeError);
+  assert.throws(() => conv.run(x, [1, 2, 2, 3], { autoPad: "SAME" as never }), ShapeError);
+  conv.dispose();
+  assert.throws(() => conv.run(x, [1, 2, 2, 3], { pads: [1, 1, 1, 1] }), ArgumentError);
+  const q = PackedConvI8.create(mod, { cout: 1, cin: 1, kh: 1, kw: 1, weights: Int8Array.of(3) });
+  assert.throws(() => q.run(Uint8Array.of(1), [1, 1, 1, 1], { signed: false, zeroPoint: 300 }, q.output({ kind: "i32" })), ArgumentError);
+  assert.throws(() => PackedConvI8.create(mod, { cout: 1, cin: 1, kh: 1, kw: 1, weights: Int8Array.of(-128) }), ArgumentError);
+});
