@@ -1,6 +1,7 @@
 // Benchmark entry: `deno task bench <suite> [--json] [--quick] [--scalar]`.
 import { parseArgs } from "node:util";
 import { benchGemm, GEMM_SHAPES } from "./gemm.ts";
+import { benchConv, CONV_LAYERS } from "./conv.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -20,6 +21,12 @@ const suites: Record<string, () => Promise<unknown>> = {
       scalar: values.scalar,
       only: values.only?.split(","),
       shapes: values.quick ? GEMM_SHAPES.filter(([m, n, k]) => m * n * k <= 2 ** 27) : GEMM_SHAPES,
+    }),
+  conv: () =>
+    benchConv({
+      json: values.json,
+      only: values.only?.split(","),
+      layers: values.quick ? CONV_LAYERS.filter((l) => l.h * l.w * l.cin <= 200_000) : CONV_LAYERS,
     }),
 };
 

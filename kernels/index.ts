@@ -109,11 +109,11 @@ export function sqz_bin_gemm(
   gemmBin(m, n, k, a, packed, c, ldc, mode, params);
 }
 
-/** Packs weights whose K runs in word-aligned segments (a convolution's taps); pack_bin.ts. */
+/** Packs weights whose K runs in 64-bit-aligned segments (a convolution's taps); pack_bin.ts. */
 export function sqz_bin_pack_weights_seg(
-  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, segLen: i32, segWords: i32, out: usize,
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, segLen: i32, segBits: i32, out: usize,
 ): void {
-  packWeightsBinSeg(n, k, b, strideK, strideN, segLen, segWords, out);
+  packWeightsBinSeg(n, k, b, strideK, strideN, segLen, segBits, out);
 }
 
 export function sqz_bin_packed_size_words(n: i32, kw: i32): usize {

@@ -138,6 +138,11 @@ for (const mod of mods) {
     const extra: Case[] = [
       { dims: [1, 6, 5, 130], cout: 9, k: 3, groups: 1, attrs: { pads: [1, 1, 1, 1] } },
       { dims: [1, 5, 5, 256], cout: 4, k: 3, groups: 2, attrs: { autoPad: "SAME_UPPER" } },
+      // Pointwise: the bit-packed pixels are the GEMM rows (no im2col).
+      { dims: [2, 5, 4, 70], cout: 6, k: 1, groups: 1, attrs: {} },
+      { dims: [1, 3, 3, 200], cout: 5, k: 1, groups: 1, attrs: { autoPad: "VALID" } },
+      // Odd number of 64-bit tap segments: the row's last half-word is padding.
+      { dims: [1, 4, 4, 64], cout: 3, k: 3, groups: 1, attrs: { pads: [1, 1, 1, 1] } },
     ];
     for (const c of [...cases(303, 50), ...extra]) {
       const [n, h, w, cin] = c.dims;

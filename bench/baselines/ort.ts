@@ -98,7 +98,7 @@ function checkDims(M: number, N: number, K: number): void {
   }
 }
 
-async function makeBench(
+export async function makeBench(
   model: Uint8Array,
   input: ort.Tensor,
   outputName: string,

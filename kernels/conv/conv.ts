@@ -16,7 +16,9 @@
 // Weights are packed per group, one after the other, by the GEMM packers with
 // K = kh*kw*(c/groups) ordered (ky, kx, channel) — the im2col row order — and N = cout/groups.
 // Binary activations are bit-packed per pixel: for each group, ceil((c/groups)/128) words
-// (pack_bin.ts); binary weights use packWeightsBinSeg with one segment per tap. Padded taps
+// (pack_bin.ts). An im2col row takes 64·ceil(cg/64) bits per tap, so a 64-channel layer
+// wastes no half-word, and is zero-padded to whole 128-bit words; binary weights are packed
+// to match by packWeightsBinSeg with segBits = 64·ceil(cg/64). Padded taps
 // read +1 in the binary convolution (zero bits, "one-padding" as Larq Compute Engine does),
 // 0 in f32 and the input zero point in int8 (so they add nothing).
 import { gemmF32 } from "../gemm/gemm_f32";
@@ -47,10 +49,10 @@ export const CONV_BIN: i32 = 2;
 
 /** Workspace bytes a convolution of this kind (CONV_F32/I8/BIN) needs; 0 for pointwise. */
 export function convWorkspaceBytes(cp: usize, kind: i32): usize {
-  if (kind != CONV_BIN && isPointwise(cp)) return 0;
+  if (isPointwise(cp) && (kind != CONV_BIN || P(cp, 15) == 1)) return 0;
   const cg = P(cp, 3) / P(cp, 15);
   const taps = P(cp, 4) * P(cp, 5);
-  const rowBytes = kind == CONV_F32 ? taps * cg * 4 : kind == CONV_I8 ? taps * cg : taps * wordsBin(cg) * 16;
+  const rowBytes = kind == CONV_F32 ? taps * cg * 4 : kind == CONV_I8 ? taps * cg : binRowWords(taps, cg) * 16;
   const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
   return <usize>blockRows(rowBytes, m) * rowBytes;
 }
@@ -73,16 +75,29 @@ export function convWorkspaceBytes(cp: usize, kind: i32): usize {
   for (; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
 }
 
+// Fills n bytes with v (a padded tap); inline for the same reason as copyBytes.
+// @ts-ignore: decorator
+@inline function fillBytes(dst: usize, v: u8, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vv = i8x16.splat(<i8>v);
+    for (; i + 16 <= n; i += 16) v128.store(dst + i, vv);
+  }
+  const v4 = <u32>v * 0x01010101;
+  for (; i + 4 <= n; i += 4) store<u32>(dst + i, v4);
+  for (; i < n; i++) store<u8>(dst + i, v);
+}
+
 // Gathers `rows` output pixels starting at m0 into im2col rows of kh*kw*segBytes bytes: for
 // each tap the segBytes bytes of the pixel at x + pixel*pixBytes + segOff, or `fill` bytes.
 function im2col(
   cp: usize, x: usize, m0: i32, rows: i32, pixBytes: i32, segOff: i32, segBytes: i32,
-  fill: u8, ws: usize,
+  fill: u8, ws: usize, rowStride: i32 = 0,
 ): void {
   const h = P(cp, 1), w = P(cp, 2), kh = P(cp, 4), kw = P(cp, 5);
   const sh = P(cp, 6), sw = P(cp, 7), dh = P(cp, 8), dw = P(cp, 9);
   const pt = P(cp, 10), pl = P(cp, 11), oh = P(cp, 12), ow = P(cp, 13);
-  const rowBytes = <usize>(kh * kw * segBytes);
+  const rowBytes = <usize>(rowStride ? rowStride : kh * kw * segBytes);
   for (let r = 0; r < rows; r++) {
     const p = m0 + r;
     const b = p / (oh * ow);
@@ -97,7 +112,7 @@ function im2col(
           const src = x + <usize>((b * h + y) * w + xx) * pixBytes + segOff;
           copyBytes(dst, src, segBytes);
         } else {
-          memory.fill(dst, fill, segBytes);
+          fillBytes(dst, fill, segBytes);
         }
         dst += segBytes;
       }
@@ -167,6 +182,12 @@ export function convI8(
   }
 }
 
+// 128-bit words of one binary im2col row: taps of 64·ceil(cg/64) bits, rounded up.
+// @ts-ignore: decorator
+@inline function binRowWords(taps: i32, cg: i32): i32 {
+  return (taps * (((cg + 63) >> 6) << 6) + 127) >> 7;
+}
+
 /** Binary convolution; x holds bit-packed pixels (groups × ceil(cg/128) words each). */
 export function convBin(
   cp: usize, x: usize, w: usize, y: usize, ws: usize, mode: i32, pp: usize,
@@ -174,17 +195,27 @@ export function convBin(
   const c = P(cp, 3), groups = P(cp, 15), cout = P(cp, 14);
   const cg = c / groups, og = cout / groups;
   const taps = P(cp, 4) * P(cp, 5);
-  const segWords = wordsBin(cg);
-  const kw = taps * segWords;
+  const segBytes = ((cg + 63) >> 6) << 3;
+  const kw = binRowWords(taps, cg);
   const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
   const wg = packedSizeBinWords(og, kw);
-  const pixBytes = groups * segWords * 16;
+  const pixBytes = groups * wordsBin(cg) * 16;
   const rowOut = mode == MODE_BIN_BITS ? <usize>wordsBin(cout) << 4 : <usize>cout << 2;
+  // Pointwise with one group: a pixel's words are already an im2col row.
+  if (groups == 1 && isPointwise(cp)) {
+    gemmBinWords(m, cout, c, kw, x, w, y, cout, mode, pp, 0, cout);
+    return;
+  }
   const mb = blockRows(kw * 16, m);
+  const tail = kw * 16 - taps * segBytes;
   for (let m0 = 0; m0 < m; m0 += mb) {
     const rows = min(mb, m - m0);
     for (let g = 0; g < groups; g++) {
-      im2col(cp, x, m0, rows, pixBytes, g * segWords * 16, segWords * 16, 0, ws);
+      im2col(cp, x, m0, rows, pixBytes, g * wordsBin(cg) * 16, segBytes, 0, ws, kw * 16);
+      // Zero the half-word that pads an odd number of 64-bit segments to a whole word.
+      if (tail) {
+        for (let r = 0; r < rows; r++) store<u64>(ws + <usize>(r * kw * 16 + taps * segBytes), 0);
+      }
       gemmBinWords(
         rows, og, taps * cg, kw, ws, w + <usize>g * wg, y + <usize>m0 * rowOut, cout, mode, pp,
         g * og, cout,

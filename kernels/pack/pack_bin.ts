@@ -73,18 +73,19 @@ export function packRowsBin(m: i32, k: i32, a: usize, lda: i32, out: usize): voi
 export function packWeightsBin(
   n: i32, k: i32, b: usize, strideK: i32, strideN: i32, out: usize,
 ): void {
-  packWeightsBinSeg(n, k, b, strideK, strideN, k, wordsBin(k), out);
+  packWeightsBinSeg(n, k, b, strideK, strideN, k, wordsBin(k) * 128, out);
 }
 
 /**
- * Sign-packs weights whose K runs in segments of segLen values, each segment starting on a
- * word boundary and taking segWords words (a convolution tap's channels: segLen = C/groups).
- * K must be a multiple of segLen; a row then holds (K/segLen)*segWords words.
+ * Sign-packs weights whose K runs in segments of segLen values, each segment taking segBits
+ * bits (a multiple of 64 ≥ segLen) so that it starts on a 64-bit boundary: a convolution tap's
+ * channels (segLen = C/groups, segBits = 64*ceil(segLen/64)). K must be a multiple of segLen;
+ * a row holds ceil((K/segLen)*segBits/128) words, the tail of the last one zero.
  */
 export function packWeightsBinSeg(
-  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, segLen: i32, segWords: i32, out: usize,
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, segLen: i32, segBits: i32, out: usize,
 ): void {
-  const kw = (k / segLen) * segWords;
+  const kw = ((k / segLen) * segBits + 127) >> 7;
   for (let n0 = 0; n0 < n; n0 += NR_BIN) {
     const panel = out + <usize>(n0 / NR_BIN) * kw * NR_BIN * 16;
     memory.fill(panel, 0, <usize>kw * NR_BIN * 16);
@@ -94,7 +95,7 @@ export function packWeightsBinSeg(
       for (let kk = 0; kk < k; kk++) {
         const v = load<f32>(b + ((<usize>kk * strideK + <usize>col * strideN) << 2));
         if (v < 0) {
-          const pos = (kk / segLen) * segWords * 128 + kk % segLen;
+          const pos = (kk / segLen) * segBits + kk % segLen;
           const q = pos >> 7, bit = pos & 127;
           const p = panel + ((<usize>q * NR_BIN + j) << 4) + (<usize>bit >> 3);
           store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(bit & 7)));

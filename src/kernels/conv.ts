@@ -50,7 +50,7 @@ interface ConvExports {
     cp: number, x: number, w: number, y: number, ws: number, mode: number, params: number,
   ): void;
   sqz_bin_pack_weights_seg(
-    n: number, k: number, b: number, sk: number, sn: number, segLen: number, segWords: number,
+    n: number, k: number, b: number, sk: number, sn: number, segLen: number, segBits: number,
     out: number,
   ): void;
   sqz_bin_packed_size_words(n: number, kw: number): number;
@@ -293,14 +293,15 @@ export class PackedConvBin extends PackedConv {
   static create(mod: KernelModule, s: ConvShape & { weights: Float32Array }): PackedConvBin {
     const shape = checkShape(s, s.weights.length);
     const cg = shape.cin / shape.groups, og = shape.cout / shape.groups;
-    const segWords = Math.ceil(cg / 128), taps = shape.kh * shape.kw;
+    // Taps are 64-bit aligned in the im2col rows (kernels/conv/conv.ts), the row whole words.
+    const segBits = 64 * Math.ceil(cg / 64), taps = shape.kh * shape.kw;
     const ex = mod.exports as unknown as ConvExports;
-    const per = ex.sqz_bin_packed_size_words(og, taps * segWords) >>> 0;
+    const per = ex.sqz_bin_packed_size_words(og, Math.ceil(taps * segBits / 128)) >>> 0;
     const packed = mod.heap.alloc(per * shape.groups);
     try {
       for (let g = 0; g < shape.groups; g++) {
         const b = mod.upload(groupMatrix(s.weights, shape, g));
-        ex.sqz_bin_pack_weights_seg(og, taps * cg, b, og, 1, cg, segWords, packed + g * per);
+        ex.sqz_bin_pack_weights_seg(og, taps * cg, b, og, 1, cg, segBits, packed + g * per);
         mod.heap.free(b);
       }
     } catch (err) {
