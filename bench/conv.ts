@@ -53,14 +53,21 @@ function geometry(l: ConvLayer) {
   const p = convPad(l);
   const groups = l.depthwise ? l.cin : 1;
   const shape = { cout: l.cout, cin: l.cin, kh: l.k, kw: l.k, groups };
-  const attrs = { strides: [l.stride, l.stride] as [number, number], pads: [p, p, p, p] as [number, number, number, number] };
+  const attrs = {
+    strides: [l.stride, l.stride] as [number, number],
+    pads: [p, p, p, p] as [number, number, number, number],
+  };
   const dims: Dims4 = [1, l.h, l.w, l.cin];
   return { shape, attrs, dims, wlen: l.cout * (l.cin / groups) * l.k * l.k };
 }
 
 function sqzF32(mod: KernelModule, l: ConvLayer): Runner {
   const { shape, attrs, dims, wlen } = geometry(l);
-  const conv = PackedConvF32.create(mod, { ...shape, weights: rand(wlen, 2, 0.1), bias: rand(l.cout, 3) });
+  const conv = PackedConvF32.create(mod, {
+    ...shape,
+    weights: rand(wlen, 2, 0.1),
+    bias: rand(l.cout, 3),
+  });
   const x = mod.upload(rand(l.h * l.w * l.cin, 1));
   const g = conv.geometry(dims, attrs);
   const n = g.dims.reduce((a, b) => a * b);
@@ -82,8 +89,16 @@ function sqzI8(mod: KernelModule, l: ConvLayer): Runner {
   const { shape, attrs, dims, wlen } = geometry(l);
   const w = Int8Array.from(rand(wlen, 2), (v) => Math.round(v * 127));
   const conv = PackedConvI8.create(mod, { ...shape, weights: w, bias: new Int32Array(l.cout) });
-  const out = conv.output({ kind: "requant", method: "fp32", dtype: "uint8", scale: 0.02 * 0.01 / 0.05, zeroPoint: 0 });
-  const x = mod.upload(Uint8Array.from(rand(l.h * l.w * l.cin, 1), (v) => Math.round((v + 1) * 127.5)));
+  const out = conv.output({
+    kind: "requant",
+    method: "fp32",
+    dtype: "uint8",
+    scale: 0.02 * 0.01 / 0.05,
+    zeroPoint: 0,
+  });
+  const x = mod.upload(
+    Uint8Array.from(rand(l.h * l.w * l.cin, 1), (v) => Math.round((v + 1) * 127.5)),
+  );
   const g = conv.geometry(dims, attrs);
   const n = g.dims.reduce((a, b) => a * b);
   const y = mod.heap.alloc(n);
@@ -145,14 +160,19 @@ export async function benchConv(
     for (const b of builds) impls.push([`sqz-f32-${b}`, () => sqzF32(mods.get(b)!, l)]);
     for (const b of builds) impls.push([`sqz-int8-${b}`, () => sqzI8(mods.get(b)!, l)]);
     // Binary depthwise convolution is not a thing binary networks use (Larq keeps it in float).
-    if (!l.depthwise) impls.push([`sqz-bin-${builds.at(-1)}`, () => sqzBin(mods.get(builds.at(-1)!)!, l)]);
+    if (!l.depthwise) {
+      impls.push([`sqz-bin-${builds.at(-1)}`, () => sqzBin(mods.get(builds.at(-1)!)!, l)]);
+    }
     impls.push(["tfjs-f32", () => tfjsConv(l)]);
     impls.push(["ort-f32", () => ortConvF32(l)]);
     impls.push(["ort-int8", () => ortQLinearConv(l)]);
     const chosen = only ? impls.filter(([i]) => only.some((p) => i.startsWith(p))) : impls;
     const runners: Runner[] = [];
     for (const [, make] of chosen) runners.push(await make());
-    const timings = await measureInterleaved(runners.map((r) => () => r.run()), { minRounds: 7, budgetMs: 3000 });
+    const timings = await measureInterleaved(runners.map((r) => () => r.run()), {
+      minRounds: 7,
+      budgetMs: 3000,
+    });
     for (const r of runners) await r.dispose();
     const rows: Result[] = chosen.map(([impl], i) => ({
       suite: "conv",
@@ -177,8 +197,12 @@ function printLayer(rs: Result[]): void {
   console.log(table(
     ["impl", "median ms", "GMAC/s", "vs tfjs-f32", "vs ort-f32", "vs ort-int8"],
     rs.map((r) => [
-      r.impl, r.median_ms.toFixed(3), r.gmacs.toFixed(1), ratio(r.median_ms, by("tfjs-f32")),
-      ratio(r.median_ms, by("ort-f32")), ratio(r.median_ms, by("ort-int8")),
+      r.impl,
+      r.median_ms.toFixed(3),
+      r.gmacs.toFixed(1),
+      ratio(r.median_ms, by("tfjs-f32")),
+      ratio(r.median_ms, by("ort-f32")),
+      ratio(r.median_ms, by("ort-int8")),
     ]),
   ));
   console.log();
@@ -186,18 +210,25 @@ function printLayer(rs: Result[]): void {
 
 function printSummary(results: Result[]): void {
   const best = (layer: string, prefix: string) => {
-    const t = results.filter((r) => r.layer === layer && r.impl.startsWith(prefix)).map((r) => r.median_ms);
+    const t = results.filter((r) => r.layer === layer && r.impl.startsWith(prefix)).map((r) =>
+      r.median_ms
+    );
     return t.length ? Math.min(...t) : NaN;
   };
   const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : "-");
-  console.log("Targets: int8 >= 2.5x tfjs f32; int8 >= 1.3x ORT int8 (3x3 layers); binary >= 10x tfjs; f32 >= 1.0x tfjs");
+  console.log(
+    "Targets: int8 >= 2.5x tfjs f32; int8 >= 1.3x ORT int8 (3x3 layers); binary >= 10x tfjs; f32 >= 1.0x tfjs",
+  );
   console.log(table(
     ["layer", "f32 / tfjs", "int8 / tfjs", "int8 / ort-int8", "bin / tfjs"],
     [...new Set(results.map((r) => r.layer))].map((layer) => {
       const tf = best(layer, "tfjs-f32");
       return [
-        layer, x(tf / best(layer, "sqz-f32")), x(tf / best(layer, "sqz-int8")),
-        x(best(layer, "ort-int8") / best(layer, "sqz-int8")), x(tf / best(layer, "sqz-bin")),
+        layer,
+        x(tf / best(layer, "sqz-f32")),
+        x(tf / best(layer, "sqz-int8")),
+        x(best(layer, "ort-int8") / best(layer, "sqz-int8")),
+        x(tf / best(layer, "sqz-bin")),
       ];
     }),
   ));

@@ -23,9 +23,7 @@ export const SKIPPED: { name: string; reason: string }[] = [
   },
 ];
 
-const CASES = listCases((n) =>
-  /^test_(basic_conv|conv_with|convinteger|qlinearconv)/.test(n)
-);
+const CASES = listCases((n) => /^test_(basic_conv|conv_with|convinteger|qlinearconv)/.test(n));
 
 function attr(node: NodeProto, name: string): AttributeProto | undefined {
   return node.attribute.find((a) => a.name === name);
@@ -58,7 +56,9 @@ function splitWeights(w: Int32Array): Int8Array[] {
 
 Deno.test("ONNX conformance: Conv, ConvInteger, QLinearConv through the conv kernels", async (t) => {
   if (!conformanceDir()) {
-    console.log("SKIPPED: ONNX conformance data not found (../shared/conformance or $SQZ_CONFORMANCE_DIR)");
+    console.log(
+      "SKIPPED: ONNX conformance data not found (../shared/conformance or $SQZ_CONFORMANCE_DIR)",
+    );
     return;
   }
   const mod = await KernelModule.load("auto");
@@ -80,7 +80,13 @@ Deno.test("ONNX conformance: Conv, ConvInteger, QLinearConv through the conv ker
         if (node.opType === "Conv") {
           const bias = ins[2] ? tensorToArray(ins[2]) as Float32Array : undefined;
           const conv = PackedConvF32.create(mod, {
-            cout, cin, kh, kw, groups, weights: tensorToArray(wt) as Float32Array, bias,
+            cout,
+            cin,
+            kh,
+            kw,
+            groups,
+            weights: tensorToArray(wt) as Float32Array,
+            bias,
           });
           const y = conv.run(nchwToNhwc(x as Float32Array, ins[0].dims), dims, attrs);
           const err = allClose(nhwcToNchw(y.data, outDims), want);

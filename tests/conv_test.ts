@@ -72,10 +72,19 @@ for (const mod of mods) {
     for (const c of cases(101, 60)) {
       const [n, h, w, cin] = c.dims;
       const x = Float32Array.from({ length: n * h * w * cin }, () => r() * 2 - 1);
-      const wt = Float32Array.from({ length: c.cout * (cin / c.groups) * c.k * c.k }, () => r() * 2 - 1);
+      const wt = Float32Array.from(
+        { length: c.cout * (cin / c.groups) * c.k * c.k },
+        () => r() * 2 - 1,
+      );
       const bias = Float32Array.from({ length: c.cout }, () => r() - 0.5);
       const conv = PackedConvF32.create(mod, {
-        cout: c.cout, cin, kh: c.k, kw: c.k, groups: c.groups, weights: wt, bias,
+        cout: c.cout,
+        cin,
+        kh: c.k,
+        kw: c.k,
+        groups: c.groups,
+        weights: wt,
+        bias,
       });
       const relu = r() < 0.5;
       const got = conv.run(x, c.dims, c.attrs, relu ? { kind: "relu" } : undefined);
@@ -105,7 +114,13 @@ for (const mod of mods) {
       );
       const bias = Int32Array.from({ length: c.cout }, () => randInt(r, -20000, 20000));
       const conv = PackedConvI8.create(mod, {
-        cout: c.cout, cin, kh: c.k, kw: c.k, groups: c.groups, weights: wt, bias,
+        cout: c.cout,
+        cin,
+        kh: c.k,
+        kw: c.k,
+        groups: c.groups,
+        weights: wt,
+        bias,
       });
       const acc = refConv2dI8(refShape(c), x, za, wt, bias);
       const i32 = conv.output({ kind: "i32" });
@@ -115,7 +130,12 @@ for (const mod of mods) {
       const zp = randInt(r, 0, 255);
       for (const method of ["gemmlowp", "fp32"] as const) {
         const out = conv.output({
-          kind: "requant", method, dtype: "uint8", scale, zeroPoint: zp, clamp: [zp, 255],
+          kind: "requant",
+          method,
+          dtype: "uint8",
+          scale,
+          zeroPoint: zp,
+          clamp: [zp, 255],
         });
         const got = conv.run(x, c.dims, { signed, zeroPoint: za }, out, c.attrs).data;
         for (let i = 0; i < acc.length; i++) {
@@ -123,9 +143,14 @@ for (const mod of mods) {
           let want: number;
           if (method === "gemmlowp") {
             const { multiplier, shift } = quantizeMultiplier(s);
-            want = Math.min(Math.max(refMultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + zp, zp), 255);
+            want = Math.min(
+              Math.max(refMultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + zp, zp),
+              255,
+            );
           } else want = refRequantFp32(acc[i], s, zp, zp, 255);
-          if (got[i] !== want) assert.fail(`${method} ${JSON.stringify(c)} [${i}]: ${got[i]} vs ${want}`);
+          if (got[i] !== want) {
+            assert.fail(`${method} ${JSON.stringify(c)} [${i}]: ${got[i]} vs ${want}`);
+          }
         }
         out.dispose();
       }
@@ -150,14 +175,22 @@ for (const mod of mods) {
       const x = Float32Array.from({ length: n * h * w * cin }, val);
       const wt = Float32Array.from({ length: c.cout * (cin / c.groups) * c.k * c.k }, val);
       const conv = PackedConvBin.create(mod, {
-        cout: c.cout, cin, kh: c.k, kw: c.k, groups: c.groups, weights: wt,
+        cout: c.cout,
+        cin,
+        kh: c.k,
+        kw: c.k,
+        groups: c.groups,
+        weights: wt,
       });
       const dot = refConv2dBin(refShape(c), x, wt);
       const o = conv.output({ kind: "i32" });
       assert.deepEqual(conv.run(x, c.dims, o, c.attrs).data, dot, JSON.stringify(c));
       const alpha = Float32Array.from({ length: c.cout }, () => 0.1 + r());
       const beta = Float32Array.from({ length: c.cout }, () => r() * 4 - 2);
-      const y = Float32Array.from(dot, (v, i) => Math.fround(Math.fround(v * alpha[i % c.cout]) + beta[i % c.cout]));
+      const y = Float32Array.from(
+        dot,
+        (v, i) => Math.fround(Math.fround(v * alpha[i % c.cout]) + beta[i % c.cout]),
+      );
       const bits = conv.output({ kind: "bits", alpha, bias: beta });
       const pixels = dot.length / c.cout;
       assert.deepEqual(conv.run(x, c.dims, bits, c.attrs).data, refPackSignBits(y, pixels, c.cout));
@@ -169,9 +202,18 @@ for (const mod of mods) {
 Deno.test("conv2d rejects bad layers with typed errors before running", () => {
   const mod = mods.at(-1)!;
   const w = new Float32Array(4 * 3 * 3 * 3);
-  assert.throws(() => PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 3, kw: 3, groups: 2, weights: w }), ShapeError);
-  assert.throws(() => PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 3, kw: 3, weights: w.subarray(1) }), ShapeError);
-  assert.throws(() => PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 0, kw: 3, weights: w }), ShapeError);
+  assert.throws(
+    () => PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 3, kw: 3, groups: 2, weights: w }),
+    ShapeError,
+  );
+  assert.throws(
+    () => PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 3, kw: 3, weights: w.subarray(1) }),
+    ShapeError,
+  );
+  assert.throws(
+    () => PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 0, kw: 3, weights: w }),
+    ShapeError,
+  );
   const conv = PackedConvF32.create(mod, { cout: 4, cin: 3, kh: 3, kw: 3, weights: w });
   const x = new Float32Array(2 * 2 * 3);
   // Kernel larger than the (unpadded) input, a negative pad, a channel mismatch, 3-D input.
@@ -186,6 +228,18 @@ Deno.test("conv2d rejects bad layers with typed errors before running", () => {
   conv.dispose();
   assert.throws(() => conv.run(x, [1, 2, 2, 3], { pads: [1, 1, 1, 1] }), ArgumentError);
   const q = PackedConvI8.create(mod, { cout: 1, cin: 1, kh: 1, kw: 1, weights: Int8Array.of(3) });
-  assert.throws(() => q.run(Uint8Array.of(1), [1, 1, 1, 1], { signed: false, zeroPoint: 300 }, q.output({ kind: "i32" })), ArgumentError);
-  assert.throws(() => PackedConvI8.create(mod, { cout: 1, cin: 1, kh: 1, kw: 1, weights: Int8Array.of(-128) }), ArgumentError);
+  assert.throws(
+    () =>
+      q.run(
+        Uint8Array.of(1),
+        [1, 1, 1, 1],
+        { signed: false, zeroPoint: 300 },
+        q.output({ kind: "i32" }),
+      ),
+    ArgumentError,
+  );
+  assert.throws(
+    () => PackedConvI8.create(mod, { cout: 1, cin: 1, kh: 1, kw: 1, weights: Int8Array.of(-128) }),
+    ArgumentError,
+  );
 });

@@ -36,7 +36,12 @@ export function tfjsConv(l: ConvLayer): { run(): void; dispose(): void } {
   const f = l.depthwise
     ? tf.tensor4d(rand(l.k * l.k * l.cin, 2, 0.1), [l.k, l.k, l.cin, 1])
     : tf.tensor4d(rand(l.k * l.k * l.cin * l.cout, 2, 0.1), [l.k, l.k, l.cin, l.cout]);
-  const pad = [[0, 0], [p, p], [p, p], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+  const pad = [[0, 0], [p, p], [p, p], [0, 0]] as [
+    [number, number],
+    [number, number],
+    [number, number],
+    [number, number],
+  ];
   return {
     run() {
       const y = l.depthwise
@@ -64,7 +69,10 @@ function convNode(l: ConvLayer, op: string, inputs: string[]) {
 
 function outSize(l: ConvLayer): [number, number] {
   const p = convPad(l);
-  return [Math.floor((l.h + 2 * p - l.k) / l.stride) + 1, Math.floor((l.w + 2 * p - l.k) / l.stride) + 1];
+  return [
+    Math.floor((l.h + 2 * p - l.k) / l.stride) + 1,
+    Math.floor((l.w + 2 * p - l.k) / l.stride) + 1,
+  ];
 }
 
 export async function ortConvF32(l: ConvLayer): Promise<OrtBench> {
@@ -75,7 +83,12 @@ export async function ortConvF32(l: ConvLayer): Promise<OrtBench> {
     inputs: [valueInfo("A", DataType.FLOAT, [1, l.cin, l.h, l.w])],
     outputs: [valueInfo("Y", DataType.FLOAT, [1, l.cout, oh, ow])],
     initializers: [
-      tensorFromArray("W", DataType.FLOAT, [l.cout, cpg, l.k, l.k], rand(l.cout * cpg * l.k * l.k, 2, 0.1)),
+      tensorFromArray(
+        "W",
+        DataType.FLOAT,
+        [l.cout, cpg, l.k, l.k],
+        rand(l.cout * cpg * l.k * l.k, 2, 0.1),
+      ),
       tensorFromArray("B", DataType.FLOAT, [l.cout], rand(l.cout, 3)),
     ],
     opset: 17,

@@ -104,16 +104,28 @@ function im2col(
     const rem = p - b * oh * ow;
     const oy = rem / ow, ox = rem - (rem / ow) * ow;
     let dst = ws + <usize>r * rowBytes;
+    const x0 = ox * sw - pl;
+    // With one segment per pixel and no horizontal dilation, a kernel row's taps are
+    // contiguous in NHWC memory: copy them in one run when the row is fully inside.
+    const runBytes = kw * segBytes;
+    const contiguous = dw == 1 && segBytes == pixBytes && x0 >= 0 && x0 + kw <= w;
     for (let ky = 0; ky < kh; ky++) {
       const y = oy * sh - pt + ky * dh;
+      if (<u32>y >= <u32>h) {
+        fillBytes(dst, fill, runBytes);
+        dst += runBytes;
+        continue;
+      }
+      const rowBase = x + <usize>((b * h + y) * w) * pixBytes + segOff;
+      if (contiguous) {
+        copyBytes(dst, rowBase + <usize>x0 * pixBytes, runBytes);
+        dst += runBytes;
+        continue;
+      }
       for (let kx = 0; kx < kw; kx++) {
-        const xx = ox * sw - pl + kx * dw;
-        if (<u32>y < <u32>h && <u32>xx < <u32>w) {
-          const src = x + <usize>((b * h + y) * w + xx) * pixBytes + segOff;
-          copyBytes(dst, src, segBytes);
-        } else {
-          fillBytes(dst, fill, segBytes);
-        }
+        const xx = x0 + kx * dw;
+        if (<u32>xx < <u32>w) copyBytes(dst, rowBase + <usize>xx * pixBytes, segBytes);
+        else fillBytes(dst, fill, segBytes);
         dst += segBytes;
       }
     }

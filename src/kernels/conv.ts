@@ -40,17 +40,42 @@ const KIND = { f32: 0, i8: 1, bin: 2 } as const;
 interface ConvExports {
   sqz_conv_workspace_size(cp: number, kind: number): number;
   sqz_f32_conv2d(
-    cp: number, x: number, w: number, y: number, ws: number, lo: number, hi: number,
+    cp: number,
+    x: number,
+    w: number,
+    y: number,
+    ws: number,
+    lo: number,
+    hi: number,
   ): void;
   sqz_i8_conv2d(
-    cp: number, x: number, signed: number, zero: number, w: number, y: number, ws: number,
-    mode: number, params: number,
+    cp: number,
+    x: number,
+    signed: number,
+    zero: number,
+    w: number,
+    y: number,
+    ws: number,
+    mode: number,
+    params: number,
   ): void;
   sqz_bin_conv2d(
-    cp: number, x: number, w: number, y: number, ws: number, mode: number, params: number,
+    cp: number,
+    x: number,
+    w: number,
+    y: number,
+    ws: number,
+    mode: number,
+    params: number,
   ): void;
   sqz_bin_pack_weights_seg(
-    n: number, k: number, b: number, sk: number, sn: number, segLen: number, segBits: number,
+    n: number,
+    k: number,
+    b: number,
+    sk: number,
+    sn: number,
+    segLen: number,
+    segBits: number,
     out: number,
   ): void;
   sqz_bin_packed_size_words(n: number, kw: number): number;
@@ -62,7 +87,9 @@ interface ConvExports {
  * order of the NHWC kernels.
  */
 function groupMatrix<T extends Float32Array | Int8Array>(
-  w: T, s: Required<ConvShape>, g: number,
+  w: T,
+  s: Required<ConvShape>,
+  g: number,
 ): T {
   const cg = s.cin / s.groups, og = s.cout / s.groups, k = s.kh * s.kw * cg;
   const out = new (w.constructor as new (n: number) => T)(k * og);
@@ -94,7 +121,11 @@ abstract class PackedConv {
   #ws = 0;
   #wsBytes = 0;
 
-  protected constructor(readonly mod: KernelModule, readonly shape: Required<ConvShape>, packed: number) {
+  protected constructor(
+    readonly mod: KernelModule,
+    readonly shape: Required<ConvShape>,
+    packed: number,
+  ) {
     this.packed = packed;
     this.#params = mod.heap.alloc(64);
   }
@@ -121,8 +152,22 @@ abstract class PackedConv {
   protected prepare(dims: Dims4, g: WindowGeometry, kind: number): [number, number] {
     const p = this.#params;
     this.mod.i32(p, 16).set([
-      dims[0], dims[1], dims[2], dims[3], g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.padTop,
-      g.padLeft, g.outH, g.outW, this.shape.cout, this.shape.groups,
+      dims[0],
+      dims[1],
+      dims[2],
+      dims[3],
+      g.kh,
+      g.kw,
+      g.sh,
+      g.sw,
+      g.dh,
+      g.dw,
+      g.padTop,
+      g.padLeft,
+      g.outH,
+      g.outW,
+      this.shape.cout,
+      this.shape.groups,
     ]);
     const need = this.ex.sqz_conv_workspace_size(p, kind) >>> 0;
     if (need > this.#wsBytes) {
@@ -148,7 +193,8 @@ abstract class PackedConv {
 
 export class PackedConvF32 extends PackedConv {
   static create(
-    mod: KernelModule, s: ConvShape & { weights: Float32Array; bias?: Float32Array },
+    mod: KernelModule,
+    s: ConvShape & { weights: Float32Array; bias?: Float32Array },
   ): PackedConvF32 {
     const shape = checkShape(s, s.weights.length);
     if (s.bias) checkLength("bias", s.bias.length, shape.cout);
@@ -182,7 +228,10 @@ export class PackedConvF32 extends PackedConv {
   }
 
   run(
-    x: Float32Array, dims: Dims4, attrs?: ConvAttrs, act?: Activation,
+    x: Float32Array,
+    dims: Dims4,
+    attrs?: ConvAttrs,
+    act?: Activation,
   ): { data: Float32Array; dims: Dims4 } {
     const g = this.geometry(dims, attrs);
     checkLength("input", x.length, dims.reduce((a, b) => a * b));
@@ -202,7 +251,8 @@ export class PackedConvF32 extends PackedConv {
 
 export class PackedConvI8 extends PackedConv {
   static create(
-    mod: KernelModule, s: ConvShape & { weights: Int8Array; bias?: Int32Array },
+    mod: KernelModule,
+    s: ConvShape & { weights: Int8Array; bias?: Int32Array },
   ): PackedConvI8 {
     const shape = checkShape(s, s.weights.length);
     if (s.bias) checkLength("bias", s.bias.length, shape.cout);
@@ -236,8 +286,12 @@ export class PackedConvI8 extends PackedConv {
   }
 
   runResident(
-    x: number, dims: Dims4, input: { signed: boolean; zeroPoint: number }, y: number,
-    out: I8OutputParams, attrs?: ConvAttrs,
+    x: number,
+    dims: Dims4,
+    input: { signed: boolean; zeroPoint: number },
+    y: number,
+    out: I8OutputParams,
+    attrs?: ConvAttrs,
   ): Dims4 {
     const g = this.geometry(dims, attrs);
     const [lo, hi] = input.signed ? [-128, 127] : [0, 255];
@@ -251,14 +305,25 @@ export class PackedConvI8 extends PackedConv {
     this.checkBlock("output", y, g.dims.reduce((a, b) => a * b) * out.bytesPerElement);
     const [p, ws] = this.prepare(dims, g, KIND.i8);
     this.ex.sqz_i8_conv2d(
-      p, x, input.signed ? 1 : 0, input.zeroPoint, this.packed, y, ws, out.mode, out.ptr,
+      p,
+      x,
+      input.signed ? 1 : 0,
+      input.zeroPoint,
+      this.packed,
+      y,
+      ws,
+      out.mode,
+      out.ptr,
     );
     return g.dims;
   }
 
   run(
-    x: Uint8Array | Int8Array, dims: Dims4, input: { signed: boolean; zeroPoint: number },
-    out: I8OutputParams, attrs?: ConvAttrs,
+    x: Uint8Array | Int8Array,
+    dims: Dims4,
+    input: { signed: boolean; zeroPoint: number },
+    out: I8OutputParams,
+    attrs?: ConvAttrs,
   ): { data: Int32Array | Float32Array | Uint8Array | Int8Array; dims: Dims4 } {
     const g = this.geometry(dims, attrs);
     checkLength("input", x.length, dims.reduce((a, b) => a * b));
@@ -320,7 +385,9 @@ export class PackedConvBin extends PackedConv {
     const n = checkTensorSize("input", dims, 4);
     checkLength("input", x.length, n);
     if (dims[3] !== this.shape.cin) {
-      throw new ShapeError(`input has ${dims[3]} channels, the convolution expects ${this.shape.cin}`);
+      throw new ShapeError(
+        `input has ${dims[3]} channels, the convolution expects ${this.shape.cin}`,
+      );
     }
     const pixels = dims[0] * dims[1] * dims[2], groups = this.shape.groups;
     const out = this.mod.heap.alloc(pixels * binPixelBytes(this.shape.cin, groups));
@@ -339,7 +406,9 @@ export class PackedConvBin extends PackedConv {
   outputBytes(dims: Dims4, out: BinOutputParams, attrs?: ConvAttrs): number {
     const g = this.geometry(dims, attrs);
     const pixels = g.dims[0] * g.dims[1] * g.dims[2];
-    return out.mode === 2 ? pixels * Math.ceil(this.shape.cout / 128) * 16 : pixels * this.shape.cout * 4;
+    return out.mode === 2
+      ? pixels * Math.ceil(this.shape.cout / 128) * 16
+      : pixels * this.shape.cout * 4;
   }
 
   /** x: bit-packed pixels (packInput, or a previous binary layer's bit output when groups = 1). */
@@ -358,7 +427,10 @@ export class PackedConvBin extends PackedConv {
 
   /** Binarizes f32 NHWC input, runs, copies out: Int32Array, Float32Array or packed bits. */
   run(
-    x: Float32Array, dims: Dims4, out: BinOutputParams, attrs?: ConvAttrs,
+    x: Float32Array,
+    dims: Dims4,
+    out: BinOutputParams,
+    attrs?: ConvAttrs,
   ): { data: Int32Array | Float32Array | Uint8Array; dims: Dims4 } {
     const bytes = this.outputBytes(dims, out, attrs);
     const px = this.packInput(x, dims);

@@ -38,7 +38,7 @@ export class BinOutputParams {
 
 /** Lays out a binary output stage for n channels (kernels/gemm/gemm_bin.ts documents it). */
 export function makeBinOutput(mod: KernelModule, n: number, out: BinOutput): BinOutputParams {
-const np = Math.ceil(n / 8) * 8;
+  const np = Math.ceil(n / 8) * 8;
   const buf = new ArrayBuffer(32 + 8 * np);
   const dv = new DataView(buf);
   if (out.kind !== "i32") {
