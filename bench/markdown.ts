@@ -1,0 +1,45 @@
+// Turns `deno task bench <suite> --json` lines into the README's markdown result tables:
+//   deno run -A bench/markdown.ts results.jsonl
+// Ratios are computed from medians of the same run.
+interface Row {
+  suite: string;
+  shape?: number[];
+  layer?: string;
+  impl: string;
+  median_ms: number;
+}
+
+const rows: Row[] = (await Deno.readTextFile(Deno.args[0])).split("\n")
+  .filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+
+function key(r: Row): string {
+  return r.shape ? r.shape.join("×") : r.layer!;
+}
+
+function best(group: Row[], prefix: string, exclude?: string): number | undefined {
+  const t = group.filter((r) => r.impl.startsWith(prefix) && !(exclude && r.impl.includes(exclude)))
+    .map((r) => r.median_ms);
+  return t.length ? Math.min(...t) : undefined;
+}
+
+const ms = (v?: number) => (v === undefined ? "–" : v < 1 ? v.toFixed(3) : v.toFixed(2));
+const x = (a?: number, b?: number) => (a && b ? `**${(b / a).toFixed(2)}×**` : "–");
+
+for (const suite of ["gemm", "conv"]) {
+  const sr = rows.filter((r) => r.suite === suite);
+  if (!sr.length) continue;
+  const groups = [...new Set(sr.map(key))].map((k) => sr.filter((r) => key(r) === k));
+  const head = suite === "gemm" ? "M×N×K" : "layer (H×W×Cin→Cout, kernel, stride)";
+  console.log(`| ${head} | sqz f32 | tfjs f32 | ORT f32 | f32 vs tfjs | sqz int8 | ORT int8 | int8 vs ORT | int8 vs tfjs | sqz binary | binary vs tfjs |`);
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const g of groups) {
+    const f = best(g, "sqz-f32"), tf = best(g, "tfjs-f32"), of = best(g, "ort-f32");
+    const i = best(g, "sqz-int8"), oi = best(g, "ort-int8");
+    // GEMM: the binary time that includes sign-packing f32 A (the -bits- rows skip it).
+    const b = best(g, "sqz-bin", "bits");
+    console.log(
+      `| ${key(g[0])} | ${ms(f)} | ${ms(tf)} | ${ms(of)} | ${x(f, tf)} | ${ms(i)} | ${ms(oi)} | ${x(i, oi)} | ${x(i, tf)} | ${ms(b)} | ${x(b, tf)} |`,
+    );
+  }
+  console.log();
+}
