@@ -33,3 +33,10 @@ export class UnsupportedError extends SqzError {
     super("unsupported", message);
   }
 }
+
+/** A model that is malformed or that sqz cannot load (bad bytes, cycles, missing data). */
+export class ModelError extends SqzError {
+  constructor(message: string) {
+    super("invalid_model", message);
+  }
+}
