@@ -53,7 +53,7 @@ Deno.test("malformed models get typed errors that name the problem", () => {
     assert.throws(() => importModel(bytes), (e: Error) => e instanceof cls && re.test(e.message));
   // Garbage and truncated bytes.
   err(new Uint8Array(0), /empty/);
-  err(new TextEncoder().encode("definitely not a model"), /./, SqzError);
+  err(new TextEncoder().encode("definitely not a model"), /./, OnnxDecodeError);
   const good = makeModel({
     nodes: [node("MatMul", ["x", "W"], ["y"])],
     inputs: [x],
