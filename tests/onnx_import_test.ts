@@ -49,7 +49,8 @@ Deno.test("orders nodes topologically whatever order the file lists them in", ()
 });
 
 Deno.test("malformed models get typed errors that name the problem", () => {
-  const err = (bytes: Uint8Array, re: RegExp, cls: typeof SqzError = ModelError) =>
+  // deno-lint-ignore no-explicit-any
+  const err = (bytes: Uint8Array, re: RegExp, cls: new (...a: any[]) => Error = ModelError) =>
     assert.throws(() => importModel(bytes), (e: Error) => e instanceof cls && re.test(e.message));
   // Garbage and truncated bytes.
   err(new Uint8Array(0), /empty/);
