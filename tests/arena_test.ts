@@ -41,3 +41,33 @@ Deno.test("arena plan: a CNN-like chain with skip connections stays within 1.3x 
   // Far less than giving every tensor its own buffer.
   assert.ok(plan.size < ts.reduce((a, t) => a + t.size, 0) / 5);
 });
+
+Deno.test("arena plan for light ResNet-50: within 1.3x of the largest live set", async () => {
+  const { conformanceDir } = await import("./conformance.ts");
+  const dir = conformanceDir();
+  if (!dir) {
+    console.log("SKIPPED: ONNX conformance data not found");
+    return;
+  }
+  const { importModel } = await import("../src/onnx/import.ts");
+  const { inferShapes } = await import("../src/graph/shape_inference.ts");
+  const { foldConstants } = await import("../src/graph/fold.ts");
+  const { simplify } = await import("../src/graph/passes.ts");
+  const { activationLifetimes } = await import("../src/runtime/liveness.ts");
+  const g = importModel(Deno.readFileSync(`${dir}/onnx-models/light_resnet50.onnx`));
+  inferShapes(g);
+  foldConstants(g);
+  simplify(g);
+  inferShapes(g);
+  const { lifetimes } = activationLifetimes(g);
+  const plan = planArena(lifetimes);
+  checkNoOverlap(lifetimes, plan.offsets);
+  const total = lifetimes.reduce((a, t) => a + t.size, 0);
+  console.log(
+    `ResNet-50 activations: arena ${(plan.size / 2 ** 20).toFixed(1)} MiB, largest live set ` +
+      `${(plan.lowerBound / 2 ** 20).toFixed(1)} MiB, unplanned ${
+        (total / 2 ** 20).toFixed(1)
+      } MiB`,
+  );
+  assert.ok(plan.size <= 1.3 * plan.lowerBound);
+});
