@@ -30,7 +30,9 @@ for (const suite of ["gemm", "conv"]) {
   if (!sr.length) continue;
   const groups = [...new Set(sr.map(key))].map((k) => sr.filter((r) => key(r) === k));
   const head = suite === "gemm" ? "M×N×K" : "layer (H×W×Cin→Cout, kernel, stride)";
-  console.log(`| ${head} | sqz f32 | tfjs f32 | ORT f32 | f32 vs tfjs | sqz int8 | ORT int8 | int8 vs ORT | int8 vs tfjs | sqz binary | binary vs tfjs |`);
+  console.log(
+    `| ${head} | sqz f32 | tfjs f32 | ORT f32 | f32 vs tfjs | sqz int8 | ORT int8 | int8 vs ORT | int8 vs tfjs | sqz binary | binary vs tfjs |`,
+  );
   console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const g of groups) {
     const f = best(g, "sqz-f32"), tf = best(g, "tfjs-f32"), of = best(g, "ort-f32");
@@ -38,7 +40,9 @@ for (const suite of ["gemm", "conv"]) {
     // GEMM: the binary time that includes sign-packing f32 A (the -bits- rows skip it).
     const b = best(g, "sqz-bin", "bits");
     console.log(
-      `| ${key(g[0])} | ${ms(f)} | ${ms(tf)} | ${ms(of)} | ${x(f, tf)} | ${ms(i)} | ${ms(oi)} | ${x(i, oi)} | ${x(i, tf)} | ${ms(b)} | ${x(b, tf)} |`,
+      `| ${key(g[0])} | ${ms(f)} | ${ms(tf)} | ${ms(of)} | ${x(f, tf)} | ${ms(i)} | ${ms(oi)} | ${
+        x(i, oi)
+      } | ${x(i, tf)} | ${ms(b)} | ${x(b, tf)} |`,
     );
   }
   console.log();
