@@ -12,6 +12,7 @@
 import { KernelModule } from "../src/kernels/module.ts";
 import { availableBuilds, type KernelBuild } from "../src/kernels/features.ts";
 import { type Dims4, PackedConvBin, PackedConvF32, PackedConvI8 } from "../src/kernels/conv.ts";
+import { PackedDepthwiseF32, PackedDepthwiseI8 } from "../src/kernels/dwconv.ts";
 import { initTfjs } from "./baselines/tfjs.ts";
 import { initOrt } from "./baselines/ort.ts";
 import { type ConvLayer, convPad, ortConvF32, ortQLinearConv, tfjsConv } from "./baselines/conv.ts";
@@ -61,13 +62,13 @@ function geometry(l: ConvLayer) {
   return { shape, attrs, dims, wlen: l.cout * (l.cin / groups) * l.k * l.k };
 }
 
+// Depthwise layers run on the dedicated depthwise kernels, the rest on the general conv.
 function sqzF32(mod: KernelModule, l: ConvLayer): Runner {
   const { shape, attrs, dims, wlen } = geometry(l);
-  const conv = PackedConvF32.create(mod, {
-    ...shape,
-    weights: rand(wlen, 2, 0.1),
-    bias: rand(l.cout, 3),
-  });
+  const params = { ...shape, weights: rand(wlen, 2, 0.1), bias: rand(l.cout, 3) };
+  const conv = l.depthwise
+    ? PackedDepthwiseF32.create(mod, { ...params, c: l.cin })
+    : PackedConvF32.create(mod, params);
   const x = mod.upload(rand(l.h * l.w * l.cin, 1));
   const g = conv.geometry(dims, attrs);
   const n = g.dims.reduce((a, b) => a * b);
@@ -88,7 +89,10 @@ function sqzF32(mod: KernelModule, l: ConvLayer): Runner {
 function sqzI8(mod: KernelModule, l: ConvLayer): Runner {
   const { shape, attrs, dims, wlen } = geometry(l);
   const w = Int8Array.from(rand(wlen, 2), (v) => Math.round(v * 127));
-  const conv = PackedConvI8.create(mod, { ...shape, weights: w, bias: new Int32Array(l.cout) });
+  const params = { ...shape, weights: w, bias: new Int32Array(l.cout) };
+  const conv = l.depthwise
+    ? PackedDepthwiseI8.create(mod, { ...params, c: l.cin })
+    : PackedConvI8.create(mod, params);
   const out = conv.output({
     kind: "requant",
     method: "fp32",
@@ -104,7 +108,9 @@ function sqzI8(mod: KernelModule, l: ConvLayer): Runner {
   const y = mod.heap.alloc(n);
   return {
     run() {
-      conv.runResident(x, dims, { signed: false, zeroPoint: 128 }, y, out, attrs);
+      if (conv instanceof PackedDepthwiseI8) {
+        conv.runResident(x, dims, y, attrs, { signed: false, zeroPoint: 128 }, out);
+      } else conv.runResident(x, dims, { signed: false, zeroPoint: 128 }, y, out, attrs);
       mod.u8(y, n).slice();
     },
     dispose() {
