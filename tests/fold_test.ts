@@ -79,3 +79,17 @@ Deno.test("light models: weights fold, BatchNorm folds into Conv, activations fu
   assert.equal(ops.filter((o) => o === "Conv").length, 53);
   assert.deepEqual(g.outputs[0].shape, [1, 1000]);
 });
+
+Deno.test("a constant Cast to a type the folder cannot make stays for run time", () => {
+  const g = importModel(makeModel({
+    nodes: [
+      node("Cast", ["c"], ["h"], { to: DataType.FLOAT16 }),
+      node("Cast", ["h"], ["y"], { to: DataType.FLOAT }),
+    ],
+    inputs: [],
+    outputs: [valueInfo("y", DataType.FLOAT, [2])],
+    initializers: [tensorFromArray("c", DataType.FLOAT, [2], Float32Array.of(1, 2))],
+  }));
+  assert.equal(foldConstants(g), 0);
+  assert.equal(g.nodes.length, 2);
+});

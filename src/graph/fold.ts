@@ -7,6 +7,7 @@ import type { Graph, Node, Value } from "./ir.ts";
 import {
   ELEMENT_BYTES,
   elementCount,
+  ONNX_TYPES,
   type Tensor,
   type TensorData,
   type TensorType,
@@ -16,6 +17,9 @@ import { ModelError } from "../errors.ts";
 type Evaluator = (inputs: (Tensor | undefined)[], node: Node) => Tensor[];
 
 const MAX_FOLD_BYTES = 256 * 1024 * 1024;
+
+/** An evaluator's way to say "leave this node for run time" (a type it cannot make). */
+class CannotFold extends Error {}
 
 function toNumbers(t: Tensor): number[] {
   return Array.from(t.data as ArrayLike<number | bigint>, (x) => Number(x));
@@ -45,7 +49,7 @@ function make(type: TensorType, dims: number[], values: ArrayLike<number>): Tens
       data = Float64Array.from({ length: n }, (_, i) => values[i]);
       break;
     default:
-      throw new ModelError(`constant folding cannot make ${type} tensors`);
+      throw new CannotFold(type);
   }
   return { type, dims, data };
 }
@@ -112,17 +116,8 @@ const EVAL: Record<string, Evaluator> = {
   },
   Identity: ([x]) => [x!],
   Cast: ([x], node) => {
-    const to: Record<number, TensorType> = {
-      1: "float32",
-      2: "uint8",
-      3: "int8",
-      6: "int32",
-      7: "int64",
-      9: "bool",
-      11: "float64",
-    };
-    const type = to[node.attrs.to as number];
-    if (!type) throw new ModelError(`node '${node.name}': cannot fold Cast to ${node.attrs.to}`);
+    const type = ONNX_TYPES[node.attrs.to as number];
+    if (!type) throw new CannotFold(String(node.attrs.to));
     return [make(type, x!.dims, toNumbers(x!))];
   },
   Unsqueeze: ([x, axesT], node) => {
@@ -214,7 +209,12 @@ export function foldConstants(g: Graph): number {
     } else {
       const ev = EVAL[node.op];
       if (!ev || node.inputs.some((v) => v && !v.constant)) continue;
-      results = ev(node.inputs.map((v) => v?.constant), node);
+      try {
+        results = ev(node.inputs.map((v) => v?.constant), node);
+      } catch (e) {
+        if (e instanceof CannotFold) continue;
+        throw e;
+      }
     }
     g.removeNode(node);
     node.outputs.forEach((v, i) => {

@@ -3,7 +3,7 @@
 // "batch" serves every batch size. Data-dependent shapes (Reshape's target, Shape's result)
 // are resolved when their inputs are constants. Shapes the rules cannot know stay undefined.
 import type { Dim, Graph, Node, Value } from "./ir.ts";
-import type { TensorType } from "./tensor.ts";
+import { ONNX_TYPES, type TensorType } from "./tensor.ts";
 import { windowGeometry } from "../kernels/conv_geometry.ts";
 import { ModelError, ShapeError } from "../errors.ts";
 
@@ -245,15 +245,7 @@ const RULES: Record<string, Rule> = {
     set(n.outputs[0], "int64", n.inputs[0]?.shape ? [n.inputs[0].shape.length] : undefined),
   Cast: (n) => {
     const to = int(n, "to", 0);
-    const types: Record<number, TensorType> = {
-      1: "float32",
-      2: "uint8",
-      3: "int8",
-      6: "int32",
-      7: "int64",
-      9: "bool",
-    };
-    set(n.outputs[0], types[to], n.inputs[0]?.shape);
+    set(n.outputs[0], ONNX_TYPES[to], n.inputs[0]?.shape);
   },
   QuantizeLinear: (n) =>
     set(

@@ -180,9 +180,7 @@ abstract class PackedConv {
   }
 
   protected checkBlock(what: string, ptr: number, bytes: number): void {
-    const size = this.mod.heap.sizeOf(ptr);
-    if (size === undefined) throw new ShapeError(`${what} at ${ptr} is not a heap block`);
-    if (size < bytes) throw new ShapeError(`${what} block holds ${size} bytes, needs ${bytes}`);
+    this.mod.heap.check(what, ptr, bytes);
   }
 
   dispose(): void {

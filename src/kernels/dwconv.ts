@@ -142,9 +142,7 @@ abstract class PackedDepthwise {
   }
 
   protected checkBlock(what: string, ptr: number, bytes: number): void {
-    const size = this.mod.heap.sizeOf(ptr);
-    if (size === undefined) throw new ShapeError(`${what} at ${ptr} is not a heap block`);
-    if (size < bytes) throw new ShapeError(`${what} block holds ${size} bytes, needs ${bytes}`);
+    this.mod.heap.check(what, ptr, bytes);
   }
 
   dispose(): void {

@@ -2,7 +2,7 @@
 // kernels/pack/pack_bin.ts, outputs in kernels/gemm/gemm_bin.ts.
 import type { KernelModule } from "./module.ts";
 import { checkDim, checkElements, checkLength } from "./validate.ts";
-import { ArgumentError, ShapeError } from "../errors.ts";
+import { ArgumentError } from "../errors.ts";
 
 export interface GemmBinWeights {
   k: number;
@@ -157,8 +157,6 @@ export class PackedGemmBin {
   }
 
   #checkBlock(what: string, ptr: number, bytes: number): void {
-    const size = this.mod.heap.sizeOf(ptr);
-    if (size === undefined) throw new ShapeError(`${what} at ${ptr} is not a heap block`);
-    if (size < bytes) throw new ShapeError(`${what} block holds ${size} bytes, needs ${bytes}`);
+    this.mod.heap.check(what, ptr, bytes);
   }
 }

@@ -2,7 +2,7 @@
 // everything they touch (packed weights, activations, outputs) is carved out here. Blocks are
 // 64-byte aligned (cache line, and v128 loads never straddle a line needlessly) and carry 16
 // bytes of slack so vector loads over a K tail stay inside memory, as the ABI requires.
-import { ArgumentError, OutOfMemoryError } from "../errors.ts";
+import { ArgumentError, OutOfMemoryError, ShapeError } from "../errors.ts";
 
 const ALIGN = 64;
 const SLACK = 16;
@@ -85,6 +85,13 @@ export class WasmHeap {
       this.#free[i - 1].size += this.#free[i].size;
       this.#free.splice(i, 1);
     }
+  }
+
+  /** Throws a ShapeError unless ptr starts a live block of at least `bytes` bytes. */
+  check(what: string, ptr: number, bytes: number): void {
+    const size = this.#requested.get(ptr);
+    if (size === undefined) throw new ShapeError(`${what} at ${ptr} is not a heap block`);
+    if (size < bytes) throw new ShapeError(`${what} block holds ${size} bytes, needs ${bytes}`);
   }
 
   /** Bytes asked for when the block at ptr was allocated; undefined if ptr is no block. */
