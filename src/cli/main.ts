@@ -1,24 +1,47 @@
 // The sqz command line: `deno task sqz <command>`. `deno task start` runs `demo`.
 import { parseArgs } from "node:util";
 import { demo } from "./demo.ts";
+import { inspectCommand } from "./inspect.ts";
+import { SqzError } from "../mod.ts";
 
 const USAGE = `usage: sqz <command>
 
 commands:
-  demo     check and time the f32, int8 and binary GEMM kernels on this machine
-  help     this text`;
+  demo                  check and time the f32, int8 and binary GEMM kernels on this machine
+  inspect model.onnx    inputs, outputs, op histogram, parameters and MACs per layer
+                        [--json] [--layers N]
+  help                  this text`;
 
-const { positionals } = parseArgs({ args: Deno.args, allowPositionals: true, strict: false });
-const [command = "help"] = positionals;
+const { positionals, values } = parseArgs({
+  args: Deno.args,
+  allowPositionals: true,
+  options: { json: { type: "boolean", default: false }, layers: { type: "string", default: "40" } },
+});
+const [command = "help", ...rest] = positionals;
 
-switch (command) {
-  case "demo":
-    await demo();
-    break;
-  case "help":
-    console.log(USAGE);
-    break;
-  default:
-    console.error(`sqz: unknown command '${command}'\n\n${USAGE}`);
-    Deno.exit(2);
+try {
+  switch (command) {
+    case "demo":
+      await demo();
+      break;
+    case "inspect":
+      inspectCommand(rest[0], values.json, Number(values.layers));
+      break;
+    case "help":
+      console.log(USAGE);
+      break;
+    default:
+      console.error(`sqz: unknown command '${command}'\n\n${USAGE}`);
+      Deno.exit(2);
+  }
+} catch (e) {
+  // Typed errors and missing files are the user's to fix: a message, not a stack trace.
+  if (
+    e instanceof SqzError || e instanceof Deno.errors.NotFound ||
+    (e as Error).message?.startsWith("usage:")
+  ) {
+    console.error(`sqz: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+  throw e;
 }

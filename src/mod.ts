@@ -1,0 +1,25 @@
+// The public API of sqz. The CLI and the server use only what is exported here.
+// (The ONNX-runtime-shaped Session arrives with the engine's executor.)
+export * from "./errors.ts";
+export {
+  availableBuilds,
+  bestBuild,
+  detectFeatures,
+  type KernelBuild,
+} from "./kernels/features.ts";
+export { KernelModule } from "./kernels/module.ts";
+export { PackedGemmF32 } from "./kernels/gemm_f32.ts";
+export { type I8Output, PackedGemmI8 } from "./kernels/gemm_i8.ts";
+export { type BinOutput, PackedGemmBin } from "./kernels/gemm_bin.ts";
+export {
+  type ConvAttrs,
+  type Dims4,
+  PackedConvBin,
+  PackedConvF32,
+  PackedConvI8,
+} from "./kernels/conv.ts";
+export { PackedDepthwiseF32, PackedDepthwiseI8 } from "./kernels/dwconv.ts";
+export * as pool from "./kernels/pool.ts";
+export { importModel, type ImportOptions } from "./onnx/import.ts";
+export { inspectModel, type ModelReport } from "./inspect.ts";
+export type { Tensor, TensorType } from "./graph/tensor.ts";
