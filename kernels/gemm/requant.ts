@@ -87,8 +87,14 @@ export const OUT_HEADER: i32 = 32;
 // @ts-ignore: decorator
 @inline export function fp32q4(acc: v128, scale: v128, lo: v128, hi: v128): v128 {
   const v = f32x4.pmin(hi, f32x4.pmax(lo, f32x4.mul(f32x4.convert_i32x4_s(acc), scale)));
-  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(v));
+  // Adding 1.5·2^23 rounds |v| < 2^22 half-to-even into the low mantissa bits (the clamp keeps
+  // |v| ≤ 510); subtracting the constant's bit pattern leaves the integer. Same result as
+  // trunc_sat(nearest(v)) in two instructions instead of V8's longer trunc_sat sequence.
+  return i32x4.sub(f32x4.add(v, f32x4.splat(ROUND_MAGIC)), i32x4.splat(ROUND_MAGIC_BITS));
 }
+
+const ROUND_MAGIC: f32 = 12582912.0;
+const ROUND_MAGIC_BITS: i32 = 0x4b400000;
 
 // @ts-ignore: decorator
 @inline export function fp32q1(acc: i32, scale: f32, lo: f32, hi: f32): i32 {
