@@ -1,30 +1,9 @@
-// Timing for benchmarks: warm up until the JIT has tiered up, then take the median of at
-// least `minRuns` timed runs (more while under `budgetMs`). Absolute times on a shared
-// 2-core machine are noisy; the suites report ratios measured in the same process.
+// Timing for benchmarks: warm up until the JIT has tiered up, then time every implementation
+// in interleaved rounds and take medians. Absolute times on a shared 2-core machine are noisy;
+// the suites report ratios measured in the same process.
 export interface Timing {
   median_ms: number;
   runs: number;
-}
-
-export async function measure(
-  fn: () => void | Promise<void>,
-  { minRuns = 5, maxRuns = 50, budgetMs = 1500, warmupMs = 300 } = {},
-): Promise<Timing> {
-  // V8 compiles Wasm with Liftoff first and TurboFan in the background: keep calling until
-  // the warm-up budget is spent (and at least 3 times) so timed runs see optimized code.
-  const w0 = performance.now();
-  for (let i = 0; i < 3 || performance.now() - w0 < warmupMs; i++) await fn();
-  const times: number[] = [];
-  const t0 = performance.now();
-  while (times.length < minRuns || (times.length < maxRuns && performance.now() - t0 < budgetMs)) {
-    const s = performance.now();
-    await fn();
-    times.push(performance.now() - s);
-  }
-  times.sort((a, b) => a - b);
-  const mid = times.length >> 1;
-  const median = times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
-  return { median_ms: median, runs: times.length };
 }
 
 /** Prints rows as an aligned text table. */

@@ -79,7 +79,6 @@ export interface KernelExports {
   ): void;
 }
 
-export const ISA_NAMES = ["scalar", "simd", "relaxed"] as const;
 const compiled = new Map<KernelBuild, Promise<WebAssembly.Module>>();
 
 async function readBuild(build: KernelBuild): Promise<Uint8Array<ArrayBuffer>> {
