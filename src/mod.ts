@@ -20,6 +20,10 @@ export {
 } from "./kernels/conv.ts";
 export { PackedDepthwiseF32, PackedDepthwiseI8 } from "./kernels/dwconv.ts";
 export * as pool from "./kernels/pool.ts";
+export { windowGeometry } from "./kernels/conv_geometry.ts";
+/** The scalar reference implementations every kernel is tested against. */
+export * as reference from "./kernels/reference.ts";
+export * as referenceConv from "./kernels/reference_conv.ts";
 export { importModel, type ImportOptions } from "./onnx/import.ts";
 export { inspectModel, type ModelReport } from "./inspect.ts";
 export type { Tensor, TensorType } from "./graph/tensor.ts";

@@ -1,11 +1,22 @@
 // `sqz demo`: what `deno task start` runs until the service exists. Loads the best kernel
-// build, checks each GEMM against its scalar reference and times it on one layer-sized problem.
-import { KernelModule } from "../kernels/module.ts";
-import { detectFeatures } from "../kernels/features.ts";
-import { PackedGemmF32 } from "../kernels/gemm_f32.ts";
-import { PackedGemmI8 } from "../kernels/gemm_i8.ts";
-import { PackedGemmBin } from "../kernels/gemm_bin.ts";
-import { refGemmBin, refGemmF32, refGemmI8 } from "../kernels/reference.ts";
+// build, checks each GEMM and convolution against its scalar reference and times it on a
+// layer-sized problem.
+import {
+  detectFeatures,
+  KernelModule,
+  PackedConvBin,
+  PackedConvF32,
+  PackedConvI8,
+  PackedDepthwiseF32,
+  PackedGemmBin,
+  PackedGemmF32,
+  PackedGemmI8,
+  reference,
+  referenceConv,
+  windowGeometry,
+} from "../mod.ts";
+
+const { refGemmBin, refGemmF32, refGemmI8 } = reference;
 
 function lcg(seed: number) {
   let s = seed >>> 0;
@@ -81,7 +92,8 @@ export async function demo(): Promise<void> {
   console.log(
     `\nint8 is ${(tf / ti).toFixed(1)}x and binary ${(tf / tb).toFixed(1)}x the f32 speed here.`,
   );
-  console.log("Benchmarks against tfjs and onnxruntime-web: deno task bench gemm");
+  convDemo(mod);
+  console.log("\nBenchmarks against tfjs and onnxruntime-web: deno task bench gemm|conv");
 }
 
 function row(
@@ -97,4 +109,71 @@ function row(
     `  ${name.padEnd(7)} ${ms.toFixed(3).padStart(8)} ms  ${gops.padStart(6)} GOPS  ` +
       `weights ${(f32Bytes / bytes).toFixed(0).padStart(2)}x smaller  ${check}`,
   );
+}
+
+// A ResNet-style 3×3 layer (28×28×128 → 128, pads 1) in each precision, and a MobileNet
+// depthwise 3×3, each checked against the reference on its first output pixels.
+function convDemo(mod: KernelModule): void {
+  const r = lcg(11);
+  const [h, w, c] = [28, 28, 128];
+  const attrs = { pads: [1, 1, 1, 1] as [number, number, number, number] };
+  const dims: [number, number, number, number] = [1, h, w, c];
+  const x = Float32Array.from({ length: h * w * c }, () => r() * 2 - 1);
+  const wt = Float32Array.from({ length: c * c * 9 }, () => (r() * 2 - 1) * 0.05);
+  const g = windowGeometry(h, w, { kernel: [3, 3], ...attrs });
+  const shape = { n: 1, c, cout: c, groups: 1, g };
+  const macs = h * w * c * c * 9;
+  console.log(`\nconv2d 3x3, ${h}x${w}x${c} -> ${c}, NHWC, median of 15 runs:\n`);
+
+  const f32 = PackedConvF32.create(mod, { cout: c, cin: c, kh: 3, kw: 3, weights: wt });
+  const yf = f32.run(x, dims, attrs).data;
+  const rf = referenceConv.refConv2dF32(shape, x, wt);
+  const err = rf.reduce((e, v, i) => Math.max(e, Math.abs(v - yf[i])), 0);
+  const px = mod.upload(x), py = mod.heap.alloc(yf.length * 4);
+  const tf = timeIt(() => f32.runResident(px, dims, py, attrs));
+  row("f32", tf, macs, `max |err| vs reference ${err.toExponential(1)}`, 4, 4);
+
+  const xq = Uint8Array.from(x, (v) => Math.round((v + 1) * 127.5));
+  const wq = Int8Array.from(wt, (v) => Math.round(v * 2540));
+  const i8 = PackedConvI8.create(mod, { cout: c, cin: c, kh: 3, kw: 3, weights: wq });
+  const acc = i8.output({ kind: "i32" });
+  const refAcc = referenceConv.refConv2dI8(shape, xq, 128, wq);
+  const same = (i8.run(xq, dims, { signed: false, zeroPoint: 128 }, acc, attrs).data as Int32Array)
+    .every((v, i) => v === refAcc[i]);
+  const out = i8.output({
+    kind: "requant",
+    method: "fp32",
+    dtype: "uint8",
+    scale: 1e-4,
+    zeroPoint: 0,
+  });
+  const pq = mod.upload(xq), pq2 = mod.heap.alloc(yf.length);
+  const ti = timeIt(() =>
+    i8.runResident(pq, dims, { signed: false, zeroPoint: 128 }, pq2, out, attrs)
+  );
+  row("int8", ti, macs, `i32 accumulators ${same ? "equal" : "DIFFER FROM"} the reference`, 4, 1);
+
+  const bin = PackedConvBin.create(mod, { cout: c, cin: c, kh: 3, kw: 3, weights: wt });
+  const dot = bin.run(x, dims, bin.output({ kind: "i32" }), attrs).data as Int32Array;
+  const refDot = referenceConv.refConv2dBin(shape, x, wt);
+  const binSame = dot.every((v, i) => v === refDot[i]);
+  const bits = bin.output({ kind: "bits", alpha: 1 });
+  const pb = bin.packInput(x, dims), pbo = mod.heap.alloc(bin.outputBytes(dims, bits, attrs));
+  const tb = timeIt(() => bin.runResident(pb, dims, pbo, bits, attrs));
+  row(
+    "binary",
+    tb,
+    macs,
+    `dots ${binSame ? "equal" : "DIFFER FROM"} the reference (+1 padding)`,
+    32,
+    1,
+  );
+
+  const dw = PackedDepthwiseF32.create(mod, { c, kh: 3, kw: 3, weights: wt.subarray(0, c * 9) });
+  const ydw = dw.run(x, dims, attrs).data;
+  const rdw = referenceConv.refConv2dF32({ ...shape, groups: c }, x, wt.subarray(0, c * 9));
+  const dwErr = rdw.reduce((e, v, i) => Math.max(e, Math.abs(v - ydw[i])), 0);
+  const pdw = mod.heap.alloc(ydw.length * 4);
+  const td = timeIt(() => dw.runResident(px, dims, pdw, attrs));
+  row("dw f32", td, h * w * c * 9, `max |err| vs reference ${dwErr.toExponential(1)}`, 4, 4);
 }
