@@ -9,6 +9,7 @@
 //   gemm_i8_4x8c4_relaxed: i32x4.relaxed_dot_i8x16_i7x16_add_s, four k per lane, on the split
 //                          7-bit weights (see pack_i8.ts); A is fed as i8 (u8 input XOR 0x80,
 //                          with the zero point moved by 128 to match).
+//   gemm_i8_1x8c2_simd / gemm_i8_1x8c4_relaxed: a lone row (GEMV, and the last row of an odd M).
 //   gemm_i8_1x8_scalar:    the scalar build.
 // K must be ≤ 65536 so no i32 accumulator can overflow (|x·w| ≤ 255·127 per term); the
 // TypeScript wrapper enforces it.
@@ -77,6 +78,40 @@ const L2_BLOCK_BYTES: i32 = 256 * 1024;
     ? i8x16.narrow_i16x8_s(h, h)
     : i8x16.narrow_i16x8_u(h, h);
   storeBytes8(c, b, nc);
+}
+
+// One row (GEMV, M = 1) on the c2 layout.
+function gemm_i8_1x8c2_simd<TA>(
+  nc: i32, kp: i32, a: usize, za: i32, w: usize,
+  c: usize, mode: i32, pp: usize, np4: usize, n0: usize,
+): void {
+  const vza = i32x4.splat(za);
+  let acc0 = i32x4.sub(v128.load(w), i32x4.mul(vza, v128.load(w, 32)));
+  let acc1 = i32x4.sub(v128.load(w, 16), i32x4.mul(vza, v128.load(w, 48)));
+  let acc2 = i32x4.splat(0), acc3 = i32x4.splat(0);
+  w += HEADER_I8;
+  for (let k = 0; k < kp; k += 8) {
+    const va = isSigned<TA>() ? v128.load8x8_s(a) : v128.load8x8_u(a);
+    a += 8;
+    let wb = v128.load(w);
+    let s = i32x4.shuffle(va, va, 0, 0, 0, 0);
+    acc0 = i32x4.add(acc0, i32x4.dot_i16x8_s(s, i16x8.extend_low_i8x16_s(wb)));
+    acc1 = i32x4.add(acc1, i32x4.dot_i16x8_s(s, i16x8.extend_high_i8x16_s(wb)));
+    wb = v128.load(w, 16);
+    s = i32x4.shuffle(va, va, 1, 1, 1, 1);
+    acc2 = i32x4.add(acc2, i32x4.dot_i16x8_s(s, i16x8.extend_low_i8x16_s(wb)));
+    acc3 = i32x4.add(acc3, i32x4.dot_i16x8_s(s, i16x8.extend_high_i8x16_s(wb)));
+    wb = v128.load(w, 32);
+    s = i32x4.shuffle(va, va, 2, 2, 2, 2);
+    acc0 = i32x4.add(acc0, i32x4.dot_i16x8_s(s, i16x8.extend_low_i8x16_s(wb)));
+    acc1 = i32x4.add(acc1, i32x4.dot_i16x8_s(s, i16x8.extend_high_i8x16_s(wb)));
+    wb = v128.load(w, 48);
+    s = i32x4.shuffle(va, va, 3, 3, 3, 3);
+    acc2 = i32x4.add(acc2, i32x4.dot_i16x8_s(s, i16x8.extend_low_i8x16_s(wb)));
+    acc3 = i32x4.add(acc3, i32x4.dot_i16x8_s(s, i16x8.extend_high_i8x16_s(wb)));
+    w += 64;
+  }
+  storeRow(c, i32x4.add(acc0, acc2), i32x4.add(acc1, acc3), nc, n0, mode, pp, np4);
 }
 
 function gemm_i8_4x8c2_simd<TA>(
@@ -276,6 +311,30 @@ function gemm_i8_4x8c4_relaxed(
   storeRow(c0, acc00, acc01, nc, n0, mode, pp, np4);
 }
 
+// One row (GEMV, M = 1): the 4-row tile would compute the same row four times.
+function gemm_i8_1x8c4_relaxed(
+  nc: i32, kp: i32, a: usize, flip: v128, za: i32, rs0: i32, w: usize,
+  c: usize, mode: i32, pp: usize, np4: usize, n0: usize,
+): void {
+  const vza = i32x4.splat(za);
+  const r = i32x4.splat(127 * rs0);
+  let acc0 = i32x4.sub(i32x4.sub(v128.load(w), i32x4.mul(vza, v128.load(w, 32))), r);
+  let acc1 = i32x4.sub(i32x4.sub(v128.load(w, 16), i32x4.mul(vza, v128.load(w, 48))), r);
+  // A second pair of accumulators breaks the dependency chain of the single row.
+  let acc2 = i32x4.splat(0), acc3 = i32x4.splat(0);
+  w += HEADER_I8;
+  for (let k = 0; k < kp; k += 4) {
+    const x = v128.xor(v128.load32_splat(a), flip);
+    acc0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.load(w), acc0);
+    acc1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.load(w, 16), acc1);
+    acc2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.load(w, 32), acc2);
+    acc3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, v128.load(w, 48), acc3);
+    a += 4;
+    w += 64;
+  }
+  storeRow(c, i32x4.add(acc0, acc2), i32x4.add(acc1, acc3), nc, n0, mode, pp, np4);
+}
+
 // Σ_k x over one row, x read as i8 (u8 input flipped: x = a − 128).
 function rowSumI8(a: usize, k: i32, signed: bool): i32 {
   let acc = i32x4.splat(0);
@@ -386,11 +445,22 @@ export function gemmI8(
         const wp = w + <usize>(j / NR_I8) * panelBytes;
         const cp = cr + <usize>j * ob;
         const nc = min(NR_I8, n1 - j);
-        if (ASC_FEATURE_RELAXED_SIMD) {
+        if (ASC_FEATURE_RELAXED_SIMD && mr == 1) {
+          gemm_i8_1x8c4_relaxed(
+            nc, kp, ar, i8x16.splat(aSigned ? 0 : -128), zaFlipped, rs0, wp, cp, mode, pp, np4,
+            <usize>(j + chOff),
+          );
+        } else if (ASC_FEATURE_RELAXED_SIMD) {
           gemm_i8_4x8c4_relaxed(
             mr, nc, kp, ar, <usize>lda, i8x16.splat(aSigned ? 0 : -128), zaFlipped, rs0, rs1, rs2, rs3, wp,
             cp, ldcB, mode, pp, np4, <usize>(j + chOff),
           );
+        } else if (ASC_FEATURE_SIMD && mr == 1) {
+          if (aSigned) {
+            gemm_i8_1x8c2_simd<i8>(nc, kp, ar, aZero, wp, cp, mode, pp, np4, <usize>(j + chOff));
+          } else {
+            gemm_i8_1x8c2_simd<u8>(nc, kp, ar, aZero, wp, cp, mode, pp, np4, <usize>(j + chOff));
+          }
         } else if (ASC_FEATURE_SIMD) {
           if (aSigned) {
             gemm_i8_4x8c2_simd<i8>(
