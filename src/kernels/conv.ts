@@ -10,7 +10,7 @@ import {
   windowGeometry,
 } from "./conv_geometry.ts";
 import { type Activation, activationRange, checkLength } from "./validate.ts";
-import { type I8Output, type I8OutputParams, makeI8Output, MODE } from "./i8_output.ts";
+import { type I8Output, type I8OutputParams, makeI8Output, readI8Output } from "./i8_output.ts";
 import { type BinOutput, BinOutputParams, makeBinOutput } from "./gemm_bin.ts";
 import { MAX_K_I8 } from "./gemm_i8.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
@@ -106,6 +106,47 @@ function groupMatrix<T extends Float32Array | Int8Array>(
   return out;
 }
 
+/**
+ * Packs each group's weights (and bias slice) with a GEMM packer, one block after another in
+ * a single heap block; frees everything on failure.
+ */
+function packGroups<T extends Float32Array | Int8Array>(
+  mod: KernelModule,
+  shape: Required<ConvShape>,
+  weights: T,
+  bias: Float32Array | Int32Array | undefined,
+  packedSize: (n: number, k: number) => number,
+  pack: (
+    n: number,
+    k: number,
+    b: number,
+    sk: number,
+    sn: number,
+    bias: number,
+    out: number,
+  ) => void,
+): number {
+  const og = shape.cout / shape.groups, k = shape.kh * shape.kw * (shape.cin / shape.groups);
+  const per = packedSize(og, k) >>> 0;
+  const packed = mod.heap.alloc(per * shape.groups);
+  try {
+    for (let g = 0; g < shape.groups; g++) {
+      const b = mod.upload(groupMatrix(weights, shape, g));
+      const bb = bias ? mod.upload(bias.subarray(g * og, (g + 1) * og)) : 0;
+      try {
+        pack(og, k, b, og, 1, bb, packed + g * per);
+      } finally {
+        mod.heap.free(b);
+        if (bb) mod.heap.free(bb);
+      }
+    }
+  } catch (err) {
+    mod.heap.free(packed);
+    throw err;
+  }
+  return packed;
+}
+
 function checkShape(s: ConvShape, weightLength: number): Required<ConvShape> {
   const full = { groups: 1, ...s };
   checkConvChannels(full.cin, full.cout, full.groups);
@@ -196,22 +237,15 @@ export class PackedConvF32 extends PackedConv {
   ): PackedConvF32 {
     const shape = checkShape(s, s.weights.length);
     if (s.bias) checkLength("bias", s.bias.length, shape.cout);
-    const og = shape.cout / shape.groups, k = shape.kh * shape.kw * (shape.cin / shape.groups);
     const e = mod.exports;
-    const per = e.sqz_f32_gemm_packed_size(og, k) >>> 0;
-    const packed = mod.heap.alloc(per * shape.groups);
-    try {
-      for (let g = 0; g < shape.groups; g++) {
-        const b = mod.upload(groupMatrix(s.weights, shape, g));
-        const bias = s.bias ? mod.upload(s.bias.subarray(g * og, (g + 1) * og)) : 0;
-        e.sqz_f32_gemm_pack(og, k, b, og, 1, bias, packed + g * per);
-        mod.heap.free(b);
-        if (bias) mod.heap.free(bias);
-      }
-    } catch (err) {
-      mod.heap.free(packed);
-      throw err;
-    }
+    const packed = packGroups(
+      mod,
+      shape,
+      s.weights,
+      s.bias,
+      e.sqz_f32_gemm_packed_size,
+      e.sqz_f32_gemm_pack,
+    );
     return new PackedConvF32(mod, shape, packed);
   }
 
@@ -234,16 +268,14 @@ export class PackedConvF32 extends PackedConv {
     const g = this.geometry(dims, attrs);
     checkLength("input", x.length, dims.reduce((a, b) => a * b));
     const outLen = g.dims.reduce((a, b) => a * b);
-    const px = this.mod.upload(x);
-    let py = 0;
-    try {
-      py = this.mod.heap.alloc(outLen * 4);
-      const out = this.runResident(px, dims, py, attrs, act);
-      return { data: this.mod.f32(py, outLen).slice(), dims: out };
-    } finally {
-      this.mod.heap.free(px);
-      if (py) this.mod.heap.free(py);
-    }
+    let d = g.dims;
+    const data = this.mod.roundTrip(
+      x,
+      outLen * 4,
+      (px, py) => (d = this.runResident(px, dims, py, attrs, act)),
+      (py) => this.mod.f32(py, outLen).slice(),
+    );
+    return { data, dims: d };
   }
 }
 
@@ -254,27 +286,21 @@ export class PackedConvI8 extends PackedConv {
   ): PackedConvI8 {
     const shape = checkShape(s, s.weights.length);
     if (s.bias) checkLength("bias", s.bias.length, shape.cout);
-    const og = shape.cout / shape.groups, k = shape.kh * shape.kw * (shape.cin / shape.groups);
+    const k = shape.kh * shape.kw * (shape.cin / shape.groups);
     if (k > MAX_K_I8) throw new ShapeError(`K = ${k} exceeds ${MAX_K_I8} (i32 overflow)`);
     const bad = s.weights.indexOf(-128);
     if (bad >= 0) {
       throw new ArgumentError(`weight ${bad} is -128: int8 weights are symmetric, in [-127, 127]`);
     }
     const e = mod.exports;
-    const per = e.sqz_i8_gemm_packed_size(og, k) >>> 0;
-    const packed = mod.heap.alloc(per * shape.groups);
-    try {
-      for (let g = 0; g < shape.groups; g++) {
-        const b = mod.upload(groupMatrix(s.weights, shape, g));
-        const bias = s.bias ? mod.upload(s.bias.subarray(g * og, (g + 1) * og)) : 0;
-        e.sqz_i8_gemm_pack(og, k, b, og, 1, bias, packed + g * per);
-        mod.heap.free(b);
-        if (bias) mod.heap.free(bias);
-      }
-    } catch (err) {
-      mod.heap.free(packed);
-      throw err;
-    }
+    const packed = packGroups(
+      mod,
+      shape,
+      s.weights,
+      s.bias,
+      e.sqz_i8_gemm_packed_size,
+      e.sqz_i8_gemm_pack,
+    );
     return new PackedConvI8(mod, shape, packed);
   }
 
@@ -326,24 +352,14 @@ export class PackedConvI8 extends PackedConv {
     const g = this.geometry(dims, attrs);
     checkLength("input", x.length, dims.reduce((a, b) => a * b));
     const outLen = g.dims.reduce((a, b) => a * b);
-    const px = this.mod.upload(x);
-    let py = 0;
-    try {
-      py = this.mod.heap.alloc(outLen * out.bytesPerElement);
-      const d = this.runResident(px, dims, input, py, out, attrs);
-      const buf = this.mod.memory.buffer;
-      const data = out.mode === MODE.i32
-        ? new Int32Array(buf, py, outLen).slice()
-        : out.mode === MODE.f32
-        ? new Float32Array(buf, py, outLen).slice()
-        : out.mode === MODE.gemmlowp_int8 || out.mode === MODE.fp32_int8
-        ? new Int8Array(buf, py, outLen).slice()
-        : new Uint8Array(buf, py, outLen).slice();
-      return { data, dims: d };
-    } finally {
-      this.mod.heap.free(px);
-      if (py) this.mod.heap.free(py);
-    }
+    let d = g.dims;
+    const data = this.mod.roundTrip(
+      x,
+      outLen * out.bytesPerElement,
+      (px, py) => (d = this.runResident(px, dims, input, py, out, attrs)),
+      (py) => readI8Output(this.mod, py, outLen, out.mode),
+    );
+    return { data, dims: d };
   }
 }
 

@@ -71,17 +71,12 @@ export class PackedGemmF32 {
     checkDim("M", m);
     checkLength("A", a.length, checkElements("A", m, this.k, 4));
     const cLen = checkElements("C", m, this.n, 4);
-    const heap = this.mod.heap;
-    const pa = this.mod.upload(a.subarray(0, m * this.k));
-    let pc = 0;
-    try {
-      pc = heap.alloc(cLen * 4);
-      this.runResident(m, pa, pc, act);
-      return this.mod.f32(pc, cLen).slice();
-    } finally {
-      heap.free(pa);
-      if (pc) heap.free(pc);
-    }
+    return this.mod.roundTrip(
+      a.subarray(0, m * this.k),
+      cLen * 4,
+      (pa, pc) => this.runResident(m, pa, pc, act),
+      (pc) => this.mod.f32(pc, cLen).slice(),
+    );
   }
 
   dispose(): void {

@@ -3,7 +3,7 @@
 import type { KernelModule } from "./module.ts";
 import { checkDim, checkElements, checkFinite, checkLength } from "./validate.ts";
 export { type I8Output, I8OutputParams } from "./i8_output.ts";
-import { type I8Output, type I8OutputParams, makeI8Output, MODE } from "./i8_output.ts";
+import { type I8Output, type I8OutputParams, makeI8Output, readI8Output } from "./i8_output.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 
 /** Largest K for which no i32 accumulator can overflow: 255·127·K < 2^31. */
@@ -113,28 +113,12 @@ export class PackedGemmI8 {
     checkDim("M", m);
     checkLength("A", a.length, checkElements("A", m, this.k, 1));
     const cLen = checkElements("C", m, this.n, out.bytesPerElement);
-    const heap = this.mod.heap;
-    const pa = this.mod.upload(a.subarray(0, m * this.k));
-    let pc = 0;
-    try {
-      pc = heap.alloc(cLen * out.bytesPerElement);
-      this.runResident(m, pa, input, pc, out);
-      const buf = this.mod.memory.buffer;
-      switch (out.mode) {
-        case MODE.i32:
-          return new Int32Array(buf, pc, cLen).slice();
-        case MODE.f32:
-          return new Float32Array(buf, pc, cLen).slice();
-        case MODE.gemmlowp_int8:
-        case MODE.fp32_int8:
-          return new Int8Array(buf, pc, cLen).slice();
-        default:
-          return new Uint8Array(buf, pc, cLen).slice();
-      }
-    } finally {
-      heap.free(pa);
-      if (pc) heap.free(pc);
-    }
+    return this.mod.roundTrip(
+      a.subarray(0, m * this.k),
+      cLen * out.bytesPerElement,
+      (pa, pc) => this.runResident(m, pa, input, pc, out),
+      (pc) => readI8Output(this.mod, pc, cLen, out.mode),
+    );
   }
 
   dispose(): void {

@@ -115,3 +115,24 @@ export function makeI8Output(mod: KernelModule, n: number, out: I8Output): I8Out
   mod.u8(ptr + 32, body.length).set(body);
   return new I8OutputParams(mod, ptr, mode, n, bytes);
 }
+
+/** Copies `length` outputs at ptr out of Wasm memory as the array type of the stage's mode. */
+export function readI8Output(
+  mod: KernelModule,
+  ptr: number,
+  length: number,
+  mode: number,
+): Int32Array | Float32Array | Uint8Array | Int8Array {
+  const buf = mod.memory.buffer;
+  switch (mode) {
+    case MODE.i32:
+      return new Int32Array(buf, ptr, length).slice();
+    case MODE.f32:
+      return new Float32Array(buf, ptr, length).slice();
+    case MODE.gemmlowp_int8:
+    case MODE.fp32_int8:
+      return new Int8Array(buf, ptr, length).slice();
+    default:
+      return new Uint8Array(buf, ptr, length).slice();
+  }
+}

@@ -134,6 +134,28 @@ export class KernelModule {
     return new Int8Array(this.exports.memory.buffer, ptr, length);
   }
 
+  /**
+   * The copy-in/copy-out path of the wrappers' run(): uploads `input`, allocates `outBytes`,
+   * runs `fn(input, output)` and returns `read(output)`; both blocks are freed even on error.
+   */
+  roundTrip<T>(
+    input: ArrayBufferView,
+    outBytes: number,
+    fn: (px: number, py: number) => void,
+    read: (py: number) => T,
+  ): T {
+    const px = this.upload(input);
+    let py = 0;
+    try {
+      py = this.heap.alloc(outBytes);
+      fn(px, py);
+      return read(py);
+    } finally {
+      this.heap.free(px);
+      if (py) this.heap.free(py);
+    }
+  }
+
   /** Allocates and fills a block from a typed array; returns its offset. */
   upload(data: ArrayBufferView): number {
     const ptr = this.heap.alloc(data.byteLength);
