@@ -1,0 +1,3 @@
+import type { OpImpl } from "./types.ts";
+
+export const NN_OPS: Record<string, OpImpl> = {};

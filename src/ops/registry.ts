@@ -1,0 +1,18 @@
+// Every operator implemented in TypeScript, by ONNX op type (default domain). The executor
+// prefers a Wasm kernel op where one applies (src/runtime/kernel_ops) and falls back to these.
+import type { OpImpl } from "./types.ts";
+import { ELEMENTWISE_OPS } from "./elementwise.ts";
+import { TENSOR_OPS } from "./tensor_ops.ts";
+import { REDUCE_OPS } from "./reduce.ts";
+import { NORMALIZATION_OPS } from "./normalization.ts";
+import { QUANT_OPS } from "./quant.ts";
+import { NN_OPS } from "./nn.ts";
+
+export const TS_OPS: Readonly<Record<string, OpImpl>> = {
+  ...ELEMENTWISE_OPS,
+  ...TENSOR_OPS,
+  ...REDUCE_OPS,
+  ...NORMALIZATION_OPS,
+  ...QUANT_OPS,
+  ...NN_OPS,
+};
