@@ -1,5 +1,4 @@
 // The public API of sqz. The CLI and the server use only what is exported here.
-// (The ONNX-runtime-shaped Session arrives with the engine's executor.)
 export * from "./errors.ts";
 export {
   availableBuilds,
@@ -27,3 +26,12 @@ export * as referenceConv from "./kernels/reference_conv.ts";
 export { importModel, type ImportOptions } from "./onnx/import.ts";
 export { inspectModel, type ModelReport } from "./inspect.ts";
 export type { Tensor, TensorType } from "./graph/tensor.ts";
+export {
+  type MemoryReport,
+  type NodeProfile,
+  type RunOptions,
+  Session,
+  type SessionOptions,
+  SUPPORTED_OPS,
+  type ValueMetadata,
+} from "./session.ts";

@@ -1,6 +1,13 @@
 // Access to the ONNX project's node tests in ../shared/conformance (or $SQZ_CONFORMANCE_DIR).
 // Tests that need them skip with a message when the directory is missing (CI has it).
-import { decodeModel, decodeTensor, type OnnxModel, type TensorProto } from "../src/onnx/proto.ts";
+import {
+  decodeModel,
+  decodeTensor,
+  type OnnxModel,
+  type TensorProto,
+  tensorToArray,
+} from "../src/onnx/proto.ts";
+import { ONNX_TYPES, type Tensor } from "../src/graph/tensor.ts";
 
 export function conformanceDir(): string | undefined {
   const env = Deno.env.get("SQZ_CONFORMANCE_DIR");
@@ -88,4 +95,47 @@ export function allClose(
     }
   }
   return undefined;
+}
+
+/** A decoded TensorProto as an engine tensor. */
+export function protoTensor(t: TensorProto): Tensor {
+  const type = ONNX_TYPES[t.dataType ?? 0];
+  if (!type) throw new Error(`tensor '${t.name}': data type ${t.dataType} has no engine type`);
+  return { type, dims: t.dims.map(Number), data: tensorToArray(t) as Tensor["data"] };
+}
+
+/**
+ * Compares an output with the expected tensor: integers and bools exactly, floats with ONNX's
+ * tolerance (NaN equals NaN, as numpy's assert_allclose has it). Returns the mismatch, if any.
+ */
+export function compareTensor(
+  got: Tensor,
+  want: Tensor,
+  rtol = 1e-3,
+  atol = 1e-7,
+): string | undefined {
+  if (got.type !== want.type) return `type ${got.type}, expected ${want.type}`;
+  if (got.dims.join() !== want.dims.join()) return `dims [${got.dims}], expected [${want.dims}]`;
+  const g = got.data as ArrayLike<number | bigint>, w = want.data as ArrayLike<number | bigint>;
+  if (g.length !== w.length) return `${g.length} elements, expected ${w.length}`;
+  const float = got.type === "float32" || got.type === "float64";
+  const half = got.type === "float16";
+  for (let i = 0; i < w.length; i++) {
+    let a = g[i], b = w[i];
+    if (half) [a, b] = [halfToFloat(a as number), halfToFloat(b as number)];
+    if (float || half) {
+      const x = a as number, y = b as number;
+      if (Number.isNaN(x) && Number.isNaN(y)) continue;
+      if (x === y) continue; // infinities
+      if (!(Math.abs(x - y) <= atol + rtol * Math.abs(y))) return `[${i}] ${x} vs ${y}`;
+    } else if (a !== b) return `[${i}] ${a} vs ${b}`;
+  }
+  return undefined;
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
 }

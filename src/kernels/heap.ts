@@ -90,8 +90,22 @@ export class WasmHeap {
   /** Throws a ShapeError unless ptr starts a live block of at least `bytes` bytes. */
   check(what: string, ptr: number, bytes: number): void {
     const size = this.#requested.get(ptr);
-    if (size === undefined) throw new ShapeError(`${what} at ${ptr} is not a heap block`);
-    if (size < bytes) throw new ShapeError(`${what} block holds ${size} bytes, needs ${bytes}`);
+    if (size !== undefined) {
+      if (size < bytes) throw new ShapeError(`${what} block holds ${size} bytes, needs ${bytes}`);
+      return;
+    }
+    // An offset inside a block (a tensor in the executor's arena) must lie wholly within it.
+    for (const [start, req] of this.#requested) {
+      if (ptr > start && ptr < start + req) {
+        if (ptr + bytes > start + req) {
+          throw new ShapeError(
+            `${what} at ${ptr} runs ${ptr + bytes - start - req} bytes past its block`,
+          );
+        }
+        return;
+      }
+    }
+    throw new ShapeError(`${what} at ${ptr} is not in a heap block`);
   }
 
   /** Bytes asked for when the block at ptr was allocated; undefined if ptr is no block. */

@@ -27,6 +27,15 @@ export type PoolTensor = Float32Array | Uint8Array | Int8Array;
 /** NHWC dims. */
 export type Dims4 = [number, number, number, number];
 
+/**
+ * Offsets of x and y when both already live in Wasm memory: the pool then runs in place of the
+ * copies, and the result's data is empty (read y).
+ */
+export interface Resident {
+  x: number;
+  y: number;
+}
+
 export interface PoolResult<T extends PoolTensor> {
   data: T;
   dims: Dims4;
@@ -291,9 +300,17 @@ function run<T extends PoolTensor>(
   outLen: number,
   body: (px: number, py: number, pi: number) => void,
   indices = false,
+  at?: Resident,
 ): { data: T; idx?: Int32Array } {
   const heap = mod.heap;
   const es = x.BYTES_PER_ELEMENT;
+  if (at) {
+    // Resident: x and y are already in Wasm memory (the executor's arena); nothing is copied.
+    heap.check("input", at.x, x.length * es);
+    heap.check("output", at.y, outLen * es);
+    body(at.x, at.y, 0);
+    return { data: x.subarray(0, 0) as T };
+  }
   let px = 0, py = 0, pi = 0;
   try {
     px = mod.upload(x);
@@ -323,56 +340,64 @@ export function maxPool2d<T extends PoolTensor>(
   x: T,
   dims: Dims4,
   attrs: MaxPoolAttrs,
+  at?: Resident,
 ): PoolResult<T> {
   const { kind, es } = checkInput(x, dims);
   const g = geometry(dims, attrs, es);
   const [lo, hi] = clampRange(kind, attrs.activation);
   const [n, h, w, c] = dims;
   const e = ex(mod);
-  const { data } = run(mod, x, n * g.outH * g.outW * c, (px, py) => {
-    if (kind === "f32") {
-      e.sqz_f32_maxpool2d(
-        px,
-        n,
-        h,
-        w,
-        c,
-        g.kh,
-        g.kw,
-        g.sh,
-        g.sw,
-        g.dh,
-        g.dw,
-        g.padTop,
-        g.padLeft,
-        g.outH,
-        g.outW,
-        py,
-        lo,
-        hi,
-      );
-    } else {
-      e.sqz_i8_maxpool2d(
-        px,
-        kind === "i8" ? 1 : 0,
-        n,
-        h,
-        w,
-        c,
-        g.kh,
-        g.kw,
-        g.sh,
-        g.sw,
-        g.dh,
-        g.dw,
-        g.padTop,
-        g.padLeft,
-        g.outH,
-        g.outW,
-        py,
-      );
-    }
-  });
+  const { data } = run(
+    mod,
+    x,
+    n * g.outH * g.outW * c,
+    (px, py) => {
+      if (kind === "f32") {
+        e.sqz_f32_maxpool2d(
+          px,
+          n,
+          h,
+          w,
+          c,
+          g.kh,
+          g.kw,
+          g.sh,
+          g.sw,
+          g.dh,
+          g.dw,
+          g.padTop,
+          g.padLeft,
+          g.outH,
+          g.outW,
+          py,
+          lo,
+          hi,
+        );
+      } else {
+        e.sqz_i8_maxpool2d(
+          px,
+          kind === "i8" ? 1 : 0,
+          n,
+          h,
+          w,
+          c,
+          g.kh,
+          g.kw,
+          g.sh,
+          g.sw,
+          g.dh,
+          g.dw,
+          g.padTop,
+          g.padLeft,
+          g.outH,
+          g.outW,
+          py,
+        );
+      }
+    },
+    false,
+    at,
+  );
   return { data, dims: [n, g.outH, g.outW, c] };
 }
 
@@ -448,6 +473,7 @@ export function averagePool2d<T extends PoolTensor>(
   x: T,
   dims: Dims4,
   attrs: AveragePoolAttrs,
+  at?: Resident,
 ): PoolResult<T> {
   const { kind, es } = checkInput(x, dims);
   const g = geometry(dims, attrs, es);
@@ -456,43 +482,50 @@ export function averagePool2d<T extends PoolTensor>(
   const cip = attrs.countIncludePad ? 1 : 0;
   const [n, h, w, c] = dims;
   const e = ex(mod);
-  const { data } = run(mod, x, n * g.outH * g.outW * c, (px, py) => {
-    const geo = [
-      n,
-      h,
-      w,
-      c,
-      g.kh,
-      g.kw,
-      g.sh,
-      g.sw,
-      g.dh,
-      g.dw,
-      g.padTop,
-      g.padLeft,
-      g.padBottom,
-      g.padRight,
-      g.outH,
-      g.outW,
-      cip,
-    ] as const;
-    if (kind === "f32") e.sqz_f32_avgpool2d(px, ...geo, py, lo, hi);
-    else {
-      const [qmin, qmax] = kind === "i8" ? [-128, 127] : [0, 255];
-      e.sqz_i8_avgpool2d(
-        px,
-        kind === "i8" ? 1 : 0,
-        ...geo,
-        q.xZero,
-        q.xScale,
-        q.yScale,
-        q.yZero,
-        qmin,
-        qmax,
-        py,
-      );
-    }
-  });
+  const { data } = run(
+    mod,
+    x,
+    n * g.outH * g.outW * c,
+    (px, py) => {
+      const geo = [
+        n,
+        h,
+        w,
+        c,
+        g.kh,
+        g.kw,
+        g.sh,
+        g.sw,
+        g.dh,
+        g.dw,
+        g.padTop,
+        g.padLeft,
+        g.padBottom,
+        g.padRight,
+        g.outH,
+        g.outW,
+        cip,
+      ] as const;
+      if (kind === "f32") e.sqz_f32_avgpool2d(px, ...geo, py, lo, hi);
+      else {
+        const [qmin, qmax] = kind === "i8" ? [-128, 127] : [0, 255];
+        e.sqz_i8_avgpool2d(
+          px,
+          kind === "i8" ? 1 : 0,
+          ...geo,
+          q.xZero,
+          q.xScale,
+          q.yScale,
+          q.yZero,
+          qmin,
+          qmax,
+          py,
+        );
+      }
+    },
+    false,
+    at,
+  );
   return { data, dims: [n, g.outH, g.outW, c] };
 }
 
@@ -515,31 +548,39 @@ export function globalAveragePool<T extends PoolTensor>(
   x: T,
   dims: Dims4,
   opts: GlobalAveragePoolOptions = {},
+  at?: Resident,
 ): PoolResult<T> {
   const { kind } = checkInput(x, dims);
   const [n, h, w, c] = dims;
   const q = checkAvgQuant(kind, opts.quant, h * w);
   const e = ex(mod);
-  const { data } = run(mod, x, n * c, (px, py) => {
-    if (kind === "f32") e.sqz_f32_global_avgpool(px, n, h * w, c, py);
-    else {
-      const [qmin, qmax] = kind === "i8" ? [-128, 127] : [0, 255];
-      e.sqz_i8_global_avgpool(
-        px,
-        kind === "i8" ? 1 : 0,
-        n,
-        h * w,
-        c,
-        q.xZero,
-        q.xScale,
-        q.yScale,
-        q.yZero,
-        qmin,
-        qmax,
-        py,
-      );
-    }
-  });
+  const { data } = run(
+    mod,
+    x,
+    n * c,
+    (px, py) => {
+      if (kind === "f32") e.sqz_f32_global_avgpool(px, n, h * w, c, py);
+      else {
+        const [qmin, qmax] = kind === "i8" ? [-128, 127] : [0, 255];
+        e.sqz_i8_global_avgpool(
+          px,
+          kind === "i8" ? 1 : 0,
+          n,
+          h * w,
+          c,
+          q.xZero,
+          q.xScale,
+          q.yScale,
+          q.yZero,
+          qmin,
+          qmax,
+          py,
+        );
+      }
+    },
+    false,
+    at,
+  );
   return { data, dims: [n, 1, 1, c] };
 }
 
@@ -548,13 +589,21 @@ export function globalMaxPool<T extends PoolTensor>(
   mod: KernelModule,
   x: T,
   dims: Dims4,
+  at?: Resident,
 ): PoolResult<T> {
   const { kind } = checkInput(x, dims);
   const [n, h, w, c] = dims;
   const e = ex(mod);
-  const { data } = run(mod, x, n * c, (px, py) => {
-    if (kind === "f32") e.sqz_f32_global_maxpool(px, n, h * w, c, py);
-    else e.sqz_i8_global_maxpool(px, kind === "i8" ? 1 : 0, n, h * w, c, py);
-  });
+  const { data } = run(
+    mod,
+    x,
+    n * c,
+    (px, py) => {
+      if (kind === "f32") e.sqz_f32_global_maxpool(px, n, h * w, c, py);
+      else e.sqz_i8_global_maxpool(px, kind === "i8" ? 1 : 0, n, h * w, c, py);
+    },
+    false,
+    at,
+  );
   return { data, dims: [n, 1, 1, c] };
 }

@@ -1,0 +1,57 @@
+// f32 Conv on NHWC activations (the layout pass routes eligible Conv nodes here as
+// sqz.nhwc.Conv): depthwise layers on the depthwise kernels, the rest on the im2col + GEMM
+// convolution, weights packed once when the session is created.
+import type { Node } from "../../graph/ir.ts";
+import type { KernelEnv, KernelOp, KernelOpFactory } from "../kernel_op.ts";
+import { type Dims4, PackedConvF32 } from "../../kernels/conv.ts";
+import { PackedDepthwiseF32 } from "../../kernels/dwconv.ts";
+import { attrInt, attrInts } from "../../ops/attrs.ts";
+import { fusedActivation, windowAttrs } from "./attrs.ts";
+import { ShapeError } from "../../errors.ts";
+
+/** Whether a float Conv node can run on the NHWC kernels (2-D, constant weights). */
+export function convEligible(node: Node): boolean {
+  if (node.op !== "Conv") return false;
+  const w = node.inputs[1]?.constant, b = node.inputs[2];
+  if (!w || w.type !== "float32" || w.dims.length !== 4) return false;
+  if (b && (!b.constant || b.constant.type !== "float32")) return false;
+  if (node.inputs[0]?.type && node.inputs[0].type !== "float32") return false;
+  const ks = attrInts(node, "kernel_shape");
+  if (ks && (ks.length !== 2 || ks[0] !== w.dims[2] || ks[1] !== w.dims[3])) return false;
+  return windowAttrs(node) !== undefined;
+}
+
+export const nhwcConv: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp | undefined => {
+  if (!convEligible(node)) return undefined;
+  const w = node.inputs[1]!.constant!;
+  const bias = node.inputs[2]?.constant?.data as Float32Array | undefined;
+  const [cout, cinG, kh, kw] = w.dims;
+  const groups = attrInt(node, "group", 1);
+  const cin = cinG * groups;
+  if (cout % groups !== 0) {
+    throw new ShapeError(
+      `node '${node.name}': ${cout} output channels do not split into ${groups} groups`,
+    );
+  }
+  const attrs = windowAttrs(node)!;
+  const act = fusedActivation(node);
+  const weights = w.data as Float32Array;
+  const depthwise = groups > 1 && groups === cin && cout === cin;
+  const conv = depthwise
+    ? PackedDepthwiseF32.create(env.mod, { c: cin, kh, kw, weights, bias })
+    : PackedConvF32.create(env.mod, { cout, cin, kh, kw, groups, weights, bias });
+  const macsPerPixel = kh * kw * cinG * cout;
+  return {
+    run(k) {
+      const dims = k.inputDims(0);
+      if (dims.length !== 4) throw new ShapeError(`input must be 4-D, got [${dims}]`);
+      const d = dims as Dims4;
+      const out = conv.geometry(d, attrs).dims;
+      const x = k.inputPtr(0);
+      const y = k.outputPtr(0, "float32", out);
+      conv.runResident(x, d, y, attrs, act);
+      return out[0] * out[1] * out[2] * macsPerPixel;
+    },
+    dispose: () => conv.dispose(),
+  };
+};

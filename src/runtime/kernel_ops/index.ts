@@ -1,0 +1,26 @@
+// The Wasm kernel ops by qualified op name. NHWC ops come from the layout pass (runtime/
+// layout.ts), which asks `nhwcEligible` which nodes the kernels can take.
+import type { Node } from "../../graph/ir.ts";
+import type { KernelOpFactory } from "../kernel_op.ts";
+import { NHWC_DOMAIN } from "../layout.ts";
+import { convEligible, nhwcConv } from "./conv.ts";
+import { nhwcPool, poolEligible } from "./pool.ts";
+import { gemmF32 } from "./gemm.ts";
+
+export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
+  [`${NHWC_DOMAIN}.Conv`]: nhwcConv,
+  [`${NHWC_DOMAIN}.MaxPool`]: nhwcPool,
+  [`${NHWC_DOMAIN}.AveragePool`]: nhwcPool,
+  [`${NHWC_DOMAIN}.GlobalAveragePool`]: nhwcPool,
+  [`${NHWC_DOMAIN}.GlobalMaxPool`]: nhwcPool,
+  Gemm: gemmF32,
+  MatMul: gemmF32,
+};
+
+/** Whether the NHWC kernels can run this (default-domain) node. */
+export function nhwcEligible(n: Node): boolean {
+  if (convEligible(n)) return true;
+  if (!poolEligible(n)) return false;
+  // Global pools take any rank; only 4-D inputs are NHWC images.
+  return n.inputs[0]?.shape?.length === 4;
+}

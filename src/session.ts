@@ -1,0 +1,246 @@
+// Session: the engine's public face, shaped like onnxruntime-web's InferenceSession.
+//
+//   const session = await Session.create("model.onnx");
+//   const { output } = await session.run({ input: { type: "float32", dims, data } });
+//
+// create() imports the model, folds constants, simplifies (Identity/Dropout removal, BatchNorm
+// folding, activation fusion), assigns the NHWC layout the kernels want, and compiles every node
+// to a Wasm kernel op (weights packed once) or a TypeScript op. run() validates the feeds
+// against the model's declared types and shapes before anything runs.
+import { importModel } from "./onnx/import.ts";
+import type { Dim, Graph, Value } from "./graph/ir.ts";
+import { elementCount, type Tensor, type TensorType } from "./graph/tensor.ts";
+import { inferShapes } from "./graph/shape_inference.ts";
+import { foldConstants } from "./graph/fold.ts";
+import { simplify } from "./graph/passes.ts";
+import type { KernelBuild } from "./kernels/features.ts";
+import { KernelModule } from "./kernels/module.ts";
+import { TS_OPS } from "./ops/registry.ts";
+import { assignLayout, NHWC_DOMAIN } from "./runtime/layout.ts";
+import { KERNEL_OPS, nhwcEligible } from "./runtime/kernel_ops/index.ts";
+import {
+  Executor,
+  type MemoryReport,
+  type NodeImpl,
+  type NodeProfile,
+} from "./runtime/executor.ts";
+import { ArgumentError, ModelError, ShapeError, UnsupportedError } from "./errors.ts";
+
+export type { MemoryReport, NodeProfile };
+
+export interface SessionOptions {
+  /** Kernel build: "auto" (default) picks the best the runtime supports. */
+  build?: KernelBuild | "auto";
+  /** External data files by `location`, when the caller holds the bytes. */
+  externalData?: Record<string, Uint8Array>;
+  /** Record per-node timings on every run (read them from `session.profile`). */
+  profile?: boolean;
+  /** Graph optimizations: folding, fusion and the NHWC layout. Default true. */
+  optimize?: boolean;
+}
+
+export interface RunOptions {
+  /** Outputs to return (default: all of the model's outputs). */
+  outputs?: string[];
+}
+
+export interface ValueMetadata {
+  name: string;
+  type: TensorType;
+  /** Dims as declared: numbers, or symbols (ONNX dim_param) for dynamic dims. */
+  dims: Dim[];
+}
+
+/** Every op the engine can run, by qualified op name: what the importer accepts. */
+export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
+  ...Object.keys(TS_OPS),
+  ...Object.keys(KERNEL_OPS).map((k) => k.replace(`${NHWC_DOMAIN}.`, "")),
+]);
+
+const ARRAY_OF: Record<TensorType, string> = {
+  float32: "Float32Array",
+  float64: "Float64Array",
+  float16: "Uint16Array",
+  int8: "Int8Array",
+  uint8: "Uint8Array",
+  int16: "Int16Array",
+  uint16: "Uint16Array",
+  int32: "Int32Array",
+  uint32: "Uint32Array",
+  int64: "BigInt64Array",
+  uint64: "BigUint64Array",
+  bool: "Uint8Array",
+  int4: "Int8Array",
+  uint4: "Uint8Array",
+};
+
+function metadata(v: Value): ValueMetadata {
+  return { name: v.name, type: v.type ?? "float32", dims: [...(v.shape ?? [])] };
+}
+
+export class Session {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly ValueMetadata[];
+  readonly outputMetadata: readonly ValueMetadata[];
+  #released = false;
+
+  private constructor(
+    readonly graph: Graph,
+    readonly kernels: KernelModule,
+    private readonly executor: Executor,
+    private readonly options: SessionOptions,
+    inputs: ValueMetadata[],
+    outputs: ValueMetadata[],
+  ) {
+    this.inputMetadata = inputs;
+    this.outputMetadata = outputs;
+    this.inputNames = inputs.map((m) => m.name);
+    this.outputNames = outputs.map((m) => m.name);
+  }
+
+  /** Loads a model from bytes or a file path (external data is then found beside it). */
+  static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
+    let bytes: Uint8Array, baseDir: string | undefined;
+    if (typeof model === "string") {
+      try {
+        bytes = await Deno.readFile(model);
+      } catch (e) {
+        throw new ModelError(`cannot read '${model}': ${(e as Error).message}`);
+      }
+      const slash = model.lastIndexOf("/");
+      baseDir = slash >= 0 ? model.slice(0, slash) || "/" : ".";
+    } else if (model instanceof Uint8Array) bytes = model;
+    else throw new ArgumentError("the model must be a Uint8Array or a path");
+    const g = importModel(bytes, {
+      externalData: options.externalData,
+      baseDir,
+      supportedOps: SUPPORTED_OPS,
+    });
+    // Metadata as the model declares it, before passes rename or retype anything.
+    const inputs = g.inputs.map(metadata), outputs = g.outputs.map(metadata);
+    g.topoSort();
+    inferShapes(g);
+    if (options.optimize !== false) {
+      foldConstants(g);
+      inferShapes(g);
+      simplify(g);
+      g.topoSort();
+      assignLayout(g, nhwcEligible);
+    }
+    const kernels = await KernelModule.load(options.build ?? "auto");
+    const onnxOpset = g.opsets.get("") ?? g.opsets.get("ai.onnx") ?? 0;
+    const impls: NodeImpl[] = [];
+    const opsets: number[] = [];
+    try {
+      for (const n of g.nodes) {
+        const factory = KERNEL_OPS[n.qualifiedOp];
+        const op = factory?.(n, { mod: kernels, opset: onnxOpset });
+        const opset = n.domain === NHWC_DOMAIN ? onnxOpset : g.opsets.get(n.domain) ?? onnxOpset;
+        opsets.push(opset);
+        if (op) {
+          impls.push({ kind: "wasm", op });
+          continue;
+        }
+        const fn = !n.domain || n.domain === "ai.onnx" ? TS_OPS[n.op] : undefined;
+        if (!fn) {
+          throw new UnsupportedError(`no implementation of ${n.qualifiedOp} (node '${n.name}')`);
+        }
+        impls.push({ kind: "ts", fn });
+      }
+    } catch (e) {
+      for (const i of impls) if (i.kind === "wasm") i.op.dispose();
+      throw e;
+    }
+    const weightBytes = kernels.heap.bytesInUse;
+    const executor = new Executor(g, kernels, g.nodes, impls, opsets, weightBytes);
+    return new Session(g, kernels, executor, options, inputs, outputs);
+  }
+
+  /** Runs the model; outputs are fresh tensors the caller owns. */
+  run(feeds: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
+    try {
+      return Promise.resolve(this.#run(feeds, options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #run(feeds: Record<string, Tensor>, options: RunOptions): Record<string, Tensor> {
+    if (this.#released) throw new ArgumentError("this session was released");
+    if (typeof feeds !== "object" || feeds === null) {
+      throw new ArgumentError("feeds must be an object of tensors by input name");
+    }
+    for (const name of Object.keys(feeds)) {
+      if (!this.inputNames.includes(name)) {
+        throw new ArgumentError(
+          `'${name}' is not an input of the model (inputs: ${this.inputNames.join(", ")})`,
+        );
+      }
+    }
+    const byValue = new Map<Value, Tensor>();
+    this.graph.inputs.forEach((v, i) => {
+      const meta = this.inputMetadata[i];
+      const t = feeds[meta.name];
+      if (!t) throw new ArgumentError(`input '${meta.name}' is missing`);
+      checkFeed(meta, t);
+      byValue.set(v, t);
+    });
+    const names = options.outputs ?? this.outputNames;
+    const wanted = names.map((name) => {
+      const i = this.outputNames.indexOf(name);
+      if (i < 0) throw new ArgumentError(`'${name}' is not an output of the model`);
+      return this.graph.outputs[i];
+    });
+    const results = this.executor.run(byValue, wanted, this.options.profile ?? false);
+    return Object.fromEntries(names.map((n, i) => [n, results[i]]));
+  }
+
+  /** Per-node timings of the last run (with `profile: true`). */
+  get profile(): readonly NodeProfile[] {
+    return this.executor.profile;
+  }
+
+  /** Arena and weight memory, after a run has planned the arena. */
+  get memory(): MemoryReport {
+    return this.executor.memory;
+  }
+
+  release(): Promise<void> {
+    if (!this.#released) {
+      this.#released = true;
+      this.executor.dispose();
+    }
+    return Promise.resolve();
+  }
+}
+
+function checkFeed(meta: ValueMetadata, t: Tensor): void {
+  const what = `input '${meta.name}'`;
+  if (typeof t !== "object" || t === null || !Array.isArray(t.dims) || !t.data) {
+    throw new ArgumentError(`${what} must be a tensor { type, dims, data }`);
+  }
+  if (t.type !== meta.type) {
+    throw new ShapeError(`${what} must be ${meta.type}, got ${t.type}`);
+  }
+  if (t.data.constructor.name !== ARRAY_OF[t.type]) {
+    throw new ArgumentError(`${what} is ${t.type}, so its data must be a ${ARRAY_OF[t.type]}`);
+  }
+  if (meta.dims.length && t.dims.length !== meta.dims.length) {
+    throw new ShapeError(
+      `${what} must have rank ${meta.dims.length} ([${meta.dims}]), got [${t.dims}]`,
+    );
+  }
+  t.dims.forEach((d, i) => {
+    if (!Number.isSafeInteger(d) || d < 0) throw new ShapeError(`${what} has a bad dim ${d}`);
+    const want = meta.dims[i];
+    if (typeof want === "number" && want > 0 && want !== d) {
+      throw new ShapeError(`${what} must have shape [${meta.dims}], got [${t.dims}]`);
+    }
+  });
+  if (t.data.length !== elementCount(t.dims)) {
+    throw new ShapeError(
+      `${what} has ${t.data.length} elements but dims [${t.dims}] need ${elementCount(t.dims)}`,
+    );
+  }
+}

@@ -1,0 +1,91 @@
+// The ONNX project's own node tests (../shared/conformance/onnx-node): every case's model runs
+// through Session and each output must match the expected one (rtol 1e-3, atol 1e-7; integers
+// exactly). Cases listed in conformance_skips.ts are skipped with their reason; the test prints
+// the pass count. SQZ_CASES=<regex> narrows the run (for working on one op family).
+import assert from "node:assert/strict";
+import { compareTensor, conformanceDir, listCases, protoTensor } from "./conformance.ts";
+import { SKIPPED } from "./conformance_skips.ts";
+import { Session } from "../src/mod.ts";
+import { decodeTensor } from "../src/onnx/proto.ts";
+import type { Tensor } from "../src/graph/tensor.ts";
+
+const filter = Deno.env.get("SQZ_CASES");
+const re = filter ? new RegExp(filter) : undefined;
+
+/** Runs one case; returns the failure, or undefined when every output of every set matches. */
+export async function runCase(name: string): Promise<string | undefined> {
+  const root = `${conformanceDir()}/onnx-node/${name}`;
+  let session: Session;
+  try {
+    session = await Session.create(Deno.readFileSync(`${root}/model.onnx`));
+  } catch (e) {
+    return `create: ${(e as Error).name}: ${(e as Error).message}`;
+  }
+  try {
+    const sets = [...Deno.readDirSync(root)].filter((e) => e.isDirectory).map((e) => e.name).sort();
+    for (const set of sets) {
+      const files = [...Deno.readDirSync(`${root}/${set}`)].map((f) => f.name);
+      const read = (prefix: string): Tensor[] =>
+        files.filter((f) => f.startsWith(prefix))
+          .sort((a, b) => num(a) - num(b))
+          .map((f) => protoTensor(decodeTensor(Deno.readFileSync(`${root}/${set}/${f}`))));
+      const inputs = read("input_"), outputs = read("output_");
+      const feeds: Record<string, Tensor> = {};
+      session.inputNames.forEach((n, i) => inputs[i] && (feeds[n] = inputs[i]));
+      let got: Record<string, Tensor>;
+      try {
+        got = await session.run(feeds);
+      } catch (e) {
+        return `${set}: run: ${(e as Error).name}: ${(e as Error).message}`;
+      }
+      for (let i = 0; i < outputs.length; i++) {
+        const out = session.outputNames[i];
+        const bad = compareTensor(got[out], outputs[i]);
+        if (bad) return `${set}: output '${out}': ${bad}`;
+      }
+    }
+    return undefined;
+  } finally {
+    await session.release();
+  }
+}
+
+function num(f: string): number {
+  return Number(f.match(/_(\d+)\.pb$/)?.[1] ?? 0);
+}
+
+Deno.test({
+  name: "ONNX node conformance",
+  ignore: !conformanceDir(),
+  async fn() {
+    const cases = listCases((n) => (!re || re.test(n)));
+    const failures: string[] = [];
+    let passed = 0, skipped = 0;
+    for (const name of cases) {
+      if (SKIPPED[name]) {
+        skipped++;
+        continue;
+      }
+      const bad = await runCase(name);
+      if (bad) failures.push(`  ${name}: ${bad}`);
+      else passed++;
+    }
+    console.log(
+      `onnx-node conformance: ${passed}/${cases.length} passed, ${skipped} skipped, ` +
+        `${failures.length} failed`,
+    );
+    if (skipped) {
+      console.log(
+        Object.entries(SKIPPED).filter(([n]) => cases.includes(n))
+          .map(([n, why]) => `  skipped ${n}: ${why}`).join("\n"),
+      );
+    }
+    assert.ok(failures.length === 0, `failing cases:\n${failures.join("\n")}`);
+  },
+});
+
+if (!conformanceDir()) {
+  console.warn(
+    "onnx-node conformance skipped: ../shared/conformance not found (set SQZ_CONFORMANCE_DIR)",
+  );
+}
