@@ -12,19 +12,20 @@ import type { Dim, Graph, Value } from "./graph/ir.ts";
 import { elementCount, type Tensor, type TensorType } from "./graph/tensor.ts";
 import { inferShapes } from "./graph/shape_inference.ts";
 import { foldConstants } from "./graph/fold.ts";
-import { simplify } from "./graph/passes.ts";
+import { eliminateDeadCode, simplify } from "./graph/passes.ts";
 import type { KernelBuild } from "./kernels/features.ts";
 import { KernelModule } from "./kernels/module.ts";
 import { TS_OPS } from "./ops/registry.ts";
 import { assignLayout, NHWC_DOMAIN } from "./runtime/layout.ts";
-import { KERNEL_OPS, nhwcEligible } from "./runtime/kernel_ops/index.ts";
+import { KERNEL_OPS, nhwcEligible, quantizedEligible } from "./runtime/kernel_ops/index.ts";
+import { fuseQdq } from "./graph/qdq.ts";
 import {
   Executor,
   type MemoryReport,
   type NodeImpl,
   type NodeProfile,
 } from "./runtime/executor.ts";
-import { ArgumentError, ModelError, ShapeError, UnsupportedError } from "./errors.ts";
+import { ArgumentError, ModelError, ShapeError } from "./errors.ts";
 
 export type { MemoryReport, NodeProfile };
 
@@ -122,6 +123,10 @@ export class Session {
     g.topoSort();
     inferShapes(g);
     if (options.optimize !== false) {
+      // Before folding, which would turn the weights' DequantizeLinear into float weights.
+      fuseQdq(g, quantizedEligible);
+      g.topoSort();
+      eliminateDeadCode(g);
       foldConstants(g);
       inferShapes(g);
       simplify(g);
@@ -132,6 +137,7 @@ export class Session {
     const onnxOpset = g.opsets.get("") ?? g.opsets.get("ai.onnx") ?? 0;
     const impls: NodeImpl[] = [];
     const opsets: number[] = [];
+    const unsupported: string[] = [];
     try {
       for (const n of g.nodes) {
         const factory = KERNEL_OPS[n.qualifiedOp];
@@ -143,10 +149,16 @@ export class Session {
           continue;
         }
         const fn = !n.domain || n.domain === "ai.onnx" ? TS_OPS[n.op] : undefined;
-        if (!fn) {
-          throw new UnsupportedError(`no implementation of ${n.qualifiedOp} (node '${n.name}')`);
-        }
-        impls.push({ kind: "ts", fn });
+        if (!fn) unsupported.push(`${n.qualifiedOp} (node '${n.name}')`);
+        else impls.push({ kind: "ts", fn });
+      }
+      if (unsupported.length) {
+        // Reported together, after the passes: ops they fold or fuse away need no kernel.
+        throw new ModelError(
+          `unsupported op${unsupported.length > 1 ? "s" : ""}: ` +
+            unsupported.slice(0, 20).join(", ") +
+            (unsupported.length > 20 ? `, and ${unsupported.length - 20} more` : ""),
+        );
       }
     } catch (e) {
       for (const i of impls) if (i.kind === "wasm") i.op.dispose();

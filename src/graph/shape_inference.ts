@@ -182,7 +182,12 @@ function unsqueezeSqueeze(n: Node, unsqueeze: boolean): void {
     for (let i = 0; i < r; i++) out.push(norm.includes(i) ? 1 : x[j++]);
     return set(n.outputs[0], n.inputs[0]?.type, out);
   }
+  // Axes from a runtime input: unknown until run time (not "squeeze every 1").
+  if (!axes && n.inputs[1]) return set(n.outputs[0], n.inputs[0]?.type, undefined);
   const norm = axes?.map((a) => (a < 0 ? a + x.length : a));
+  if (!norm && x.some((d) => typeof d !== "number")) {
+    return set(n.outputs[0], n.inputs[0]?.type, undefined);
+  }
   set(n.outputs[0], n.inputs[0]?.type, x.filter((d, i) => (norm ? !norm.includes(i) : d !== 1)));
 }
 
@@ -241,8 +246,13 @@ const RULES: Record<string, Rule> = {
   Transpose: transpose,
   Unsqueeze: (n) => unsqueezeSqueeze(n, true),
   Squeeze: (n) => unsqueezeSqueeze(n, false),
-  Shape: (n) =>
-    set(n.outputs[0], "int64", n.inputs[0]?.shape ? [n.inputs[0].shape.length] : undefined),
+  Shape: (n) => {
+    const r = n.inputs[0]?.shape?.length;
+    if (r === undefined) return set(n.outputs[0], "int64", undefined);
+    const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
+    const start = clampAxis(int(n, "start", 0)), end = clampAxis(int(n, "end", r));
+    set(n.outputs[0], "int64", [Math.max(end - start, 0)]);
+  },
   Cast: (n) => {
     const to = int(n, "to", 0);
     set(n.outputs[0], ONNX_TYPES[to], n.inputs[0]?.shape);

@@ -85,7 +85,8 @@ export function importModel(bytes: Uint8Array, opts: ImportOptions = {}): Graph 
       return;
     }
     const inputs = np.input.map((n) => (n ? g.value(n) : undefined));
-    const outputs = np.output.map((n) => g.value(n));
+    // An omitted optional output ("") gets a private name: two nodes may both omit one.
+    const outputs = np.output.map((n, k) => g.value(n || `${name}::unused${k}`));
     g.addNode(new Node(name, op, np.domain ?? "", inputs, outputs, attrs));
   });
 

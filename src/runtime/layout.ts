@@ -149,7 +149,7 @@ export function assignLayout(g: Graph, eligible: (n: Node) => boolean): LayoutRe
       n.inputs = n.inputs.map((v, i) => {
         if (!v) return v;
         if (!v.constant) return twin.get(v)!;
-        if (UNARY.has(n.op) && i > 0) return v; // Clip bounds, scalars
+        if (i > 0 && (UNARY.has(n.op) || n.op.endsWith("QuantizeLinear"))) return v; // scalars
         const c = permuteConstant(v.constant)!;
         if (c === v.constant) return v;
         const pv = newValue(v, undefined);
@@ -181,6 +181,10 @@ function agnosticInNhwc(n: Node, twin: Map<Value, Value>): boolean {
   if (!acts.length || !acts.every((v) => twin.has(v))) return false;
   if (n.outputs.length !== 1) return false;
   if (UNARY.has(n.op)) return !!n.inputs[0] && !n.inputs[0].constant;
+  if (n.op === "QuantizeLinear" || n.op === "DequantizeLinear") {
+    // Per-tensor only: a per-axis scale would follow the channel axis.
+    return !!n.inputs[0] && !n.inputs[0].constant && n.inputs[1]?.constant?.data.length === 1;
+  }
   if (BROADCAST.has(n.op)) {
     return n.inputs.every((v) => !v || !v.constant || permuteConstant(v.constant) !== undefined);
   }

@@ -6,6 +6,9 @@ import { NHWC_DOMAIN } from "../layout.ts";
 import { convEligible, nhwcConv } from "./conv.ts";
 import { nhwcPool, poolEligible } from "./pool.ts";
 import { gemmF32 } from "./gemm.ts";
+import { nhwcQConv, qconvEligible } from "./qconv.ts";
+import { qgemm, qgemmEligible } from "./qgemm.ts";
+import { SQZ_DOMAIN } from "../../graph/qdq.ts";
 
 export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   [`${NHWC_DOMAIN}.Conv`]: nhwcConv,
@@ -13,13 +16,23 @@ export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   [`${NHWC_DOMAIN}.AveragePool`]: nhwcPool,
   [`${NHWC_DOMAIN}.GlobalAveragePool`]: nhwcPool,
   [`${NHWC_DOMAIN}.GlobalMaxPool`]: nhwcPool,
+  [`${NHWC_DOMAIN}.QLinearConv`]: nhwcQConv,
+  [`${NHWC_DOMAIN}.ConvInteger`]: nhwcQConv,
   Gemm: gemmF32,
   MatMul: gemmF32,
+  QLinearMatMul: qgemm,
+  MatMulInteger: qgemm,
+  [`${SQZ_DOMAIN}.QGemm`]: qgemm,
 };
+
+/** What the QDQ fusion may create: nodes the int8 kernels run exactly. */
+export function quantizedEligible(n: Node): boolean {
+  return n.op === "QLinearConv" ? qconvEligible(n) : qgemmEligible(n);
+}
 
 /** Whether the NHWC kernels can run this (default-domain) node. */
 export function nhwcEligible(n: Node): boolean {
-  if (convEligible(n)) return true;
+  if (convEligible(n) || qconvEligible(n)) return true;
   if (!poolEligible(n)) return false;
   // Global pools take any rank; only 4-D inputs are NHWC images.
   return n.inputs[0]?.shape?.length === 4;
