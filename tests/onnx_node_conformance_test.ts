@@ -6,23 +6,44 @@ import assert from "node:assert/strict";
 import { compareTensor, conformanceDir, listCases, protoTensor } from "./conformance.ts";
 import { SKIPPED } from "./conformance_skips.ts";
 import { Session } from "../src/mod.ts";
-import { decodeTensor } from "../src/onnx/proto.ts";
+import { decodeModel, decodeTensor, encodeModel } from "../src/onnx/proto.ts";
 import type { Tensor } from "../src/graph/tensor.ts";
 
 const filter = Deno.env.get("SQZ_CASES");
 const re = filter ? new RegExp(filter) : undefined;
 
-/** Runs one case; returns the failure, or undefined when every output of every set matches. */
-export async function runCase(name: string): Promise<string | undefined> {
+/**
+ * Runs one case; returns the failure, or undefined when every output of every set matches.
+ * With `constWeights`, inputs after the first become initializers (from the first data set),
+ * as weights are in real models: that routes Conv, Gemm, MatMul and their quantized forms to
+ * the Wasm kernel ops instead of the TypeScript ones.
+ */
+export async function runCase(name: string, constWeights = false): Promise<string | undefined> {
   const root = `${conformanceDir()}/onnx-node/${name}`;
   let session: Session;
+  let bytes: Uint8Array = Deno.readFileSync(`${root}/model.onnx`);
+  let fed = Infinity;
+  if (constWeights) {
+    const model = decodeModel(bytes);
+    const g = model.graph!;
+    const inits = new Set(g.initializer.map((t) => t.name));
+    const inputs = g.input.filter((v) => !inits.has(v.name));
+    const set0 = `${root}/test_data_set_0`;
+    inputs.slice(1).forEach((v, i) => {
+      const t = decodeTensor(Deno.readFileSync(`${set0}/input_${i + 1}.pb`));
+      g.initializer.push({ ...t, name: v.name });
+    });
+    bytes = encodeModel(model);
+    fed = 1;
+  }
   try {
-    session = await Session.create(Deno.readFileSync(`${root}/model.onnx`));
+    session = await Session.create(bytes);
   } catch (e) {
     return `create: ${(e as Error).name}: ${(e as Error).message}`;
   }
   try {
-    const sets = [...Deno.readDirSync(root)].filter((e) => e.isDirectory).map((e) => e.name).sort();
+    const sets = [...Deno.readDirSync(root)].filter((e) => e.isDirectory).map((e) => e.name).sort()
+      .slice(0, constWeights ? 1 : undefined);
     for (const set of sets) {
       const files = [...Deno.readDirSync(`${root}/${set}`)].map((f) => f.name);
       const read = (prefix: string): Tensor[] =>
@@ -31,7 +52,7 @@ export async function runCase(name: string): Promise<string | undefined> {
           .map((f) => protoTensor(decodeTensor(Deno.readFileSync(`${root}/${set}/${f}`))));
       const inputs = read("input_"), outputs = read("output_");
       const feeds: Record<string, Tensor> = {};
-      session.inputNames.forEach((n, i) => inputs[i] && (feeds[n] = inputs[i]));
+      session.inputNames.forEach((n, i) => i < fed && inputs[i] && (feeds[n] = inputs[i]));
       let got: Record<string, Tensor>;
       try {
         got = await session.run(feeds);
@@ -89,3 +110,24 @@ if (!conformanceDir()) {
     "onnx-node conformance skipped: ../shared/conformance not found (set SQZ_CONFORMANCE_DIR)",
   );
 }
+
+/** Ops with Wasm kernel ops: their cases run again with constant weights. */
+const KERNEL_CASES =
+  /^test_(basic_conv|conv_with|convinteger|qlinearconv|qlinearmatmul|matmulinteger|matmul_2d|gemm|maxpool_2d|averagepool_2d|globalaveragepool|globalmaxpool)/;
+
+Deno.test({
+  name: "ONNX node conformance with weights as initializers (the Wasm kernel paths)",
+  ignore: !conformanceDir(),
+  async fn() {
+    const cases = listCases((n) => KERNEL_CASES.test(n) && (!re || re.test(n)) && !SKIPPED[n]);
+    const failures: string[] = [];
+    for (const name of cases) {
+      const bad = await runCase(name, true);
+      if (bad) failures.push(`  ${name}: ${bad}`);
+    }
+    console.log(
+      `kernel-path conformance: ${cases.length - failures.length}/${cases.length} passed`,
+    );
+    assert.ok(failures.length === 0, `failing cases:\n${failures.join("\n")}`);
+  },
+});

@@ -119,7 +119,8 @@ Deno.test({
     const feeds = { [s.inputNames[0]]: { type: "float32" as const, dims, data: x } };
     const first = await s.run(feeds); // traces sizes, then plans
     const second = await s.run(feeds); // runs in the arena
-    const a = first[s.outputNames[0]].data, b = second[s.outputNames[0]].data;
+    const a = first[s.outputNames[0]].data as Float32Array;
+    const b = second[s.outputNames[0]].data as Float32Array;
     assert.deepEqual(Array.from(b), Array.from(a));
     const m = s.memory;
     console.log(

@@ -94,8 +94,8 @@ function pool(n: Node): void {
   if (n.outputs[1]) set(n.outputs[1], "int64", n.outputs[0].shape);
 }
 
-function matmul(n: Node, outType?: TensorType): void {
-  const a = n.inputs[0]?.shape, b = n.inputs[1]?.shape;
+function matmul(n: Node, outType?: TensorType, bIndex = 1): void {
+  const a = n.inputs[0]?.shape, b = n.inputs[bIndex]?.shape;
   if (!a || !b) return set(n.outputs[0], outType ?? n.inputs[0]?.type, undefined);
   const a2 = a.length === 1 ? [1, a[0]] : a, b2 = b.length === 1 ? [b[0], 1] : b;
   const batch = broadcast(a2.slice(0, -2), b2.slice(0, -2), n.name);
@@ -238,7 +238,7 @@ const RULES: Record<string, Rule> = {
   Mean: elementwise,
   MatMul: (n) => matmul(n),
   MatMulInteger: (n) => matmul(n, "int32"),
-  QLinearMatMul: (n) => matmul(n, n.inputs[7]?.type ?? "uint8"),
+  QLinearMatMul: (n) => matmul(n, n.inputs[7]?.type ?? "uint8", 3),
   Gemm: gemm,
   Flatten: flatten,
   Reshape: reshape,
