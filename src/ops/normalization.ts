@@ -415,6 +415,21 @@ const lrn: OpImpl = (inputs, ctx) => {
   // The window over channels is [c − ⌊(size−1)/2⌋, c + ⌈(size−1)/2⌉], clipped.
   const before = Math.floor((size - 1) / 2), after = Math.ceil((size - 1) / 2);
   const k = alpha / size;
+  if (x.type === "float32") {
+    lrnF32(
+      x.data as Float32Array,
+      out.data as Float32Array,
+      n,
+      c,
+      sp,
+      before,
+      after,
+      k,
+      bias,
+      beta,
+    );
+    return [out];
+  }
   const sq = new Float64Array(c * sp), acc = new Float64Array(sp);
   for (let b = 0; b < n; b++) {
     const base = b * c * sp;
@@ -534,3 +549,55 @@ export const NORMALIZATION_OPS: Record<string, OpImpl> = {
   MeanVarianceNormalization: mvn,
   LpNormalization: lpNorm,
 };
+
+/**
+ * float32 LRN with monomorphic typed arrays and a sliding window over channels: the window sum
+ * for channel c is the previous one plus the channel entering and minus the one leaving.
+ * β = 0.75 (AlexNet, GoogLeNet) uses s^½·s^¼ in place of Math.pow.
+ */
+function lrnF32(
+  x: Float32Array,
+  y: Float32Array,
+  n: number,
+  c: number,
+  sp: number,
+  before: number,
+  after: number,
+  k: number,
+  bias: number,
+  beta: number,
+): void {
+  const acc = new Float64Array(sp);
+  for (let b = 0; b < n; b++) {
+    const base = b * c * sp;
+    acc.fill(0);
+    for (let cc = 0; cc <= Math.min(after, c - 1); cc++) {
+      const o = base + cc * sp;
+      for (let i = 0; i < sp; i++) acc[i] += x[o + i] * x[o + i];
+    }
+    for (let ch = 0; ch < c; ch++) {
+      if (ch > 0) {
+        const enter = ch + after, leave = ch - before - 1;
+        if (enter < c) {
+          const o = base + enter * sp;
+          for (let i = 0; i < sp; i++) acc[i] += x[o + i] * x[o + i];
+        }
+        if (leave >= 0) {
+          const o = base + leave * sp;
+          for (let i = 0; i < sp; i++) acc[i] -= x[o + i] * x[o + i];
+        }
+      }
+      const o = base + ch * sp;
+      if (beta === 0.75) {
+        for (let i = 0; i < sp; i++) {
+          const r = Math.sqrt(bias + k * Math.max(acc[i], 0));
+          y[o + i] = x[o + i] / (r * Math.sqrt(r));
+        }
+      } else {
+        for (let i = 0; i < sp; i++) {
+          y[o + i] = x[o + i] / Math.pow(bias + k * Math.max(acc[i], 0), beta);
+        }
+      }
+    }
+  }
+}
