@@ -134,9 +134,39 @@ export function assignLayout(g: Graph, eligible: (n: Node) => boolean): LayoutRe
     });
   };
 
+  const skip = new Set<Node>();
   for (const n of g.nodes) {
+    if (skip.has(n)) continue;
     const isOnnx = !n.domain || n.domain === "ai.onnx";
     const x = n.inputs[0];
+    const shuffle = x && twin.has(x) ? channelShuffle(g, n) : undefined;
+    if (shuffle) {
+      // ShuffleNet's Reshape → Transpose → Reshape on NCHW is a shuffle of the last axis on
+      // NHWC: the same three nodes on the twin, with the transpose over the channel groups only.
+      const [t, r2, groups] = shuffle;
+      const [, h, w, c] = twin.get(x!)!.shape as number[];
+      const target = (dims: number[]) => {
+        const v = newValue(n.inputs[1]!, undefined);
+        v.constant = { type: "int64", dims: [dims.length], data: BigInt64Array.from(dims, BigInt) };
+        v.type = "int64";
+        v.shape = [dims.length];
+        return v;
+      };
+      n.inputs = [twin.get(x!)!, target([0, h, w, groups, c / groups])];
+      const split = newValue(n.outputs[0], undefined);
+      n.outputs = [split];
+      split.producer = n;
+      t.inputs = [split];
+      t.attrs = { perm: [0, 1, 2, 4, 3] };
+      const swapped = newValue(t.outputs[0], undefined);
+      t.outputs = [swapped];
+      swapped.producer = t;
+      r2.inputs = [swapped, target([0, h, w, c])];
+      moveOutputs(r2);
+      nodes.push(n, t, r2);
+      skip.add(t).add(r2);
+      continue;
+    }
     if (isOnnx && x && eligible(n)) {
       n.inputs = [toNhwc(x), ...n.inputs.slice(1)];
       n.domain = NHWC_DOMAIN;
@@ -193,4 +223,32 @@ function agnosticInNhwc(n: Node, twin: Map<Value, Value>): boolean {
     return acts.length === n.inputs.length && axis >= -4 && axis < 4;
   }
   return false;
+}
+
+/**
+ * Matches Reshape [N, C, H, W] → [N, g, C/g, H, W], Transpose (0, 2, 1, 3, 4), Reshape back to
+ * [N, C, H, W], each the only reader of the previous; returns the other two nodes and g.
+ */
+function channelShuffle(g: Graph, r1: Node): [Node, Node, number] | undefined {
+  if (r1.op !== "Reshape") return undefined;
+  const x = r1.inputs[0]?.shape, mid = r1.outputs[0].shape;
+  if (!x || x.length !== 4 || !mid || mid.length !== 5) return undefined;
+  if (
+    x.slice(1).some((d) => typeof d !== "number") || mid.slice(1).some((d) => typeof d !== "number")
+  ) {
+    return undefined;
+  }
+  const [, c, h, w] = x as number[], [, groups, per, mh, mw] = mid as number[];
+  if (groups * per !== c || mh !== h || mw !== w) return undefined;
+  const only = (
+    v: Value,
+  ) => (v.consumers.length === 1 && !g.outputs.includes(v) ? v.consumers[0] : undefined);
+  const t = only(r1.outputs[0]);
+  const perm = t?.attrs.perm as number[] | undefined;
+  if (!t || t.op !== "Transpose" || perm?.join() !== "0,2,1,3,4") return undefined;
+  const r2 = only(t.outputs[0]);
+  const out = r2?.outputs[0].shape;
+  if (!r2 || r2.op !== "Reshape" || !out || out.length !== 4) return undefined;
+  if (out.slice(1).join() !== [c, h, w].join()) return undefined;
+  return [t, r2, groups];
 }
