@@ -18,7 +18,7 @@ import { KernelModule } from "./kernels/module.ts";
 import { TS_OPS } from "./ops/registry.ts";
 import { assignLayout, NHWC_DOMAIN } from "./runtime/layout.ts";
 import { KERNEL_OPS, nhwcEligible, quantizedEligible } from "./runtime/kernel_ops/index.ts";
-import { fuseQdq } from "./graph/qdq.ts";
+import { dropQdqAroundMovement, fuseQdq } from "./graph/qdq.ts";
 import {
   Executor,
   type MemoryReport,
@@ -124,6 +124,7 @@ export class Session {
     inferShapes(g);
     if (options.optimize !== false) {
       // Before folding, which would turn the weights' DequantizeLinear into float weights.
+      dropQdqAroundMovement(g);
       fuseQdq(g, quantizedEligible);
       g.topoSort();
       eliminateDeadCode(g);

@@ -165,3 +165,57 @@ export function fuseQdq(g: Graph, accept: (n: Node) => boolean): number {
   }
   return fused;
 }
+
+/** Ops that only move or select values: they commute with a per-tensor DequantizeLinear. */
+const MOVEMENT = new Set([
+  "MaxPool",
+  "GlobalMaxPool",
+  "Reshape",
+  "Flatten",
+  "Transpose",
+  "Squeeze",
+  "Unsqueeze",
+  "Identity",
+]);
+
+function sameConstant(a: Value | undefined, b: Value | undefined): boolean {
+  if (!a || !b) return !a && !b;
+  const x = scalarOf(a), y = scalarOf(b);
+  return x !== undefined && x === y && a.constant!.type === b.constant!.type;
+}
+
+/**
+ * DQ → MaxPool / Reshape / Flatten / Transpose… → Q with the same scale and zero point is the
+ * op on the quantized tensor itself (max and data movement commute with a monotonic per-tensor
+ * dequantization), as onnxruntime's QDQ transformer does. Returns the number of ops moved.
+ */
+export function dropQdqAroundMovement(g: Graph): number {
+  let moved = 0;
+  for (const n of [...g.nodes]) {
+    if (!MOVEMENT.has(n.op) || (n.domain && n.domain !== "ai.onnx")) continue;
+    if (n.op === "MaxPool" && n.outputs.length > 1 && n.outputs[1].consumers.length) continue;
+    const x = dequantize(n.inputs[0], false);
+    if (!x || x.q.type === "int32" || scalarOf(x.scale) === undefined) continue;
+    const y = n.outputs[0];
+    const q = onlyConsumer(g, y);
+    if (!q || q.op !== "QuantizeLinear" || (q.domain && q.domain !== "ai.onnx")) continue;
+    const zeroQ = q.inputs[2];
+    // A Q without zero point makes uint8 with zero 0.
+    const sameZero = x.zero && zeroQ
+      ? sameConstant(x.zero, zeroQ)
+      : !zeroQ && (!x.zero || (scalarOf(x.zero) === 0 && x.q.type === "uint8")) &&
+        x.q.type === "uint8";
+    if (!sameConstant(x.scale, q.inputs[1]) || !sameZero) continue;
+    // n now reads x_q and writes what Q wrote.
+    g.removeNode(q);
+    const i = x.node.outputs[0].consumers.indexOf(n);
+    if (i >= 0) x.node.outputs[0].consumers.splice(i, 1);
+    n.inputs[0] = x.q;
+    x.q.consumers.push(n);
+    n.outputs[0] = q.outputs[0];
+    q.outputs[0].producer = n;
+    y.producer = undefined;
+    moved++;
+  }
+  return moved;
+}
