@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { benchGemm, GEMM_SHAPES } from "./gemm.ts";
 import { benchConv, CONV_LAYERS } from "./conv.ts";
+import { benchModels } from "./models.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -28,6 +29,8 @@ const suites: Record<string, () => Promise<unknown>> = {
       only: values.only?.split(","),
       layers: values.quick ? CONV_LAYERS.filter((l) => l.h * l.w * l.cin <= 200_000) : CONV_LAYERS,
     }),
+  models: () =>
+    benchModels({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
 };
 
 const names = positionals.length ? positionals : Object.keys(suites);

@@ -5,6 +5,7 @@ interface Row {
   suite: string;
   shape?: number[];
   layer?: string;
+  model?: string;
   impl: string;
   median_ms: number;
 }
@@ -44,6 +45,19 @@ for (const suite of ["gemm", "conv"]) {
         x(i, oi)
       } | ${x(i, tf)} | ${ms(b)} | ${x(b, tf)} |`,
     );
+  }
+  console.log();
+}
+
+// Whole models: sqz (best build) against onnxruntime-web, batch 1.
+const mr = rows.filter((r) => r.suite === "models");
+if (mr.length) {
+  console.log("| model | sqz ms | ORT ms | ORT / sqz |");
+  console.log("|---|---|---|---|");
+  for (const model of new Set(mr.map((r) => r.model!))) {
+    const g = mr.filter((r) => r.model === model);
+    const s = best(g, "sqz-"), o = best(g, "ort");
+    console.log(`| ${model} | ${ms(s)} | ${ms(o)} | ${x(s, o)} |`);
   }
   console.log();
 }

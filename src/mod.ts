@@ -35,3 +35,5 @@ export {
   SUPPORTED_OPS,
   type ValueMetadata,
 } from "./session.ts";
+/** NumPy .npy files ↔ tensors. */
+export { encodeNpy, parseNpy } from "./npy.ts";

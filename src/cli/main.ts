@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { demo } from "./demo.ts";
 import { inspectCommand } from "./inspect.ts";
+import { runCommand } from "./run.ts";
 import { SqzError } from "../mod.ts";
 
 const USAGE = `usage: sqz <command>
@@ -10,13 +11,29 @@ commands:
   demo                  check and time the f32, int8 and binary GEMM kernels on this machine
   inspect model.onnx    inputs, outputs, op histogram, parameters and MACs per layer
                         [--json] [--layers N]
+  run model.onnx        run a model on .npy inputs (or dummy data); write or summarize outputs
+                        [--input name=file.npy]... [--output-dir DIR] [--profile] [--top K]
+                        [--build auto|scalar|simd|relaxed]
   help                  this text`;
 
-const { positionals, values } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: { json: { type: "boolean", default: false }, layers: { type: "string", default: "40" } },
-});
+// `run` parses its own options (src/cli/run.ts).
+const runArgs = Deno.args[0] === "run" ? Deno.args.slice(1) : undefined;
+let parsed;
+try {
+  parsed = parseArgs({
+    args: runArgs ? ["run"] : Deno.args,
+    allowPositionals: true,
+    options: {
+      json: { type: "boolean", default: false },
+      layers: { type: "string", default: "40" },
+    },
+  });
+} catch (e) {
+  // node:util's parse errors (unknown option, missing value) are usage errors: one line.
+  console.error(`sqz: ${(e as Error).message}\n\n${USAGE}`);
+  Deno.exit(2);
+}
+const { positionals, values } = parsed;
 const [command = "help", ...rest] = positionals;
 
 try {
@@ -26,6 +43,9 @@ try {
       break;
     case "inspect":
       inspectCommand(rest[0], values.json, Number(values.layers));
+      break;
+    case "run":
+      await runCommand(runArgs ?? rest);
       break;
     case "help":
       console.log(USAGE);

@@ -149,6 +149,15 @@ function copy2d(
     }
     return;
   }
+  if (rows >= 64) {
+    // Few long columns (an RGB image going NCHW → NHWC): the long loop innermost.
+    for (let j = 0; j < len; j++) {
+      for (let i = 0, s = so + j * sStr, o = dOff + j * dStr; i < rows; i++, s += sRow, o += dRow) {
+        dst[o] = src[s];
+      }
+    }
+    return;
+  }
   for (let i = 0; i < rows; i++, so += sRow, dOff += dRow) {
     for (let j = 0, s = so, o = dOff; j < len; j++, s += sStr, o += dStr) dst[o] = src[s];
   }

@@ -1,0 +1,207 @@
+// `deno task bench models [--json] [--quick] [--only=a,b]`: whole-model latency, batch 1,
+// single-threaded, sqz (best kernel build) against onnxruntime-web (wasm EP, 1 thread) on the
+// same ONNX bytes. Models: the code-built zoo (bench/model_zoo.ts) and the ONNX project's light
+// models from the shared conformance directory ($SQZ_CONFORMANCE_DIR, default
+// ../shared/conformance; input arange(n)/n with unknown dims 1). Each time is session.run with
+// the input copied in and the output copied out, for both engines; both sessions are warmed
+// up, then timed in interleaved rounds (bench/timing.ts) and reported as medians.
+import * as ort from "onnxruntime-web";
+import { bestBuild, Session, type Tensor } from "../src/mod.ts";
+import { decodeModel } from "../src/onnx/proto.ts";
+import { ArgumentError } from "../src/errors.ts";
+import { initOrt } from "./baselines/ort.ts";
+import { ZOO_NAMES, zooInput, zooModel } from "./model_zoo.ts";
+import { measureInterleaved, table } from "./timing.ts";
+
+export const LIGHT_MODELS = [
+  "light_resnet50",
+  "light_squeezenet",
+  "light_shufflenet",
+  "light_inception_v1",
+];
+
+/** Float32 tensor as both engines take it. */
+export interface Feed {
+  dims: number[];
+  data: Float32Array;
+}
+
+export interface OrtRunner {
+  run(feeds: Record<string, Feed>): Promise<Record<string, Feed>>;
+  /** Runs and drops the outputs (for timing). */
+  runDiscard(feeds: Record<string, Feed>): Promise<void>;
+  release(): Promise<void>;
+}
+
+/** An onnxruntime-web session on the wasm EP, one thread, full graph optimizations. */
+export async function ortRunner(bytes: Uint8Array): Promise<OrtRunner> {
+  await initOrt();
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ["wasm"],
+    graphOptimizationLevel: "all",
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+  });
+  const toOrt = (feeds: Record<string, Feed>) =>
+    Object.fromEntries(
+      Object.entries(feeds).map(([k, f]) => [k, new ort.Tensor("float32", f.data, f.dims)]),
+    );
+  return {
+    async run(feeds) {
+      const out = await session.run(toOrt(feeds));
+      const res: Record<string, Feed> = {};
+      for (const [k, t] of Object.entries(out)) {
+        res[k] = { dims: [...t.dims], data: Float32Array.from(t.data as Float32Array) };
+        t.dispose();
+      }
+      return res;
+    },
+    async runDiscard(feeds) {
+      const out = await session.run(toOrt(feeds));
+      for (const t of Object.values(out)) t.dispose();
+    },
+    release: () => session.release(),
+  };
+}
+
+/** The light models' directory, or undefined when it is not there. */
+export function lightModelsDir(): string | undefined {
+  const env = Deno.env.get("SQZ_CONFORMANCE_DIR");
+  const dir = env ?? new URL("../../shared/conformance", import.meta.url).pathname;
+  try {
+    if (Deno.statSync(`${dir}/onnx-models`).isDirectory) return `${dir}/onnx-models`;
+  } catch { /* missing */ }
+  return undefined;
+}
+
+export interface BenchModel {
+  name: string;
+  bytes: Uint8Array;
+  inputName: string;
+  outputName: string;
+  input: Feed;
+}
+
+/** The first graph input that is not an initializer, with unknown dims set to 1. */
+function lightModel(dir: string, name: string): BenchModel {
+  const bytes = Deno.readFileSync(`${dir}/${name}.onnx`);
+  const g = decodeModel(bytes).graph;
+  if (!g) throw new ArgumentError(`${name}: no graph`);
+  const inits = new Set(g.initializer.map((t) => t.name));
+  const input = g.input.find((v) => !inits.has(v.name ?? ""));
+  const output = g.output[0];
+  if (!input?.name || !output?.name) throw new ArgumentError(`${name}: no input or output`);
+  const dims = (input.type?.tensorType?.shape?.dim ?? []).map((d) => {
+    const v = Number(d.dimValue ?? 0);
+    return v > 0 ? v : 1;
+  });
+  const n = dims.reduce((a, b) => a * b, 1);
+  const data = Float32Array.from({ length: n }, (_, i) => i / n);
+  return { name, bytes, inputName: input.name, outputName: output.name, input: { dims, data } };
+}
+
+function zooBenchModel(name: string): BenchModel {
+  const m = zooModel(name);
+  return {
+    name,
+    bytes: m.bytes,
+    inputName: m.inputName,
+    outputName: m.outputName,
+    input: { dims: [1, ...m.itemDims], data: zooInput(m, 1, 7) },
+  };
+}
+
+interface Result {
+  suite: "models";
+  model: string;
+  impl: string;
+  median_ms: number;
+  runs: number;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return a.length === b.length ? m : Infinity;
+}
+
+export async function benchModels(
+  { json = false, quick = false, only = undefined as string[] | undefined } = {},
+): Promise<Result[]> {
+  await initOrt();
+  const build = bestBuild();
+  const models: (() => BenchModel)[] = ZOO_NAMES.map((n) => () => zooBenchModel(n));
+  const dir = lightModelsDir();
+  if (dir) models.push(...LIGHT_MODELS.map((n) => () => lightModel(dir, n)));
+  else {
+    console.error(
+      "models: light models skipped, ../shared/conformance/onnx-models not found (set SQZ_CONFORMANCE_DIR)",
+    );
+  }
+  const names = [...ZOO_NAMES, ...(dir ? LIGHT_MODELS : [])];
+  const results: Result[] = [];
+  const summary: (string | number)[][] = [];
+  for (let i = 0; i < models.length; i++) {
+    if (only && !only.some((p) => names[i].startsWith(p))) continue;
+    const m = models[i]();
+    let sqz: Session;
+    try {
+      sqz = await Session.create(m.bytes, { build });
+    } catch (e) {
+      console.error(`models: ${m.name} skipped, sqz cannot load it: ${(e as Error).message}`);
+      continue;
+    }
+    const ortr = await ortRunner(m.bytes);
+    try {
+      const feed: Tensor = { type: "float32", dims: m.input.dims, data: m.input.data };
+      const feeds = { [m.inputName]: m.input };
+      // One checked run first, so a wrong result is not benchmarked silently.
+      let diff: number;
+      try {
+        const ours = (await sqz.run({ [m.inputName]: feed }))[m.outputName];
+        const ref = (await ortr.run(feeds))[m.outputName];
+        diff = maxAbsDiff(ours.data as Float32Array, ref.data);
+      } catch (e) {
+        console.error(`models: ${m.name} skipped, sqz failed to run it: ${(e as Error).message}`);
+        continue;
+      }
+      const [ts, to] = await measureInterleaved(
+        [
+          async () => void await sqz.run({ [m.inputName]: feed }),
+          () => ortr.runDiscard(feeds),
+        ],
+        quick ? { minRounds: 5, budgetMs: 1000, warmupMs: 200 } : { minRounds: 9, budgetMs: 4000 },
+      );
+      const rows: Result[] = [
+        { suite: "models", model: m.name, impl: `sqz-${build}`, ...round(ts) },
+        { suite: "models", model: m.name, impl: "ort", ...round(to) },
+      ];
+      results.push(...rows);
+      if (json) rows.forEach((r) => console.log(JSON.stringify(r)));
+      summary.push([
+        m.name,
+        ts.median_ms.toFixed(3),
+        to.median_ms.toFixed(3),
+        `${(to.median_ms / ts.median_ms).toFixed(2)}x`,
+        diff.toExponential(1),
+        ts.runs,
+      ]);
+    } finally {
+      await sqz.release();
+      await ortr.release();
+    }
+  }
+  if (!json) {
+    console.log(`sqz build ${build}, onnxruntime-web ${ort.env.versions.web} wasm EP, 1 thread`);
+    console.log(table(
+      ["model", "sqz ms", "ort ms", "ORT/sqz", "max|diff|", "runs"],
+      summary,
+    ));
+  }
+  return results;
+}
+
+function round(t: { median_ms: number; runs: number }) {
+  return { median_ms: +t.median_ms.toFixed(4), runs: t.runs };
+}
