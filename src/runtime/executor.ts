@@ -11,10 +11,16 @@
 // less tight. Values are kept as offsets, not views, because reserving a heap block may grow
 // the memory and detach every view made before.
 import type { Graph, Node, Value } from "../graph/ir.ts";
-import { ELEMENT_BYTES, elementCount, type Tensor, type TensorType } from "../graph/tensor.ts";
+import {
+  ELEMENT_BYTES,
+  elementCount,
+  type Tensor,
+  type TensorData,
+  type TensorType,
+} from "../graph/tensor.ts";
 import type { KernelModule } from "../kernels/module.ts";
 import type { OpContext, OpImpl } from "../ops/types.ts";
-import { allocTensor } from "../ops/tensor_util.ts";
+import { allocTensor, arrayCtor } from "../ops/tensor_util.ts";
 import type { KernelOp, KernelRunContext } from "./kernel_op.ts";
 import { planArena } from "./arena.ts";
 import { ArgumentError, ShapeError, SqzError } from "../errors.ts";
@@ -55,23 +61,6 @@ interface Slot {
   owned: boolean;
   js?: Tensor;
 }
-
-const VIEW_CTORS = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-  int4: Int8Array,
-  uint4: Uint8Array,
-} as const;
 
 function byteSize(type: TensorType, dims: readonly number[]): number {
   return elementCount(dims as number[]) * ELEMENT_BYTES[type];
@@ -167,12 +156,10 @@ export class Executor {
     };
     const view = (s: Slot): Tensor => {
       if (s.ptr < 0) return s.js!;
-      const Ctor = VIEW_CTORS[s.type];
-      const n = elementCount(s.dims);
       return {
         type: s.type,
         dims: s.dims,
-        data: new Ctor(mod.memory.buffer as ArrayBuffer, s.ptr, n),
+        data: wasmView(mod, s.type, s.ptr, elementCount(s.dims)),
       };
     };
     const release = (vi: number) => {
@@ -269,15 +256,7 @@ export class Executor {
                 const vi = outs[i];
                 const at = vi === undefined ? -1 : slotFor(vi, byteSize(type, dims));
                 const t = at >= 0
-                  ? {
-                    type,
-                    dims: [...dims],
-                    data: new VIEW_CTORS[type](
-                      mod.memory.buffer as ArrayBuffer,
-                      at,
-                      elementCount(dims),
-                    ),
-                  }
+                  ? { type, dims: [...dims], data: wasmView(mod, type, at, elementCount(dims)) }
                   : allocTensor(type, dims);
                 given.set(i, t);
                 return t;
@@ -364,4 +343,14 @@ function clampInPlace(t: Tensor, lo: unknown, hi: unknown): void {
   const a = typeof lo === "number" ? lo : -Infinity, b = typeof hi === "number" ? hi : Infinity;
   const d = t.data as Float32Array;
   for (let i = 0; i < d.length; i++) d[i] = d[i] < a ? a : d[i] > b ? b : d[i];
+}
+
+/** A typed-array view of `length` elements of `type` at `ptr` in the module's memory. */
+function wasmView(mod: KernelModule, type: TensorType, ptr: number, length: number): TensorData {
+  const Ctor = arrayCtor(type) as unknown as new (
+    b: ArrayBuffer,
+    o: number,
+    n: number,
+  ) => TensorData;
+  return new Ctor(mod.memory.buffer as ArrayBuffer, ptr, length);
 }
