@@ -38,6 +38,11 @@ export interface SessionOptions {
   profile?: boolean;
   /** Graph optimizations: folding, fusion and the NHWC layout. Default true. */
   optimize?: boolean;
+  /**
+   * Values to expose as outputs in addition to the model's own, by name (e.g. intermediate
+   * activations for calibration or per-layer comparison). They are kept through the passes.
+   */
+  extraOutputs?: string[];
 }
 
 export interface RunOptions {
@@ -118,6 +123,13 @@ export class Session {
       baseDir,
       supportedOps: SUPPORTED_OPS,
     });
+    for (const name of options.extraOutputs ?? []) {
+      const v = g.values.get(name);
+      if (!v || (!v.producer && !v.constant && !g.inputs.includes(v))) {
+        throw new ArgumentError(`extraOutputs: the model has no value '${name}'`);
+      }
+      if (!g.outputs.includes(v)) g.outputs.push(v);
+    }
     // Metadata as the model declares it, before passes rename or retype anything.
     const inputs = g.inputs.map(metadata), outputs = g.outputs.map(metadata);
     g.topoSort();
@@ -149,7 +161,7 @@ export class Session {
           impls.push({ kind: "wasm", op });
           continue;
         }
-        const fn = !n.domain || n.domain === "ai.onnx" ? TS_OPS[n.op] : undefined;
+        const fn = TS_OPS[n.qualifiedOp];
         if (!fn) unsupported.push(`${n.qualifiedOp} (node '${n.name}')`);
         else impls.push({ kind: "ts", fn });
       }

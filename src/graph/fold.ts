@@ -21,12 +21,11 @@ export function foldConstants(g: Graph): number {
   let folded = 0;
   const opset = g.opsets.get("") ?? g.opsets.get("ai.onnx") ?? 0;
   for (const node of [...g.nodes]) {
-    if (node.domain && node.domain !== "ai.onnx") continue;
     let results: Tensor[];
     const shape = node.op === "Shape"
       ? node.inputs[0]?.constant?.dims ?? staticShape(node.inputs[0])
       : undefined;
-    const fn = TS_OPS[node.op];
+    const fn = TS_OPS[node.qualifiedOp];
     if (!fn) continue;
     if (shape) {
       // Only the shape matters: evaluate on an empty stand-in of that shape.
