@@ -60,7 +60,8 @@ export interface ValueMetadata {
 /** Every op the engine can run, by qualified op name: what the importer accepts. */
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
   ...Object.keys(TS_OPS),
-  ...Object.keys(KERNEL_OPS).map((k) => k.replace(`${NHWC_DOMAIN}.`, "")),
+  // NHWC kernel ops replace ops that all have a TypeScript version (listed above).
+  ...Object.keys(KERNEL_OPS).filter((k) => !k.startsWith(`${NHWC_DOMAIN}.`)),
 ]);
 
 const ARRAY_OF: Record<TensorType, string> = {

@@ -8,6 +8,7 @@
 // its NHWC twin produces it, lazily and once.
 import { type Graph, Node, type Value } from "../graph/ir.ts";
 import type { Tensor } from "../graph/tensor.ts";
+import { SQZ_DOMAIN } from "../graph/qdq.ts";
 
 export const NHWC_DOMAIN = "sqz.nhwc";
 const TO_NHWC = [0, 2, 3, 1];
@@ -167,7 +168,8 @@ export function assignLayout(g: Graph, eligible: (n: Node) => boolean): LayoutRe
       skip.add(t).add(r2);
       continue;
     }
-    if (isOnnx && x && eligible(n)) {
+    // sqz's own ai.sqz layers (BinaryConv) have NHWC kernels too.
+    if ((isOnnx || n.domain === SQZ_DOMAIN) && x && eligible(n)) {
       n.inputs = [toNhwc(x), ...n.inputs.slice(1)];
       n.domain = NHWC_DOMAIN;
       moveOutputs(n);

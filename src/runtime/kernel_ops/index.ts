@@ -9,6 +9,7 @@ import { gemmF32 } from "./gemm.ts";
 import { nhwcQConv, qconvEligible } from "./qconv.ts";
 import { qgemm, qgemmEligible } from "./qgemm.ts";
 import { SQZ_DOMAIN } from "../../graph/qdq.ts";
+import { BINARY_KERNEL_OPS, binaryConvEligible } from "./binary.ts";
 
 export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   [`${NHWC_DOMAIN}.Conv`]: nhwcConv,
@@ -23,6 +24,7 @@ export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   QLinearMatMul: qgemm,
   MatMulInteger: qgemm,
   [`${SQZ_DOMAIN}.QGemm`]: qgemm,
+  ...BINARY_KERNEL_OPS,
 };
 
 /** What the QDQ fusion may create: nodes the int8 kernels run exactly. */
@@ -32,7 +34,7 @@ export function quantizedEligible(n: Node): boolean {
 
 /** Whether the NHWC kernels can run this (default-domain) node. */
 export function nhwcEligible(n: Node): boolean {
-  if (convEligible(n) || qconvEligible(n)) return true;
+  if (convEligible(n) || qconvEligible(n) || binaryConvEligible(n)) return true;
   if (!poolEligible(n)) return false;
   // Global pools take any rank; only 4-D inputs are NHWC images.
   return n.inputs[0]?.shape?.length === 4;
