@@ -37,3 +37,14 @@ export {
 } from "./session.ts";
 /** NumPy .npy files ↔ tensors. */
 export { encodeNpy, parseNpy } from "./npy.ts";
+/** ONNX export of the IR (what compress() writes its artifacts with). */
+export { exportModel } from "./onnx/export.ts";
+/** Compression: recipes, passes and the artifact. */
+export {
+  compress,
+  type CompressOptions,
+  type CompressReport,
+  type CompressResult,
+} from "./compress/compress.ts";
+export { type Method, parseRecipe, type Recipe } from "./compress/recipe.ts";
+export type { LayerReport } from "./compress/types.ts";

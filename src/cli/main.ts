@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { demo } from "./demo.ts";
 import { inspectCommand } from "./inspect.ts";
 import { runCommand } from "./run.ts";
+import { compressCommand } from "./compress.ts";
 import { SqzError } from "../mod.ts";
 
 const USAGE = `usage: sqz <command>
@@ -14,14 +15,17 @@ commands:
   run model.onnx        run a model on .npy inputs (or dummy data); write or summarize outputs
                         [--input name=file.npy]... [--output-dir DIR] [--profile] [--top K]
                         [--build auto|scalar|simd|relaxed]
+  compress model.onnx   shrink a model: --recipe int8|int8-dynamic|int4|binary|ternary|prune:0.9|
+                        svd:0.95|cluster:32|recipe.json [--calib data.npy] -o out.onnx [--json]
   help                  this text`;
 
-// `run` parses its own options (src/cli/run.ts).
-const runArgs = Deno.args[0] === "run" ? Deno.args.slice(1) : undefined;
+// `run` and `compress` parse their own options (src/cli/run.ts, compress.ts).
+const own = ["run", "compress"].includes(Deno.args[0]);
+const runArgs = own ? Deno.args.slice(1) : undefined;
 let parsed;
 try {
   parsed = parseArgs({
-    args: runArgs ? ["run"] : Deno.args,
+    args: runArgs ? [Deno.args[0]] : Deno.args,
     allowPositionals: true,
     options: {
       json: { type: "boolean", default: false },
@@ -46,6 +50,9 @@ try {
       break;
     case "run":
       await runCommand(runArgs ?? rest);
+      break;
+    case "compress":
+      await compressCommand(runArgs ?? rest);
       break;
     case "help":
       console.log(USAGE);

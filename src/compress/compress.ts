@@ -1,0 +1,220 @@
+// compress(): a float ONNX model and a recipe in, a smaller ONNX model and a report out.
+//
+// Order of the passes: structured pruning (removes channels, so everything after works on the
+// smaller layers) → low-rank factorization → magnitude pruning → weight clustering →
+// quantization per layer (int8 static or dynamic, int4, ternary, binary). Sparse and clustered
+// storage (ai.sqz decoder nodes) is kept for layers that stay float; a layer that is also
+// quantized gets its pruned / clustered weights decoded first and stored quantized (the zeros
+// stay zeros, which the entropy-coded size shows). The recipe and the report travel in the
+// artifact's metadata_props (`sqz.recipe`, `sqz.report`).
+import { gzipSync } from "node:zlib";
+import { importModel } from "../onnx/import.ts";
+import { exportModel } from "../onnx/export.ts";
+import type { Graph, Node } from "../graph/ir.ts";
+import { inferShapes } from "../graph/shape_inference.ts";
+import { foldConstants } from "../graph/fold.ts";
+import { eliminateDeadCode, foldBatchNorm, removeIdentities } from "../graph/passes.ts";
+import { TS_OPS } from "../ops/registry.ts";
+import { jsContext } from "../ops/types.ts";
+import { methodFor, parseRecipe, type Recipe } from "./recipe.ts";
+import type { LayerReport, PassResult } from "./types.ts";
+import { SQZ_DOMAIN } from "./types.ts";
+import { type CalibrationData, collectStats } from "./calibrate.ts";
+import {
+  int8Layers,
+  quantizableLayers,
+  quantizeDynamic,
+  quantizeStatic,
+  tensorsToCalibrate,
+} from "./int8.ts";
+import { prunePass } from "./prune.ts";
+import { structuredPass } from "./structured.ts";
+import { lowRankPass } from "./lowrank.ts";
+import { clusterPass } from "./cluster.ts";
+import { int4Pass } from "./int4.ts";
+import { ternaryPass } from "./ternary.ts";
+import { binaryPass } from "./binary.ts";
+import { ArgumentError, ModelError } from "../errors.ts";
+
+export interface CompressOptions {
+  /** Feeds for static int8 calibration: an iterable or async iterable of `{ [input]: tensor }`. */
+  calibration?: CalibrationData;
+  /** External data files by location, as Session.create takes them. */
+  externalData?: Record<string, Uint8Array>;
+  /** Progress in [0, 1] with the stage's name. */
+  onProgress?: (progress: number, stage: string) => void;
+}
+
+export interface CompressReport {
+  recipe: Recipe;
+  layers: LayerReport[];
+  notes: string[];
+  size: { before: number; after: number; gzipBefore: number; gzipAfter: number };
+}
+
+export interface CompressResult {
+  model: Uint8Array;
+  report: CompressReport;
+}
+
+export async function compress(
+  model: Uint8Array | string,
+  recipe: string | Recipe | Record<string, unknown>,
+  options: CompressOptions = {},
+): Promise<CompressResult> {
+  const r = structuredClone(parseRecipe(recipe)) as Recipe;
+  const progress = options.onProgress ?? (() => {});
+  let bytes: Uint8Array, baseDir: string | undefined;
+  if (typeof model === "string") {
+    try {
+      bytes = await Deno.readFile(model);
+    } catch (e) {
+      throw new ModelError(`cannot read '${model}': ${(e as Error).message}`);
+    }
+    const slash = model.lastIndexOf("/");
+    baseDir = slash >= 0 ? model.slice(0, slash) || "/" : ".";
+  } else if (model instanceof Uint8Array) bytes = model;
+  else throw new ArgumentError("the model must be a Uint8Array or a path");
+  progress(0, "import");
+  const g = importModel(bytes, { externalData: options.externalData, baseDir });
+  g.topoSort();
+  inferShapes(g);
+  // Inference-time simplifications first (what onnxruntime's quantization pre-processing does):
+  // BatchNorm folded into its Conv/Gemm, constants folded, Identity/Dropout gone. Activation
+  // fusion is left to the engine: it would put non-standard attributes in the artifact.
+  foldConstants(g);
+  removeIdentities(g);
+  foldBatchNorm(g);
+  eliminateDeadCode(g);
+  g.topoSort();
+  inferShapes(g);
+  // Passes that change weights work on float; the float model (with external data inlined) is
+  // also what calibration runs.
+  const floatBytes = exportModel(g);
+  const results: PassResult[] = [];
+  const run = (stage: string, at: number, pass: (g: Graph, r: Recipe) => PassResult) => {
+    progress(at, stage);
+    results.push(pass(g, r));
+    g.topoSort();
+    inferShapes(g);
+  };
+  if (r.structured) run("structured pruning", 0.05, structuredPass);
+  if (r.lowrank) run("low-rank", 0.1, lowRankPass);
+  if (r.prune) run("pruning", 0.15, prunePass);
+  if (r.cluster) run("clustering", 0.2, clusterPass);
+  // Quantized layers get their weights decoded back to dense constants first.
+  decodeWeightsOfQuantizedLayers(g, r);
+  // XNOR-Net keeps the first and last layers at higher precision: int8 unless named otherwise.
+  if (r.binary.keepFirstLast) {
+    const all = quantizableLayers(g);
+    for (const l of [all[0], all[all.length - 1]]) {
+      if (l && methodFor(r, l.node.name, l.node.op) === "binary" && !r.layers[l.node.name]) {
+        r.layers[l.node.name] = { method: "int8" };
+      }
+    }
+  }
+
+  const wantsInt8 = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8");
+  const wantsDynamic = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8-dynamic");
+  if (wantsInt8 && options.calibration) {
+    const layers = int8Layers(g, r, "int8");
+    const names = tensorsToCalibrate(layers);
+    progress(0.25, "calibration");
+    // Calibrate on the model as it is now (after weight passes), so ranges match what runs.
+    const current = exportModel(g);
+    const stats = await collectStats(
+      current,
+      names,
+      options.calibration,
+      (p) => progress(0.25 + 0.5 * p, "calibration"),
+    );
+    progress(0.75, "int8");
+    const res = quantizeStatic(g, layers, stats, r);
+    res.notes.push(
+      `int8 static: per-channel symmetric int8 weights, ${r.int8.activations} activations ` +
+        `calibrated with ${r.int8.calibration}` +
+        (r.int8.calibration === "percentile" ? ` (${r.int8.percentile})` : ""),
+    );
+    results.push(res);
+  } else if (wantsInt8 || wantsDynamic) {
+    progress(0.75, "int8 dynamic");
+    const res = quantizeDynamic(g, int8Layers(g, r, "int8-dynamic"));
+    if (wantsInt8) {
+      res.notes.unshift(
+        "int8 requested without calibration data: fell back to dynamic quantization",
+      );
+    }
+    results.push(res);
+  }
+  if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "int4")) run("int4", 0.8, int4Pass);
+  if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "ternary")) {
+    run("ternary", 0.85, ternaryPass);
+  }
+  if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "binary")) run("binary", 0.9, binaryPass);
+  g.topoSort();
+
+  const layers = mergeLayers(results.flatMap((x) => x.layers));
+  const notes = results.flatMap((x) => x.notes);
+  const report: CompressReport = {
+    recipe: r,
+    layers,
+    notes,
+    size: { before: floatBytes.length, after: 0, gzipBefore: gzipSize(floatBytes), gzipAfter: 0 },
+  };
+  progress(0.95, "export");
+  // The report's sizes describe the artifact: export once to measure, then with the report.
+  const draft = exportModel(g);
+  report.size.after = draft.length;
+  report.size.gzipAfter = gzipSize(draft);
+  const out = exportModel(g, {
+    producerName: "sqz",
+    metadata: { "sqz.recipe": JSON.stringify(r), "sqz.report": JSON.stringify(report) },
+  });
+  progress(1, "done");
+  return { model: out, report };
+}
+
+function gzipSize(b: Uint8Array): number {
+  return gzipSync(b, { level: 9 }).length;
+}
+
+/** One report row per layer: later passes refine what earlier ones said of the same layer. */
+function mergeLayers(rows: LayerReport[]): LayerReport[] {
+  const by = new Map<string, LayerReport>();
+  for (const row of rows) {
+    const prev = by.get(row.name);
+    if (!prev) {
+      by.set(row.name, { ...row });
+      continue;
+    }
+    by.set(row.name, {
+      ...prev,
+      ...row,
+      method: `${prev.method} + ${row.method}`,
+      params: prev.params,
+      bytesBefore: prev.bytesBefore,
+      macsBefore: prev.macsBefore ?? row.macsBefore,
+      notes: [...(prev.notes ?? []), ...(row.notes ?? [])],
+    });
+  }
+  return [...by.values()];
+}
+
+/** Folds ai.sqz weight decoders that feed a layer the recipe also quantizes. */
+function decodeWeightsOfQuantizedLayers(g: Graph, r: Recipe): void {
+  const opset = g.opsets.get("") ?? 13;
+  for (const n of [...g.nodes]) {
+    if (methodFor(r, n.name, n.op) === "none") continue;
+    for (const v of n.inputs.slice(1)) {
+      const dec: Node | undefined = v?.producer;
+      if (!dec || dec.domain !== SQZ_DOMAIN || dec.inputs.some((x) => x && !x.constant)) continue;
+      const fn = TS_OPS[dec.qualifiedOp];
+      if (!fn) continue;
+      const [t] = fn(dec.inputs.map((x) => x?.constant), jsContext(dec, opset));
+      g.removeNode(dec);
+      v!.constant = { type: t.type, dims: [...t.dims], data: t.data.slice() } as typeof t;
+      v!.type = t.type;
+      v!.shape = [...t.dims];
+    }
+  }
+}

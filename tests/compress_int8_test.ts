@@ -1,0 +1,105 @@
+// int8 compression: static (calibrated QDQ) and dynamic artifacts load in sqz, run on the int8
+// kernels, and agree with onnxruntime-web running the same file.
+import assert from "node:assert/strict";
+import { ArgumentError, compress, parseRecipe, Session } from "../src/mod.ts";
+import { zooInput, zooModel } from "../bench/model_zoo.ts";
+import { ortRunner } from "../bench/models.ts";
+import { decodeModel } from "../src/onnx/proto.ts";
+
+function calibration(name: string, batches: number) {
+  const m = zooModel(name);
+  return Array.from({ length: batches }, (_, i) => ({
+    [m.inputName]: {
+      type: "float32" as const,
+      dims: [8, ...m.itemDims],
+      data: zooInput(m, 8, 500 + i),
+    },
+  }));
+}
+
+async function compare(name: string, artifact: Uint8Array) {
+  const m = zooModel(name);
+  const x = { dims: [4, ...m.itemDims], data: zooInput(m, 4, 77) };
+  const s = await Session.create(artifact);
+  const ours = (await s.run({ [m.inputName]: { type: "float32", ...x } }))[m.outputName];
+  const ops = s.graph.nodes.map((n) => n.qualifiedOp);
+  await s.release();
+  const ort = await ortRunner(artifact);
+  const theirs = (await ort.run({ [m.inputName]: x }))[m.outputName];
+  await ort.release();
+  const ref = await Session.create(m.bytes);
+  const float = (await ref.run({ [m.inputName]: { type: "float32", ...x } }))[m.outputName];
+  await ref.release();
+  let diff = 0, scale = 0, drift = 0;
+  const a = ours.data as Float32Array, f = float.data as Float32Array;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - theirs.data[i]));
+    drift = Math.max(drift, Math.abs(a[i] - f[i]));
+    scale = Math.max(scale, Math.abs(theirs.data[i]));
+  }
+  return { ops, diff, scale, drift, n: a.length };
+}
+
+Deno.test("recipes: presets and JSON validate, bad ones are ArgumentErrors", () => {
+  assert.equal(parseRecipe("int8").method, "int8");
+  assert.equal(parseRecipe("prune:0.9").prune?.sparsity, 0.9);
+  assert.equal(parseRecipe("svd:0.95").lowrank?.energy, 0.95);
+  assert.equal(parseRecipe("cluster:32").cluster?.clusters, 32);
+  const r = parseRecipe({ method: "int8", int8: { calibration: "entropy" }, layers: { fc: { method: "none" } } });
+  assert.equal(r.int8.calibration, "entropy");
+  assert.equal(r.layers.fc.method, "none");
+  for (
+    const bad of [
+      "int9",
+      "prune:1.5",
+      "cluster:1",
+      "svd:0",
+      "{",
+      { method: "int3" },
+      { int8: { calibration: "magic" } },
+      { prune: { sparsity: 0.5, pattern: "5:4" } },
+      { lowrank: {} },
+      { extra: 1 },
+    ]
+  ) {
+    assert.throws(() => parseRecipe(bad), ArgumentError, JSON.stringify(bad));
+  }
+});
+
+// Size ratios: float32 → int8 weights is 4×, less the per-channel scales and int32 biases,
+// which weigh most in the small depthwise block.
+for (const [name, ratio] of [["lenet", 3.4], ["mobilenet_block", 2.2]] as const) {
+  Deno.test(`int8 static ${name}: runs on the int8 kernels and agrees with onnxruntime-web`, async () => {
+    const m = zooModel(name);
+    let last = -1;
+    const { model, report } = await compress(m.bytes, "int8", {
+      calibration: calibration(name, 4),
+      onProgress: (p) => {
+        assert.ok(p >= last);
+        last = p;
+      },
+    });
+    assert.equal(last, 1);
+    assert.ok(report.layers.length >= 3 && report.layers.every((l) => l.method === "int8"));
+    assert.ok(report.size.after * ratio < report.size.before, JSON.stringify(report.size));
+    const meta = decodeModel(model).metadataProps.map((p) => p.key);
+    assert.ok(meta.includes("sqz.recipe") && meta.includes("sqz.report"));
+    const { ops, diff, scale, drift } = await compare(name, model);
+    assert.ok(ops.includes("sqz.nhwc.QLinearConv"), ops.join(" "));
+    console.log(
+      `${name} int8: ${(report.size.before / 1024).toFixed(0)} KiB → ${(report.size.after / 1024).toFixed(0)} KiB, ` +
+        `max|sqz − ort| ${diff.toExponential(2)} (of ${scale.toFixed(3)}), max|int8 − float| ${drift.toFixed(4)}`,
+    );
+    // Same integer arithmetic on both sides; only the final float scaling may round apart.
+    assert.ok(diff <= 1e-4 * scale + 1e-5, `sqz vs ort ${diff}`);
+  });
+}
+
+Deno.test("int8 without calibration falls back to dynamic quantization, runnable by ORT too", async () => {
+  const m = zooModel("mlp");
+  const { model, report } = await compress(m.bytes, "int8");
+  assert.ok(report.notes.some((n) => /dynamic/.test(n)));
+  const { ops, diff, scale } = await compare("mlp", model);
+  assert.ok(ops.includes("MatMulInteger") && ops.includes("DynamicQuantizeLinear"), ops.join(" "));
+  assert.ok(diff <= 1e-4 * scale + 1e-5, `sqz vs ort ${diff}`);
+});
