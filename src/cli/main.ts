@@ -4,6 +4,7 @@ import { demo } from "./demo.ts";
 import { inspectCommand } from "./inspect.ts";
 import { runCommand } from "./run.ts";
 import { compressCommand } from "./compress.ts";
+import { evalCommand } from "./eval.ts";
 import { SqzError } from "../mod.ts";
 
 const USAGE = `usage: sqz <command>
@@ -17,10 +18,12 @@ commands:
                         [--build auto|scalar|simd|relaxed]
   compress model.onnx   shrink a model: --recipe int8|int8-dynamic|int4|binary|ternary|prune:0.9|
                         svd:0.95|cluster:32|recipe.json [--calib data.npy] -o out.onnx [--json]
+  eval model.onnx       accuracy, agreement, per-layer SQNR, size, latency: --data x.npy
+                        [--labels y.npy] [--reference float.onnx] [--html report.html] [--json r.json]
   help                  this text`;
 
-// `run` and `compress` parse their own options (src/cli/run.ts, compress.ts).
-const own = ["run", "compress"].includes(Deno.args[0]);
+// `run`, `compress` and `eval` parse their own options (src/cli/run.ts, compress.ts, eval.ts).
+const own = ["run", "compress", "eval"].includes(Deno.args[0]);
 const runArgs = own ? Deno.args.slice(1) : undefined;
 let parsed;
 try {
@@ -53,6 +56,9 @@ try {
       break;
     case "compress":
       await compressCommand(runArgs ?? rest);
+      break;
+    case "eval":
+      await evalCommand(runArgs ?? rest);
       break;
     case "help":
       console.log(USAGE);

@@ -2,7 +2,7 @@
 //
 // Order of the passes: structured pruning (removes channels, so everything after works on the
 // smaller layers) → low-rank factorization → magnitude pruning → weight clustering →
-// quantization per layer (int8 static or dynamic, int4, ternary, binary). Sparse and clustered
+// quantization per layer (int4, ternary, binary, then int8 static or dynamic). Sparse and clustered
 // storage (ai.sqz decoder nodes) is kept for layers that stay float; a layer that is also
 // quantized gets its pruned / clustered weights decoded first and stored quantized (the zeros
 // stay zeros, which the entropy-coded size shows). The recipe and the report travel in the
@@ -114,6 +114,12 @@ export async function compress(
     }
   }
 
+  // Low-bit layers first: int8 calibration then sees the network as it will run.
+  if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "int4")) run("int4", 0.2, int4Pass);
+  if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "ternary")) {
+    run("ternary", 0.2, ternaryPass);
+  }
+  if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "binary")) run("binary", 0.2, binaryPass);
   const wantsInt8 = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8");
   const wantsDynamic = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8-dynamic");
   if (wantsInt8 && options.calibration) {
@@ -146,11 +152,6 @@ export async function compress(
     }
     results.push(res);
   }
-  if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "int4")) run("int4", 0.8, int4Pass);
-  if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "ternary")) {
-    run("ternary", 0.85, ternaryPass);
-  }
-  if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "binary")) run("binary", 0.9, binaryPass);
   g.topoSort();
 
   const layers = mergeLayers(results.flatMap((x) => x.layers));
