@@ -10,7 +10,7 @@
 import { gzipSync } from "node:zlib";
 import { importModel } from "../onnx/import.ts";
 import { exportModel } from "../onnx/export.ts";
-import type { Graph, Node } from "../graph/ir.ts";
+import type { Graph, Node, Value } from "../graph/ir.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
 import { foldConstants } from "../graph/fold.ts";
 import { eliminateDeadCode, foldBatchNorm, removeIdentities } from "../graph/passes.ts";
@@ -201,21 +201,28 @@ function mergeLayers(rows: LayerReport[]): LayerReport[] {
   return [...by.values()];
 }
 
-/** Folds ai.sqz weight decoders that feed a layer the recipe also quantizes. */
+/**
+ * Folds the ai.sqz weight decoders that feed a layer the recipe also quantizes, chains included
+ * (a ClusteredWeight feeding a SparseWeight): the quantizer needs a dense constant.
+ */
 function decodeWeightsOfQuantizedLayers(g: Graph, r: Recipe): void {
   const opset = g.opsets.get("") ?? 13;
+  const materialize = (v: Value | undefined): boolean => {
+    if (!v || v.constant) return !!v;
+    const dec: Node | undefined = v.producer;
+    if (!dec || dec.domain !== SQZ_DOMAIN) return false;
+    const fn = TS_OPS[dec.qualifiedOp];
+    if (!fn || !dec.inputs.every((x) => !x || materialize(x))) return false;
+    const [t] = fn(dec.inputs.map((x) => x?.constant), jsContext(dec, opset));
+    g.removeNode(dec);
+    v.constant = { type: t.type, dims: [...t.dims], data: t.data.slice() } as typeof t;
+    v.type = t.type;
+    v.shape = [...t.dims];
+    return true;
+  };
   for (const n of [...g.nodes]) {
-    if (methodFor(r, n.name, n.op) === "none") continue;
-    for (const v of n.inputs.slice(1)) {
-      const dec: Node | undefined = v?.producer;
-      if (!dec || dec.domain !== SQZ_DOMAIN || dec.inputs.some((x) => x && !x.constant)) continue;
-      const fn = TS_OPS[dec.qualifiedOp];
-      if (!fn) continue;
-      const [t] = fn(dec.inputs.map((x) => x?.constant), jsContext(dec, opset));
-      g.removeNode(dec);
-      v!.constant = { type: t.type, dims: [...t.dims], data: t.data.slice() } as typeof t;
-      v!.type = t.type;
-      v!.shape = [...t.dims];
-    }
+    if (methodFor(r, n.name, n.op) === "none" || n.domain === SQZ_DOMAIN) continue;
+    for (const v of n.inputs.slice(1)) materialize(v);
   }
+  eliminateDeadCode(g);
 }

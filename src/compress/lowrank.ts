@@ -24,6 +24,7 @@
 // Householder update and Givens rotation runs over contiguous rows.
 import { type Graph, Node, type Value } from "../graph/ir.ts";
 import { elementCount } from "../graph/tensor.ts";
+import { inferShapes } from "../graph/shape_inference.ts";
 import { ArgumentError } from "../errors.ts";
 import type { LowRankOptions, Recipe } from "./recipe.ts";
 import type { LayerReport, PassResult } from "./types.ts";
@@ -36,8 +37,11 @@ import {
   storedBytes,
 } from "./prune.ts";
 
-/** Layers whose SVD would take more than about this many multiply-adds are skipped. */
-export const MAX_SVD_WORK = 2 ** 34;
+/**
+ * Layers whose SVD would take more than about min(m,n)²·max(m,n) = 2^32 steps (≈ 1600×1600;
+ * 1024×1024 takes 3–5 s) are skipped with a note.
+ */
+export const MAX_SVD_WORK = 2 ** 32;
 
 export interface Svd {
   /** min(m, n). */
@@ -437,7 +441,6 @@ function rewrite(g: Graph, l: Layer, f1: Float32Array, f2: Float32Array, r: numb
   for (const v of n.inputs) v?.consumers.push(n);
   n.attrs = attrs2;
   g.addNode(first);
-  g.topoSort();
 }
 
 /** The low-rank pass (see the top of this file). */
@@ -445,6 +448,12 @@ export function lowRankPass(g: Graph, recipe: Recipe): PassResult {
   const opts = checkOptions(recipe.lowrank);
   const notes: string[] = [];
   const layers: LayerReport[] = [];
+  try {
+    // For the MAC counts only: a graph shape inference cannot follow still factors.
+    inferShapes(g);
+  } catch {
+    notes.push("lowrank: shape inference failed; MACs are not reported");
+  }
   for (const l of constantLayers(g, recipe, notes)) {
     const n = l.node;
     const outUnits = l.m.rows, k = l.m.k;
@@ -517,5 +526,6 @@ export function lowRankPass(g: Graph, recipe: Recipe): PassResult {
       ],
     });
   }
+  if (layers.length) g.topoSort();
   return { layers, notes };
 }

@@ -12,8 +12,12 @@
 //   "N:M" (e.g. "2:4"): N = non-zeros KEPT in every M consecutive weights along the reduction
 //       dimension K, as NVIDIA's 2:4 sparsity (2 of every 4 kept → 50% sparse). K is a Conv
 //       filter's Cin/group·kh·kw in ONNX order (kw fastest), a Gemm/MatMul column of the [K, N]
-//       weight. Groups start at k = 0 for every output unit; a last group shorter than M keeps
-//       at most N. Ties keep the lower index. scope and sparsity do not apply.
+//       weight. Groups start at k = 0 for every output unit. Only layers whose K is a multiple
+//       of M are pruned: N:M layouts (sparse tensor cores, the N:M kernels of other runtimes)
+//       need whole groups, and the layers that fail it are small-K ones (a first Conv over 1 or 3
+//       channels, depthwise filters) that pruning hurts most — NVIDIA's ASP skips them too.
+//       They stay dense, with a note. Ties keep the lower index. scope and sparsity do not apply.
+//       (pruneNM itself also handles a short last group: it keeps at most N of it.)
 //
 // Weights already zero count as pruned (they are the smallest). Biases are never pruned.
 // Ties at the threshold are broken by position (layer order, then row-major index), so the
@@ -21,6 +25,8 @@
 //
 // This file also holds what the weight passes share: which nodes are layers, the [rows, K]
 // view of their weights, replacing a weight by a decoder node, and the stored size of a value.
+// LayerReport.bytesBefore/After of these passes count the layer's weight and bias as stored
+// (decoder inputs included), MACs are at batch 1 from inferred shapes.
 import { type Dim, type Graph, Node, type Value } from "../graph/ir.ts";
 import { ELEMENT_BYTES, elementCount, type Tensor } from "../graph/tensor.ts";
 import { ArgumentError } from "../errors.ts";
@@ -250,6 +256,7 @@ function magnitudeBits(w: Float32Array): Uint32Array {
  * O(1) extra memory beyond the histograms.
  */
 export function zeroSmallest(arrays: Float32Array[], k: number): void {
+  k = Math.min(k, arrays.reduce((s, a) => s + a.length, 0));
   if (k <= 0) return;
   const bits = arrays.map(magnitudeBits);
   const hi = new Float64Array(1 << 15);
@@ -317,9 +324,14 @@ export function prunePass(g: Graph, recipe: Recipe): PassResult {
   const notes: string[] = [];
   const layers = constantLayers(g, recipe, notes);
   const pruned = new Map<Layer, Float32Array>();
-  const layerNotes = new Map<Layer, string[]>();
   if (nm) {
     for (const l of layers) {
+      if (l.m.k % nm.m !== 0) {
+        notes.push(
+          `${l.node.name}: K = ${l.m.k} is not a multiple of ${nm.m}, no whole ${opts.pattern} groups; kept dense`,
+        );
+        continue;
+      }
       const w = l.w.slice();
       pruneNM(w, l.m, nm.n, nm.m);
       pruned.set(l, w);
@@ -360,7 +372,7 @@ export function prunePass(g: Graph, recipe: Recipe): PassResult {
     const zeros = countZeros(w);
     if (zeros === countZeros(l.w) && !sparseEncode(w)) continue; // nothing to do
     const bytesBefore = layerBytes(l.node);
-    const ln = layerNotes.get(l) ?? [];
+    const ln: string[] = [];
     if (zeros > 0.99 * w.length) ln.push(`${pct(zeros / w.length)} of the weights are zero`);
     ln.push(storeWeight(g, l, w));
     reports.push({

@@ -5,14 +5,14 @@
 //
 // Channels are tracked through the graph as "channel spaces". A Conv / Gemm output opens one;
 // ops that treat channels independently carry it on: activations, Clip, Cast, Dropout,
-// Identity, pools (Max, Average, GlobalAverage, GlobalMax), Pad without channel padding,
-// BatchNormalization and InstanceNormalization (their per-channel parameters shrink), depthwise
-// Conv (its filters and `group` shrink), element-wise ops with constant operands (a
-// per-channel constant shrinks), Squeeze / Unsqueeze off the channel axis, and Flatten or a
-// flattening Reshape (channel c becomes the H·W features c·HW … c·HW + HW − 1, which needs
-// static spatial dims from shape inference). Concat along the channels places spaces side by
-// side (the removed indices are offset). A space ends where a Conv (group 1), Gemm or MatMul
-// reads it: their input channels / features are removed.
+// Identity, per-tensor QuantizeLinear / DequantizeLinear, pools (Max, Average, GlobalAverage,
+// GlobalMax), Pad without channel padding, BatchNormalization and InstanceNormalization (their
+// per-channel parameters shrink), depthwise Conv (its filters and `group` shrink), element-wise
+// ops with constant operands (a per-channel constant shrinks), Squeeze / Unsqueeze off the
+// channel axis, and Flatten or a flattening Reshape (channel c becomes the H·W features
+// c·HW … c·HW + HW − 1, which needs static spatial dims from shape inference). Concat along the
+// channels places spaces side by side (the removed indices are offset). A space ends where a
+// Conv (group 1), Gemm or MatMul reads it: their input channels / features are removed.
 //
 // Element-wise ops with several non-constant inputs (Add, Sum, Mul, Sub, Max, …: residual
 // connections, squeeze-excitation) must see the SAME channels removed on every input, so their
@@ -33,9 +33,12 @@
 // consumers and unpadded Convs; a padded Conv (or a Pad, an AveragePool counting pads) sees the
 // constant at the image borders only partly, so there it is exact in the interior only.
 //
-// Never prunes a channel that a graph output shows. ratio 0 leaves the graph untouched.
+// Never prunes a channel that a graph output shows. Layers the recipe makes binary or ternary
+// keep their filters (their own passes handle them), though their inputs shrink with the layer
+// before them. ratio 0 leaves the graph untouched.
 import { type Graph, Node, type Value } from "../graph/ir.ts";
-import { elementCount, type Tensor } from "../graph/tensor.ts";
+import { elementCount, type Tensor, type TensorType } from "../graph/tensor.ts";
+import { allocTensor } from "../ops/tensor_util.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
 import { TS_OPS } from "../ops/registry.ts";
 import { jsContext } from "../ops/types.ts";
@@ -190,7 +193,13 @@ class Analysis {
   }
 
   run(): void {
-    for (const n of this.g.nodes) this.visit(n);
+    for (const n of this.g.nodes) {
+      this.visit(n);
+      // What is exact only in the interior stays so downstream.
+      if (n.inputs.some((v) => v && this.approximate.has(v))) {
+        for (const v of n.outputs) if (this.descs.has(v)) this.approximate.add(v);
+      }
+    }
   }
 
   visit(n: Node): void {
@@ -215,13 +224,22 @@ class Analysis {
       if (n.op === "AveragePool" && n.attrs.count_include_pad === 1) this.approximate.add(out);
       return this.set(out, { ...x });
     }
+    if (n.op === "QuantizeLinear" || n.op === "DequantizeLinear") {
+      // Per-tensor (de)quantization is element-wise; per-axis is left alone.
+      const perTensor = [1, 2].every((i) => {
+        const v = n.inputs[i];
+        return !v || (v.constant && v.constant.data.length === 1);
+      });
+      if (!x || !perTensor || extraOutputUsed) return blockAll();
+      return this.set(out, { ...x });
+    }
     if (n.op === "BatchNormalization" || n.op === "InstanceNormalization") {
       const params = n.op === "BatchNormalization" ? [1, 2, 3, 4] : [1, 2];
       const len = x ? axisLength(x) : 0;
       const ok = x && x.axis === 1 && !extraOutputUsed && tracked.slice(1).every((d) => !d) &&
         params.every((i) => {
           const c = n.inputs[i]?.constant;
-          return c && c.dims.length === 1 && c.dims[0] === len;
+          return c && c.type === "float32" && c.dims.length === 1 && c.dims[0] === len;
         });
       if (!ok) return blockAll();
       this.edits.push({ kind: "param", node: n, inputs: params, desc: x });
@@ -334,7 +352,7 @@ class Analysis {
       if (!dims) return blockAll(`'${v.name}' has no known shape`);
       const a = dims.length - fromEnd;
       if (a < 0 || dims[a] === 1) continue; // broadcast along the channels
-      if (!v.constant || dims[a] !== len) {
+      if (!v.constant || v.constant.type !== "float32" || dims[a] !== len) {
         return blockAll(`'${v.name}' of '${n.name}' is not channel-wise`);
       }
       consts.push({ kind: "const", node: n, input: i, axis: a, desc: ds[0] });
@@ -455,9 +473,12 @@ class Analysis {
 // ---- the constant left of a removed channel ----
 
 /** A tensor of the value's rank: 1 everywhere but the channel axis, which holds `k`. */
-function standIn(d: Desc, k: Float64Array): Tensor {
+function standIn(d: Desc, k: Float64Array, type: TensorType): Tensor {
   const dims = Array.from({ length: d.rank }, (_, i) => (i === d.axis ? k.length : 1));
-  return { type: "float32", dims, data: Float32Array.from(k) };
+  const t = allocTensor(type, dims);
+  // NaN (unknown) becomes 0 in integer types; the caller marks those channels again.
+  for (let i = 0; i < k.length; i++) (t.data as Float32Array)[i] = Number.isNaN(k[i]) ? 0 : k[i];
+  return t;
 }
 
 /**
@@ -530,16 +551,23 @@ function channelConstants(g: Graph, a: Analysis): Map<Value, Float64Array> {
     const fn = TS_OPS[n.qualifiedOp];
     let r: Float64Array = nan(len);
     try {
+      const unknown = new Uint8Array(len);
       const ins = n.inputs.map((v) => {
         if (!v) return undefined;
         const dv = a.descs.get(v);
-        if (dv) return standIn(dv, k.get(v) ?? nan(axisLength(dv)));
+        if (dv) {
+          const kv = k.get(v) ?? nan(axisLength(dv));
+          if (kv.length === len) kv.forEach((x, i) => (unknown[i] |= Number.isNaN(x) ? 1 : 0));
+          return standIn(dv, kv, v.type ?? "float32");
+        }
         if (v.constant) return v.constant;
         // A non-constant input broadcast along the channels: unknown value.
         throw new Error("not constant");
       });
       const [t] = fn(ins, jsContext(n, opset));
-      if (t.data.length === len) r = Float64Array.from(t.data as Float32Array);
+      if (t.data.length === len) {
+        r = Float64Array.from(t.data as Float32Array, (x, i) => (unknown[i] ? NaN : Number(x)));
+      }
     } catch {
       // Leave NaN: no fold for these channels.
     }
@@ -573,6 +601,7 @@ function removeFrom(
   return out;
 }
 
+/** Points input i of `node` at `v`; a constant left unread leaves the graph. */
 function replaceInput(g: Graph, node: Node, i: number, v: Value | undefined): void {
   const old = node.inputs[i];
   if (old) {
@@ -587,6 +616,13 @@ function replaceInput(g: Graph, node: Node, i: number, v: Value | undefined): vo
   while (node.inputs.length && node.inputs[node.inputs.length - 1] === undefined) node.inputs.pop();
 }
 
+/** Replaces constant input i by `t`, under the old name when nothing else reads the old one. */
+function replaceConstant(g: Graph, node: Node, i: number, t: Tensor, name?: string): void {
+  const base = name ?? node.inputs[i]!.name;
+  replaceInput(g, node, i, undefined);
+  replaceInput(g, node, i, constantValue(g, base, t));
+}
+
 function setConstant(
   g: Graph,
   node: Node,
@@ -595,7 +631,7 @@ function setConstant(
   data: Float32Array,
   dims: number[],
 ): void {
-  replaceInput(g, node, i, constantValue(g, `${base}::pruned`, { type: "float32", dims, data }));
+  replaceConstant(g, node, i, { type: "float32", dims, data }, base);
 }
 
 function checkOptions(s: StructuredOptions | undefined): StructuredOptions {
@@ -744,10 +780,7 @@ export function structuredPass(g: Graph, recipe: Recipe): PassResult {
       if (!r.size) continue;
       for (const i of e.inputs) {
         const c = n.inputs[i]!.constant!;
-        const src = c.type === "float32"
-          ? (c.data as Float32Array)
-          : Float32Array.from(c.data as ArrayLike<number>);
-        setConstant(g, n, i, n.inputs[i]!.name, removeFrom(src, c.dims, 0, r), [
+        setConstant(g, n, i, n.inputs[i]!.name, removeFrom(c.data as Float32Array, c.dims, 0, r), [
           c.dims[0] - r.size,
         ]);
       }
@@ -755,36 +788,21 @@ export function structuredPass(g: Graph, recipe: Recipe): PassResult {
       const r = dropped(e.desc);
       if (!r.size) continue;
       const c = n.inputs[e.input]!.constant!;
-      const src = Float32Array.from(c.data as ArrayLike<number>);
       const dims = [...c.dims];
-      const data = removeFrom(src, dims, e.axis, r);
+      const data = removeFrom(c.data as Float32Array, dims, e.axis, r);
       dims[e.axis] -= r.size;
-      replaceInput(
-        g,
-        n,
-        e.input,
-        constantValue(g, `${n.inputs[e.input]!.name}::pruned`, {
-          type: c.type,
-          dims,
-          data: c.type === "float32" ? data : convertLike(c, data),
-        } as Tensor),
-      );
+      replaceConstant(g, n, e.input, { type: "float32", dims, data });
     } else if (e.kind === "reshape") {
       const r = dropped(e.desc);
       if (!r.size) continue;
       const t = n.inputs[1]!.constant!;
       const vals = Array.from(t.data as ArrayLike<number | bigint>, Number);
       vals[1] -= r.size;
-      replaceInput(
-        g,
-        n,
-        1,
-        constantValue(g, `${n.inputs[1]!.name}::pruned`, {
-          type: "int64",
-          dims: [2],
-          data: BigInt64Array.from(vals, (v) => BigInt(v)),
-        }),
-      );
+      replaceConstant(g, n, 1, {
+        type: "int64",
+        dims: [2],
+        data: BigInt64Array.from(vals, (v) => BigInt(v)),
+      });
     }
   }
 
@@ -833,11 +851,6 @@ export function structuredPass(g: Graph, recipe: Recipe): PassResult {
     } → ${macs((l) => l.macsAfter)}`,
   );
   return { layers, notes };
-}
-
-function convertLike(c: Tensor, data: Float32Array): Tensor["data"] {
-  if (c.type === "float64") return Float64Array.from(data);
-  return data;
 }
 
 function convPadded(n: Node): boolean {
