@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { benchGemm, GEMM_SHAPES } from "./gemm.ts";
 import { benchConv, CONV_LAYERS } from "./conv.ts";
 import { benchModels } from "./models.ts";
+import { benchCompression } from "./compression.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -31,6 +32,7 @@ const suites: Record<string, () => Promise<unknown>> = {
     }),
   models: () =>
     benchModels({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
+  compression: () => benchCompression({ json: values.json, quick: values.quick }),
 };
 
 const names = positionals.length ? positionals : Object.keys(suites);

@@ -61,3 +61,38 @@ if (mr.length) {
   }
   console.log();
 }
+
+// Compression on the MNIST models: what each recipe keeps (accuracy, agreement) and saves.
+interface CompressionRow {
+  suite: "compression";
+  model: string;
+  recipe: string;
+  accuracy: number;
+  agreement: number;
+  kl: number;
+  bytes: number;
+  gzipBytes: number;
+  ratio: number;
+  p50Ms: number | null;
+  ortAccuracy?: number;
+}
+const cr = rows.filter((r) => r.suite === "compression") as unknown as CompressionRow[];
+if (cr.length) {
+  const pct = (v?: number) => (v === undefined ? "–" : `${(v * 100).toFixed(2)}%`);
+  console.log(
+    "| model | recipe | accuracy | top-1 agreement | KL | size | × smaller | gzip | sqz p50 ms | ORT accuracy (same file) |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  for (const r of cr) {
+    console.log(
+      `| ${r.model} | ${r.recipe} | ${pct(r.accuracy)} | ${pct(r.agreement)} | ${
+        r.kl.toExponential(1)
+      } | ${(r.bytes / 1024).toFixed(1)} KiB | ${r.ratio.toFixed(2)}× | ${
+        (r.gzipBytes / 1024).toFixed(1)
+      } KiB | ${r.p50Ms?.toFixed(3) ?? "–"} | ${
+        r.ortAccuracy === undefined ? "– (ai.sqz ops)" : pct(r.ortAccuracy)
+      } |`,
+    );
+  }
+  console.log();
+}

@@ -174,7 +174,7 @@ export function quantizeStatic(
     // A tensor that only moved through MaxPool / Reshape / … keeps its source's parameters.
     const prod = v.producer;
     if (prod && MOVEMENT.has(prod.op) && prod.inputs[0]) {
-      const src = paramsOf(prod.inputs[0]);
+      const src = paramsOf(source.get(prod.inputs[0]) ?? prod.inputs[0]);
       if (src) p = src;
     }
     const s = stats.get(v.name);

@@ -196,8 +196,17 @@ export function dropQdqAroundMovement(g: Graph): number {
     if (n.op === "MaxPool" && n.outputs.length > 1 && n.outputs[1].consumers.length) continue;
     const x = dequantize(n.inputs[0], false);
     if (!x || x.q.type === "int32" || scalarOf(x.scale) === undefined) continue;
-    const y = n.outputs[0];
-    const q = onlyConsumer(g, y);
+    // Follow single-reader movement ops (MaxPool → Flatten …) to the QuantizeLinear.
+    const chain: Node[] = [n];
+    let y = n.outputs[0];
+    let q = onlyConsumer(g, y);
+    while (
+      q && MOVEMENT.has(q.op) && (!q.domain || q.domain === "ai.onnx") && q.outputs.length === 1
+    ) {
+      chain.push(q);
+      y = q.outputs[0];
+      q = onlyConsumer(g, y);
+    }
     if (!q || q.op !== "QuantizeLinear" || (q.domain && q.domain !== "ai.onnx")) continue;
     const zeroQ = q.inputs[2];
     // A Q without zero point makes uint8 with zero 0.
@@ -206,15 +215,17 @@ export function dropQdqAroundMovement(g: Graph): number {
       : !zeroQ && (!x.zero || (scalarOf(x.zero) === 0 && x.q.type === "uint8")) &&
         x.q.type === "uint8";
     if (!sameConstant(x.scale, q.inputs[1]) || !sameZero) continue;
-    // n now reads x_q and writes what Q wrote.
+    // The chain now reads x_q and its last op writes what Q wrote.
     g.removeNode(q);
     const i = x.node.outputs[0].consumers.indexOf(n);
     if (i >= 0) x.node.outputs[0].consumers.splice(i, 1);
     n.inputs[0] = x.q;
     x.q.consumers.push(n);
-    n.outputs[0] = q.outputs[0];
-    q.outputs[0].producer = n;
+    const last = chain[chain.length - 1];
+    last.outputs[0] = q.outputs[0];
+    q.outputs[0].producer = last;
     y.producer = undefined;
+    for (const c of chain.slice(0, -1)) c.outputs[0].type = x.q.type;
     moved++;
   }
   return moved;

@@ -8,6 +8,7 @@ import type { KernelEnv, KernelOp, KernelOpFactory } from "../kernel_op.ts";
 import { type Dims4, PackedConvI8 } from "../../kernels/conv.ts";
 import { attrInt, attrInts } from "../../ops/attrs.ts";
 import { windowAttrs } from "./attrs.ts";
+import { RUNTIME, runtimeZero } from "./qgemm.ts";
 import {
   constNumbers,
   isQType,
@@ -20,7 +21,7 @@ import {
 interface QConvPlan {
   weights: Int8Array;
   bias?: Int32Array;
-  xZero: number;
+  xZero: number | typeof RUNTIME;
   /** QLinearConv only. */
   requant?: {
     scales: Float32Array;
@@ -46,7 +47,9 @@ function plan(node: Node): QConvPlan | undefined {
   if (wZeroV && !wZero) return undefined;
   const weights = symmetricWeights(w, wZero, cout, (i) => Math.floor(i / per));
   if (!weights) return undefined;
-  const xZero = scalarConst(node.inputs[q ? 2 : 2], 0);
+  // ConvInteger after DynamicQuantizeLinear: a zero point computed at run time (a scalar).
+  const xZeroV = node.inputs[2];
+  const xZero = !q && xZeroV && !xZeroV.constant ? RUNTIME : scalarConst(xZeroV, 0);
   if (xZero === undefined) return undefined;
   if (!q) return { weights, xZero };
   const xs = scalarConst(node.inputs[1]), ys = scalarConst(node.inputs[6]);
@@ -111,10 +114,11 @@ export const nhwcQConv: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp
     run(k) {
       const dims = [...k.inputDims(0)] as Dims4;
       const signed = k.inputType(0) === "int8";
+      const zeroPoint = p.xZero === RUNTIME ? runtimeZero(k, 2, signed) : p.xZero;
       const y = conv.geometry(dims, attrs).dims;
       const px = k.inputPtr(0);
       const py = k.outputPtr(0, outType, y);
-      conv.runResident(px, dims, { signed, zeroPoint: p.xZero }, py, out, attrs);
+      conv.runResident(px, dims, { signed, zeroPoint }, py, out, attrs);
       return y[0] * y[1] * y[2] * cout * kh * kw * cinG;
     },
     dispose() {

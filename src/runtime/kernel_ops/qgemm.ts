@@ -19,6 +19,25 @@ import {
   symmetricWeights,
 } from "./quant_params.ts";
 import { ShapeError } from "../../errors.ts";
+import type { KernelRunContext } from "../kernel_op.ts";
+
+/** A zero point that arrives as a (scalar) input at run time. */
+export const RUNTIME = Symbol("runtime zero point");
+
+/** Reads a runtime scalar zero point; a per-row vector is not something the kernels take. */
+export function runtimeZero(ctx: KernelRunContext, i: number, signed: boolean): number {
+  const t = ctx.input(i);
+  if (!t || t.data.length !== 1) {
+    throw new ShapeError(`the zero point (input ${i}) must be a scalar, got [${t?.dims}]`);
+  }
+  const z = Number(t.data[0]);
+  if (signed !== (t.type === "int8")) {
+    throw new ShapeError(
+      `the zero point is ${t.type} but the input is ${signed ? "int8" : "uint8"}`,
+    );
+  }
+  return z;
+}
 
 /** Input positions per op: [aZero, b, bScale, bZero, bias, yScale, yZero]. */
 const LAYOUT: Record<string, (number | undefined)[]> = {
@@ -32,7 +51,7 @@ interface QGemmPlan {
   n: number;
   transB: boolean;
   weights: Int8Array;
-  aZero: number;
+  aZero: number | typeof RUNTIME;
   bias?: Int32Array;
   out: I8Output;
   outType: "int32" | "float32" | "uint8" | "int8";
@@ -54,7 +73,11 @@ function plan(node: Node): QGemmPlan | undefined {
   if (bZeroV && !bZero) return undefined;
   const weights = symmetricWeights(b, bZero, n, (i) => (transB ? Math.floor(i / k) : i % n));
   if (!weights) return undefined;
-  const aZero = scalarConst(input(iAz), 0);
+  // MatMulInteger after DynamicQuantizeLinear: a zero point computed at run time (a scalar).
+  const aZeroV = input(iAz);
+  const aZero = node.op === "MatMulInteger" && aZeroV && !aZeroV.constant
+    ? RUNTIME
+    : scalarConst(aZeroV, 0);
   if (aZero === undefined) return undefined;
   const biasV = input(iBias);
   if (biasV && biasV.constant?.type !== "int32") return undefined;
@@ -116,9 +139,10 @@ export const qgemm: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp | u
       }
       const m = dims.slice(0, -1).reduce((x, y) => x * y, 1);
       const signed = ctx.inputType(0) === "int8";
+      const zeroPoint = aZero === RUNTIME ? runtimeZero(ctx, LAYOUT[node.op][0]!, signed) : aZero;
       const pa = ctx.inputPtr(0);
       const pc = ctx.outputPtr(0, outType, [...dims.slice(0, -1), n]);
-      if (m > 0) gemm.runResident(m, pa, { signed, zeroPoint: aZero }, pc, params);
+      if (m > 0) gemm.runResident(m, pa, { signed, zeroPoint }, pc, params);
       return m * n * k;
     },
     dispose() {

@@ -1,0 +1,121 @@
+// `deno task bench compression [--json] [--quick]`: what each recipe keeps and saves on the
+// MNIST reference models (models/), measured on the 2,000 held-out real digits: accuracy,
+// top-1 agreement and KL against the float model, file and gzip size, single-digit latency in
+// sqz, and — for artifacts in standard ONNX ops — the accuracy onnxruntime-web gets running the
+// same file unchanged. Calibration: 256 training digits.
+import { compress, evaluate, type Tensor } from "../src/mod.ts";
+import { mnistSplit } from "../src/eval/mnist.ts";
+import { ortRunner } from "./models.ts";
+
+export const RECIPES: [string, string | Record<string, unknown>][] = [
+  ["float", "none"],
+  ["int8", "int8"],
+  ["int8 dynamic", "int8-dynamic"],
+  ["int4 (block 32)", "int4"],
+  ["ternary", "ternary"],
+  ["binary", "binary"],
+  ["prune 50%", "prune:0.5"],
+  ["prune 90%", "prune:0.9"],
+  ["2:4 sparse", { prune: { pattern: "2:4" } }],
+  ["svd 90% energy", "svd:0.9"],
+  ["structured 25%", { structured: { ratio: 0.25 } }],
+  ["cluster 16", "cluster:16"],
+  ["prune 50% + cluster 16 + int8", {
+    method: "int8",
+    prune: { sparsity: 0.5 },
+    cluster: { clusters: 16 },
+  }],
+];
+
+const MODELS = ["mnist_cnn", "mnist_mlp"];
+
+function slice(x: Tensor, from: number, to: number): Tensor {
+  const per = x.data.length / x.dims[0];
+  return {
+    type: x.type,
+    dims: [to - from, ...x.dims.slice(1)],
+    data: x.data.slice(from * per, to * per),
+  } as Tensor;
+}
+
+/** Accuracy of onnxruntime-web on the artifact, or undefined when it uses sqz's own ops. */
+async function ortAccuracy(
+  model: Uint8Array,
+  x: Tensor,
+  y: Uint8Array,
+): Promise<number | undefined> {
+  let ort;
+  try {
+    ort = await ortRunner(model);
+  } catch {
+    return undefined; // ai.sqz custom ops: onnxruntime cannot load them
+  }
+  try {
+    let right = 0;
+    const n = x.dims[0];
+    for (let i = 0; i < n; i += 100) {
+      const b = slice(x, i, Math.min(n, i + 100));
+      const out = await ort.run({ input: { dims: b.dims, data: b.data as Float32Array } });
+      const logits = out.logits.data;
+      for (let r = 0; r < b.dims[0]; r++) {
+        let best = 0;
+        for (let c = 1; c < 10; c++) if (logits[r * 10 + c] > logits[r * 10 + best]) best = c;
+        if (best === y[i + r]) right++;
+      }
+    }
+    return right / n;
+  } finally {
+    await ort.release();
+  }
+}
+
+export async function benchCompression(opts: { json: boolean; quick: boolean }): Promise<void> {
+  const { train, test } = await mnistSplit(0);
+  const calib = Array.from(
+    { length: 8 },
+    (_, i) => ({ input: slice(train.x, i * 32, i * 32 + 32) }),
+  );
+  const recipes = opts.quick
+    ? RECIPES.filter(([n]) => ["float", "int8", "int4 (block 32)"].includes(n))
+    : RECIPES;
+  const rows: Record<string, unknown>[] = [];
+  for (const name of MODELS) {
+    const path = new URL(`../models/${name}.onnx`, import.meta.url).pathname;
+    const float = await Deno.readFile(path);
+    for (const [label, recipe] of recipes) {
+      const model = label === "float"
+        ? float
+        : (await compress(float, recipe, { calibration: calib })).model;
+      const r = await evaluate(
+        model,
+        { inputs: { input: test.x }, labels: test.y },
+        { reference: label === "float" ? undefined : float, latencyRuns: 50, layers: false },
+      );
+      const row = {
+        suite: "compression",
+        model: name,
+        recipe: label,
+        accuracy: r.accuracy,
+        agreement: r.agreement ?? 1,
+        kl: typeof r.klMean === "number" ? r.klMean : 0,
+        bytes: r.model.bytes,
+        gzipBytes: r.model.gzipBytes,
+        ratio: float.length / r.model.bytes,
+        p50Ms: r.latency.p50Ms,
+        ortAccuracy: await ortAccuracy(model, test.x, test.y),
+      };
+      rows.push(row);
+      if (opts.json) console.log(JSON.stringify(row));
+      else {
+        console.log(
+          `${name.padEnd(10)} ${label.padEnd(32)} acc ${(row.accuracy! * 100).toFixed(2)}%  ` +
+            `agree ${(row.agreement * 100).toFixed(2)}%  ${(row.bytes / 1024).toFixed(1)} KiB ` +
+            `(${row.ratio.toFixed(2)}×, gzip ${(row.gzipBytes / 1024).toFixed(1)} KiB)  ` +
+            `p50 ${row.p50Ms?.toFixed(3)} ms  ORT acc ${
+              row.ortAccuracy === undefined ? "–" : (row.ortAccuracy * 100).toFixed(2) + "%"
+            }`,
+        );
+      }
+    }
+  }
+}
