@@ -258,7 +258,7 @@ function graphProto(g: Graph, name: string, state: ExportState, top: boolean): G
         );
       }
     }
-    return nodeProto(n, state);
+    return nodeProto(n, state, g.outputs);
   });
   for (const v of g.outputs) {
     useConstant(v);
@@ -320,16 +320,17 @@ function outerReads(g: Graph): Set<string> {
 
 /**
  * The importer names an omitted optional output `<node>::unused<k>`; such an output, if
- * nothing reads it, goes back to ONNX's empty name.
+ * nothing reads it (not even the graph), goes back to ONNX's empty name.
  */
-function isOmittedOutput(v: Value): boolean {
-  return !v.consumers.length && /::unused\d+$/.test(v.name) &&
-    v.producer?.name !== undefined && v.name.startsWith(`${v.producer.name}::unused`);
+function isOmittedOutput(v: Value, graphOutputs: readonly Value[]): boolean {
+  if (v.consumers.length || graphOutputs.includes(v) || !v.producer) return false;
+  const prefix = `${v.producer.name}::unused`;
+  return v.name.startsWith(prefix) && /^\d+$/.test(v.name.slice(prefix.length));
 }
 
-function nodeProto(n: Node, state: ExportState): NodeProto {
+function nodeProto(n: Node, state: ExportState, graphOutputs: readonly Value[]): NodeProto {
   // Omitted outputs stay in place as "": the reimported node keeps its output count.
-  const outputs = n.outputs.map((v) => (isOmittedOutput(v) ? "" : v.name));
+  const outputs = n.outputs.map((v) => (isOmittedOutput(v, graphOutputs) ? "" : v.name));
   const attrs: AttributeProto[] = [];
   for (const [name, value] of Object.entries(n.attrs)) {
     if (value === undefined) continue;
