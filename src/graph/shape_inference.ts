@@ -291,6 +291,10 @@ export function inferShapes(g: Graph): void {
     const declared = n.outputs.map((v) => v.shape);
     try {
       rule(n);
+      // Dropout's mask is bool from opset 10; before, it has the input's type.
+      if (n.op === "Dropout" && n.outputs[1] && (g.opsets.get("") ?? 99) < 10) {
+        n.outputs[1].type = n.inputs[0]?.type;
+      }
     } catch (e) {
       if (e instanceof ShapeError || e instanceof ModelError) {
         throw new ModelError(`shape inference at node '${n.name}' (${n.op}): ${e.message}`);
