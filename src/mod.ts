@@ -49,10 +49,5 @@ export {
 export { type Method, parseRecipe, type Recipe } from "./compress/recipe.ts";
 export type { LayerReport } from "./compress/types.ts";
 /** Evaluation: accuracy, agreement with the float model, per-layer SQNR, size, latency. */
-export {
-  type Dataset,
-  type EvalReport,
-  evaluate,
-  type EvaluateOptions,
-} from "./eval/evaluate.ts";
+export { type Dataset, type EvalReport, evaluate, type EvaluateOptions } from "./eval/evaluate.ts";
 export { reportHtml } from "./eval/report_html.ts";

@@ -7,9 +7,9 @@
 // folding, activation fusion), assigns the NHWC layout the kernels want, and compiles every node
 // to a Wasm kernel op (weights packed once) or a TypeScript op. run() validates the feeds
 // against the model's declared types and shapes before anything runs.
-import { importModel } from "./onnx/import.ts";
+import { importModel, readModel } from "./onnx/import.ts";
 import type { Dim, Graph, Value } from "./graph/ir.ts";
-import { elementCount, type Tensor, type TensorType } from "./graph/tensor.ts";
+import { ARRAY_CLASS, elementCount, type Tensor, type TensorType } from "./graph/tensor.ts";
 import { inferShapes } from "./graph/shape_inference.ts";
 import { foldConstants } from "./graph/fold.ts";
 import { eliminateDeadCode, simplify } from "./graph/passes.ts";
@@ -64,23 +64,6 @@ export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
   ...Object.keys(KERNEL_OPS).filter((k) => !k.startsWith(`${NHWC_DOMAIN}.`)),
 ]);
 
-const ARRAY_OF: Record<TensorType, string> = {
-  float32: "Float32Array",
-  float64: "Float64Array",
-  float16: "Uint16Array",
-  int8: "Int8Array",
-  uint8: "Uint8Array",
-  int16: "Int16Array",
-  uint16: "Uint16Array",
-  int32: "Int32Array",
-  uint32: "Uint32Array",
-  int64: "BigInt64Array",
-  uint64: "BigUint64Array",
-  bool: "Uint8Array",
-  int4: "Int8Array",
-  uint4: "Uint8Array",
-};
-
 function metadata(v: Value): ValueMetadata {
   return { name: v.name, type: v.type ?? "float32", dims: [...(v.shape ?? [])] };
 }
@@ -108,17 +91,7 @@ export class Session {
 
   /** Loads a model from bytes or a file path (external data is then found beside it). */
   static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
-    let bytes: Uint8Array, baseDir: string | undefined;
-    if (typeof model === "string") {
-      try {
-        bytes = await Deno.readFile(model);
-      } catch (e) {
-        throw new ModelError(`cannot read '${model}': ${(e as Error).message}`);
-      }
-      const slash = model.lastIndexOf("/");
-      baseDir = slash >= 0 ? model.slice(0, slash) || "/" : ".";
-    } else if (model instanceof Uint8Array) bytes = model;
-    else throw new ArgumentError("the model must be a Uint8Array or a path");
+    const { bytes, baseDir } = await readModel(model);
     const g = importModel(bytes, {
       externalData: options.externalData,
       baseDir,
@@ -249,8 +222,8 @@ function checkFeed(meta: ValueMetadata, t: Tensor): void {
   if (t.type !== meta.type) {
     throw new ShapeError(`${what} must be ${meta.type}, got ${t.type}`);
   }
-  if (t.data.constructor.name !== ARRAY_OF[t.type]) {
-    throw new ArgumentError(`${what} is ${t.type}, so its data must be a ${ARRAY_OF[t.type]}`);
+  if (t.data.constructor.name !== ARRAY_CLASS[t.type]) {
+    throw new ArgumentError(`${what} is ${t.type}, so its data must be a ${ARRAY_CLASS[t.type]}`);
   }
   if (meta.dims.length && t.dims.length !== meta.dims.length) {
     throw new ShapeError(

@@ -45,7 +45,11 @@ Deno.test("recipes: presets and JSON validate, bad ones are ArgumentErrors", () 
   assert.equal(parseRecipe("prune:0.9").prune?.sparsity, 0.9);
   assert.equal(parseRecipe("svd:0.95").lowrank?.energy, 0.95);
   assert.equal(parseRecipe("cluster:32").cluster?.clusters, 32);
-  const r = parseRecipe({ method: "int8", int8: { calibration: "entropy" }, layers: { fc: { method: "none" } } });
+  const r = parseRecipe({
+    method: "int8",
+    int8: { calibration: "entropy" },
+    layers: { fc: { method: "none" } },
+  });
   assert.equal(r.int8.calibration, "entropy");
   assert.equal(r.layers.fc.method, "none");
   for (
@@ -87,8 +91,12 @@ for (const [name, ratio] of [["lenet", 3.4], ["mobilenet_block", 2.2]] as const)
     const { ops, diff, scale, drift } = await compare(name, model);
     assert.ok(ops.includes("sqz.nhwc.QLinearConv"), ops.join(" "));
     console.log(
-      `${name} int8: ${(report.size.before / 1024).toFixed(0)} KiB → ${(report.size.after / 1024).toFixed(0)} KiB, ` +
-        `max|sqz − ort| ${diff.toExponential(2)} (of ${scale.toFixed(3)}), max|int8 − float| ${drift.toFixed(4)}`,
+      `${name} int8: ${(report.size.before / 1024).toFixed(0)} KiB → ${
+        (report.size.after / 1024).toFixed(0)
+      } KiB, ` +
+        `max|sqz − ort| ${diff.toExponential(2)} (of ${scale.toFixed(3)}), max|int8 − float| ${
+          drift.toFixed(4)
+        }`,
     );
     // Same integer arithmetic on both sides; only the final float scaling may round apart.
     assert.ok(diff <= 1e-4 * scale + 1e-5, `sqz vs ort ${diff}`);

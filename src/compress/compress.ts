@@ -8,7 +8,7 @@
 // stay zeros, which the entropy-coded size shows). The recipe and the report travel in the
 // artifact's metadata_props (`sqz.recipe`, `sqz.report`).
 import { gzipSync } from "node:zlib";
-import { importModel } from "../onnx/import.ts";
+import { importModel, readModel } from "../onnx/import.ts";
 import { exportModel } from "../onnx/export.ts";
 import type { Graph, Node, Value } from "../graph/ir.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
@@ -34,7 +34,6 @@ import { clusterPass } from "./cluster.ts";
 import { int4Pass } from "./int4.ts";
 import { ternaryPass } from "./ternary.ts";
 import { binaryPass } from "./binary.ts";
-import { ArgumentError, ModelError } from "../errors.ts";
 
 export interface CompressOptions {
   /** Feeds for static int8 calibration: an iterable or async iterable of `{ [input]: tensor }`. */
@@ -64,17 +63,7 @@ export async function compress(
 ): Promise<CompressResult> {
   const r = structuredClone(parseRecipe(recipe)) as Recipe;
   const progress = options.onProgress ?? (() => {});
-  let bytes: Uint8Array, baseDir: string | undefined;
-  if (typeof model === "string") {
-    try {
-      bytes = await Deno.readFile(model);
-    } catch (e) {
-      throw new ModelError(`cannot read '${model}': ${(e as Error).message}`);
-    }
-    const slash = model.lastIndexOf("/");
-    baseDir = slash >= 0 ? model.slice(0, slash) || "/" : ".";
-  } else if (model instanceof Uint8Array) bytes = model;
-  else throw new ArgumentError("the model must be a Uint8Array or a path");
+  const { bytes, baseDir } = await readModel(model);
   progress(0, "import");
   const g = importModel(bytes, { externalData: options.externalData, baseDir });
   g.topoSort();

@@ -343,7 +343,8 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-function shuffle(a: number[], random: () => number): void {
+/** Fisher–Yates, in place. */
+export function shuffle(a: number[], random: () => number): void {
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [a[i], a[j]] = [a[j], a[i]];

@@ -7,6 +7,7 @@
 // classes hold 863 (the 5s) to 1,127 (the 1s) digits, 10,000 in all.
 //
 // loadMnist() gives them in class order; mnistSplit() a deterministic stratified split.
+import { seededRandom, shuffle } from "./metrics.ts";
 import { SqzError, type Tensor } from "../mod.ts";
 
 /** The MNIST data files are missing or malformed (code "dataset_unavailable"). */
@@ -100,25 +101,6 @@ async function readDigits(): Promise<Mnist> {
   return { images, labels, count };
 }
 
-/** mulberry32: a small seeded PRNG, so splits are the same on every machine. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffle(a: number[], rand: () => number): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-}
-
 /**
  * A deterministic stratified split: 200 digits of each class for test (2,000), the other
  * 8,000 for training. Within each class the digits are shuffled by `seed` before the first 200
@@ -127,7 +109,8 @@ function shuffle(a: number[], rand: () => number): void {
 export async function mnistSplit(seed = 0): Promise<{ train: Split; test: Split }> {
   if (!Number.isSafeInteger(seed)) throw new DatasetError(`seed must be an integer, got ${seed}`);
   const m = await loadMnist();
-  const rand = prng(seed);
+  // Seeded (mulberry32), so the split is the same on every machine.
+  const rand = seededRandom(seed);
   const train: number[] = [], test: number[] = [];
   for (let d = 0; d < MNIST_CLASSES; d++) {
     const idx: number[] = [];

@@ -73,3 +73,21 @@ export const ELEMENT_BYTES: Record<TensorType, number> = {
 export function elementCount(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
+
+/** Name of the typed-array class that holds each type's data (what `data` must be). */
+export const ARRAY_CLASS: Record<TensorType, string> = {
+  float32: "Float32Array",
+  float64: "Float64Array",
+  float16: "Uint16Array",
+  int8: "Int8Array",
+  uint8: "Uint8Array",
+  int16: "Int16Array",
+  uint16: "Uint16Array",
+  int32: "Int32Array",
+  uint32: "Uint32Array",
+  int64: "BigInt64Array",
+  uint64: "BigUint64Array",
+  bool: "Uint8Array",
+  int4: "Int8Array",
+  uint4: "Uint8Array",
+};

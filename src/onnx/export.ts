@@ -30,7 +30,7 @@ import {
   type ValueInfoProto,
 } from "./proto.ts";
 import { type AttrValue, Graph, type Node, type Value } from "../graph/ir.ts";
-import { elementCount, type Tensor, type TensorType } from "../graph/tensor.ts";
+import { ARRAY_CLASS, elementCount, type Tensor, type TensorType } from "../graph/tensor.ts";
 import { ArgumentError, ModelError } from "../errors.ts";
 
 export interface ExportOptions {
@@ -108,24 +108,6 @@ const DATA_TYPE: Record<TensorType, number> = {
   bool: DataType.BOOL,
   int4: DataType.INT4,
   uint4: DataType.UINT4,
-};
-
-/** The typed array that holds each dtype (as the importer and Session produce them). */
-const ARRAY_OF: Record<TensorType, string> = {
-  float32: "Float32Array",
-  float64: "Float64Array",
-  float16: "Uint16Array",
-  int8: "Int8Array",
-  uint8: "Uint8Array",
-  int16: "Int16Array",
-  uint16: "Uint16Array",
-  int32: "Int32Array",
-  uint32: "Uint32Array",
-  int64: "BigInt64Array",
-  uint64: "BigUint64Array",
-  bool: "Uint8Array",
-  int4: "Int8Array",
-  uint4: "Uint8Array",
 };
 
 /**
@@ -408,10 +390,10 @@ function tensorProto(t: Tensor, name: string, state: ExportState, what: string):
     throw new ArgumentError(`exportModel: ${what} has invalid dims [${t.dims}]`);
   }
   const data = t.data;
-  if (data?.constructor?.name !== ARRAY_OF[t.type]) {
+  if (data?.constructor?.name !== ARRAY_CLASS[t.type]) {
     throw new ArgumentError(
       `exportModel: ${what} is ${t.type}, so its data must be a ${
-        ARRAY_OF[t.type]
+        ARRAY_CLASS[t.type]
       }, got ${data?.constructor?.name}`,
     );
   }

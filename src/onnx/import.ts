@@ -13,7 +13,7 @@ import {
 } from "./proto.ts";
 import { type AttrValue, type Dim, Graph, Node } from "../graph/ir.ts";
 import { ELEMENT_BYTES, elementCount, ONNX_TYPES, type Tensor } from "../graph/tensor.ts";
-import { ModelError } from "../errors.ts";
+import { ArgumentError, ModelError } from "../errors.ts";
 
 export interface ImportOptions {
   /** External data files by `location`, for callers that hold the bytes themselves. */
@@ -280,4 +280,22 @@ function constantNodeValue(attrs: Record<string, AttrValue>, node: string): Tens
     return { type: "int64", dims: [f.length], data: BigInt64Array.from(f, (x) => BigInt(x)) };
   }
   throw new ModelError(`Constant node '${node}' has no supported value attribute`);
+}
+
+/** A model given as bytes or a path: its bytes and the directory external data is read from. */
+export async function readModel(
+  model: Uint8Array | string,
+): Promise<{ bytes: Uint8Array; baseDir?: string }> {
+  if (model instanceof Uint8Array) return { bytes: model };
+  if (typeof model !== "string") {
+    throw new ArgumentError("the model must be a Uint8Array or a path");
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(model);
+  } catch (e) {
+    throw new ModelError(`cannot read '${model}': ${(e as Error).message}`);
+  }
+  const slash = model.lastIndexOf("/");
+  return { bytes, baseDir: slash >= 0 ? model.slice(0, slash) || "/" : "." };
 }
