@@ -4,6 +4,7 @@ import { benchGemm, GEMM_SHAPES } from "./gemm.ts";
 import { benchConv, CONV_LAYERS } from "./conv.ts";
 import { benchModels } from "./models.ts";
 import { benchCompression } from "./compression.ts";
+import { benchServe } from "./serve.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -33,6 +34,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   models: () =>
     benchModels({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
   compression: () => benchCompression({ json: values.json, quick: values.quick }),
+  serve: () => benchServe({ json: values.json, quick: values.quick }),
 };
 
 const names = positionals.length ? positionals : Object.keys(suites);

@@ -1,0 +1,157 @@
+// The Hono app, built from its dependencies (so tests and the entry point build it alike):
+//
+//   const deps = await openDeps(config, logger);   // database, artifacts, sessions, queue
+//   const app = buildApp(deps);
+//   Deno.serve({ port }, app.fetch);
+//
+// Middleware order: request log and metrics (outermost, so they see every status), API keys,
+// then the routes; errors from anywhere become JSON bodies in onError.
+import { Hono } from "hono";
+import type { AppEnv } from "./context.ts";
+import type { Config } from "./config.ts";
+import { errorHandler, notFound } from "./errors.ts";
+import { type Logger, requestLogger } from "./log.ts";
+import { Gauge, ServerMetrics } from "./metrics.ts";
+import { apiKeyAuth } from "./auth.ts";
+import { Store } from "./store/db.ts";
+import { ArtifactStore } from "./store/artifacts.ts";
+import { lockDataDir } from "./store/lock.ts";
+import { SessionCache } from "./sessions.ts";
+import { Catalog, modelSource } from "./catalog.ts";
+import { JobQueue } from "./jobs/queue.ts";
+import { modelRoutes } from "./routes/models.ts";
+import { jobRoutes } from "./routes/jobs.ts";
+import { v2Routes } from "./routes/v2.ts";
+import { opsRoutes } from "./routes/ops.ts";
+
+export interface Deps {
+  config: Config;
+  log: Logger;
+  metrics: ServerMetrics;
+  store: Store;
+  artifacts: ArtifactStore;
+  sessions: SessionCache;
+  catalog: Catalog;
+  queue: JobQueue;
+  /** The data directory's lock, held while the server runs (close() releases it). */
+  lock: Deno.FsFile;
+  /** Aborted when the server starts shutting down (ends SSE streams). */
+  closing: AbortSignal;
+  isReady(): boolean;
+}
+
+/**
+ * Opens the data directory (database, artifact store), recovers unfinished jobs and removes
+ * artifacts nothing refers to. Jobs start when `deps.queue.kick()` is called.
+ */
+export async function openDeps(
+  config: Config,
+  log: Logger,
+  closing: AbortSignal = new AbortController().signal,
+): Promise<Deps> {
+  await Deno.mkdir(config.dataDir, { recursive: true });
+  const lock = await lockDataDir(config.dataDir);
+  const metrics = new ServerMetrics();
+  const store = new Store(`${config.dataDir}/sqz.db`);
+  const artifacts = await ArtifactStore.open(config.dataDir);
+  const sessions = new SessionCache(
+    config.sessionMemoryBytes,
+    (id) => {
+      const m = store.getModel(id);
+      if (!m) throw notFound(`no model '${id}'`);
+      return modelSource(artifacts, m);
+    },
+    metrics,
+  );
+  const catalog = new Catalog(store, artifacts, sessions, metrics);
+  const queue = new JobQueue(store, artifacts, catalog, metrics, log, {
+    concurrency: config.jobConcurrency,
+    timeoutMs: config.jobTimeoutMs,
+    maxAttempts: config.jobMaxAttempts,
+    delayMs: config.testJobDelayMs,
+  });
+  await queue.recover();
+  const removed = await artifacts.removeUnreferenced(store.referencedArtifacts());
+  if (removed) log.info("removed unreferenced artifacts", { count: removed });
+
+  const r = metrics.registry;
+  r.add(
+    new Gauge("sqz_jobs_queue_depth", "Compression jobs waiting to run.", [], () => [
+      [{}, store.countJobs("queued")],
+    ]),
+  );
+  r.add(
+    new Gauge(
+      "sqz_jobs_running",
+      "Compression jobs running.",
+      [],
+      () => [[{}, queue.runningCount]],
+    ),
+  );
+  r.add(new Gauge("sqz_models", "Models in the catalog.", [], () => [[{}, store.countModels()]]));
+  r.add(
+    new Gauge("sqz_sessions_cached", "Inference sessions loaded in the cache.", [], () => [
+      [{}, sessions.size],
+    ]),
+  );
+  r.add(
+    new Gauge(
+      "sqz_wasm_memory_bytes",
+      "Wasm linear memory of the cached inference sessions (weights and activation arena), " +
+        "by model.",
+      ["model"],
+      () => sessions.memoryByModel().map(([model, bytes]) => [{ model }, bytes]),
+    ),
+  );
+  r.add(
+    new Gauge(
+      "sqz_wasm_memory_total_bytes",
+      "Wasm linear memory of all cached inference sessions.",
+      [],
+      () => [[{}, sessions.totalBytes]],
+    ),
+  );
+  r.add(
+    new Gauge("sqz_session_memory_budget_bytes", "The session cache's memory budget.", [], () => [
+      [{}, config.sessionMemoryBytes],
+    ]),
+  );
+  return {
+    config,
+    log,
+    metrics,
+    store,
+    artifacts,
+    sessions,
+    catalog,
+    queue,
+    lock,
+    closing,
+    isReady: () => !closing.aborted,
+  };
+}
+
+export function buildApp(deps: Deps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use("*", requestLogger(deps.log, deps.metrics));
+  app.use("*", apiKeyAuth(deps.config.apiKeyHashes));
+  app.route("/", modelRoutes(deps));
+  app.route("/", jobRoutes(deps));
+  app.route("/", v2Routes(deps));
+  app.route("/", opsRoutes(deps));
+  app.notFound((c) => {
+    c.set("errorCode", "not_found");
+    return c.json({
+      error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}` },
+    }, 404);
+  });
+  app.onError(errorHandler((err, c) => {
+    deps.log.error("internal error", {
+      requestId: c.get("requestId"),
+      path: c.req.path,
+      error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+      stack: err instanceof Error ? err.stack : undefined,
+    });
+  }));
+  return app;
+}

@@ -1,0 +1,125 @@
+// The sqz service: `deno run -A server/main.ts [--port N] [--host ADDR] [--data-dir DIR]
+// [--api-keys-file FILE] [--no-preload]` (see config.ts and server/README.md).
+//
+// Startup: open the data dir (recovering unfinished jobs), register the demo model, listen, and
+// start the queued jobs. SIGINT / SIGTERM: stop taking requests, end the SSE streams, hand the
+// running job back to the queue, let in-flight requests finish (10 s at most), close the
+// database.
+import { SqzError } from "../src/mod.ts";
+import { loadConfig } from "./config.ts";
+import { Logger } from "./log.ts";
+import { buildApp, type Deps, openDeps } from "./app.ts";
+import { sha256Hex } from "./store/artifacts.ts";
+
+const DEMO_MODEL = new URL("../models/mnist_cnn.onnx", import.meta.url);
+const DEMO_NAME = "mnist";
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Registers the MNIST demo model unless a model with the same bytes exists (idempotent). */
+async function preload(deps: Deps): Promise<void> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(DEMO_MODEL);
+  } catch (e) {
+    deps.log.warn("demo model not preloaded", { error: (e as Error).message });
+    return;
+  }
+  const sha = await sha256Hex(bytes);
+  const existing = deps.store.findModelBySha(sha);
+  if (existing) {
+    deps.log.info("demo model present", { model: existing.id, name: existing.name });
+    return;
+  }
+  const name = deps.store.getModelByName(DEMO_NAME) ? undefined : DEMO_NAME;
+  const m = await deps.catalog.create({ bytes, name });
+  deps.log.info("demo model preloaded", { model: m.id, name: m.name });
+}
+
+async function main(): Promise<void> {
+  const early = new Logger(true);
+  let config;
+  try {
+    config = await loadConfig(Deno.env.toObject(), Deno.args);
+  } catch (e) {
+    early.error("bad configuration", { error: (e as Error).message });
+    Deno.exit(2);
+  }
+  const log = new Logger(config.log);
+  const closing = new AbortController();
+  let deps: Deps;
+  try {
+    deps = await openDeps(config, log, closing.signal);
+  } catch (e) {
+    log.error("cannot open the data directory", {
+      dataDir: config.dataDir,
+      error: (e as Error).message,
+    });
+    Deno.exit(1);
+  }
+  const app = buildApp(deps);
+  if (config.preload) {
+    try {
+      await preload(deps);
+    } catch (e) {
+      log.error("demo model not preloaded", {
+        error: e instanceof SqzError ? e.message : String(e),
+      });
+    }
+  }
+
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      hostname: config.host,
+      port: config.port,
+      onListen: ({ hostname, port }) => {
+        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+        const url = `http://${host}:${port}`;
+        log.always(`sqz listening on ${url}`, {
+          url,
+          dataDir: config.dataDir,
+          auth: config.apiKeyHashes.length > 0,
+          pid: Deno.pid,
+        });
+      },
+    }, app.fetch);
+  } catch (e) {
+    log.error("cannot listen", {
+      host: config.host,
+      port: config.port,
+      error: (e as Error).message,
+    });
+    deps.store.close();
+    Deno.exit(1);
+  }
+  deps.queue.kick();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal });
+    // The queue first: its "back to queued" events still reach the SSE streams, which end next.
+    deps.queue.stop();
+    closing.abort();
+    const force = setTimeout(() => {
+      log.warn("in-flight requests did not finish in time; exiting", {
+        graceMs: SHUTDOWN_GRACE_MS,
+      });
+      deps.store.close();
+      Deno.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    await server.shutdown();
+    clearTimeout(force);
+    deps.sessions.close();
+    deps.store.close();
+    deps.lock.close();
+    log.always("stopped");
+    Deno.exit(0);
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => void stop(sig));
+  }
+}
+
+if (import.meta.main) await main();

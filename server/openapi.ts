@@ -1,0 +1,626 @@
+// The OpenAPI 3.1 description of every route, written by hand (served at /openapi.json, and
+// rendered as the /docs page).
+import { SERVER_VERSION } from "./routes/v2.ts";
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: unknown) => ({ "application/json": { schema } });
+const error = (description: string) => ({ description, content: json(ref("Error")) });
+
+const modelParam = {
+  name: "id",
+  in: "path",
+  required: true,
+  description: "Model id (`m_` and 24 base32 characters) or name.",
+  schema: { type: "string" },
+};
+const jobParam = {
+  name: "id",
+  in: "path",
+  required: true,
+  description: "Job id (`j_` and 24 base32 characters).",
+  schema: { type: "string", pattern: "^j_[a-z2-7]{24}$" },
+};
+const v2Name = {
+  name: "name",
+  in: "path",
+  required: true,
+  description: "Model name or id.",
+  schema: { type: "string" },
+};
+
+const tensorSpec = {
+  type: "object",
+  required: ["name", "type", "dims"],
+  properties: {
+    name: { type: "string" },
+    type: { type: "string", examples: ["float32"] },
+    dims: {
+      type: "array",
+      items: { oneOf: [{ type: "integer" }, { type: "string" }] },
+      description: "Declared dims; strings are symbolic (dynamic) dims.",
+    },
+  },
+};
+
+const v2Tensor = {
+  type: "object",
+  required: ["name", "datatype", "shape"],
+  properties: {
+    name: { type: "string" },
+    datatype: {
+      type: "string",
+      enum: [
+        "BOOL",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "FP16",
+        "FP32",
+        "FP64",
+      ],
+    },
+    shape: { type: "array", items: { type: "integer", minimum: -1 } },
+    data: { description: "Row-major values, flat or nested (absent with binary data)." },
+    parameters: {
+      type: "object",
+      properties: { binary_data_size: { type: "integer" }, binary_data: { type: "boolean" } },
+    },
+  },
+};
+
+export const OPENAPI = {
+  openapi: "3.1.0",
+  info: {
+    title: "sqz",
+    version: SERVER_VERSION,
+    description:
+      "Model compression and inference over HTTP: upload ONNX models, compress them with a " +
+      "recipe (int8, int4, binary, ternary, pruning, low-rank, clustering) in background jobs " +
+      "with live progress, and run them with the Open Inference Protocol (KServe v2). Errors " +
+      'are `{ "error": { "code", "message" } }`. When the server has API keys, every route ' +
+      "except /v2/health/* and /metrics needs `Authorization: Bearer <key>`.",
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    "/v1/models": {
+      get: {
+        summary: "List models",
+        tags: ["models"],
+        responses: {
+          200: {
+            description: "All models, oldest first.",
+            content: json({
+              type: "object",
+              properties: { models: { type: "array", items: ref("Model") } },
+            }),
+          },
+        },
+      },
+      post: {
+        summary: "Upload a model",
+        description:
+          "An ONNX model as the raw body (`application/octet-stream`, name in `?name=`), or " +
+          "`multipart/form-data` with a file `model`, optional files `external` (external data; " +
+          "each file's name is the `location` the model names) and an optional text field " +
+          "`name`. The engine loads the model before anything is stored: a model it cannot " +
+          "load gets 422 and nothing is kept.",
+        tags: ["models"],
+        parameters: [{
+          name: "name",
+          in: "query",
+          schema: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" },
+        }],
+        requestBody: {
+          required: true,
+          content: {
+            "application/octet-stream": { schema: { type: "string", format: "binary" } },
+            "multipart/form-data": {
+              schema: {
+                type: "object",
+                required: ["model"],
+                properties: {
+                  model: { type: "string", format: "binary" },
+                  external: { type: "array", items: { type: "string", format: "binary" } },
+                  name: { type: "string" },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          201: { description: "Created.", content: json(ref("Model")) },
+          400: error("Bad request (empty body, bad name, bad form)."),
+          409: error("The name is taken."),
+          413: error("The body is larger than SQZ_MAX_UPLOAD_BYTES."),
+          415: error("Neither a raw body nor multipart."),
+          422: error("The engine cannot load the model."),
+        },
+      },
+    },
+    "/v1/models/{id}": {
+      parameters: [modelParam],
+      get: {
+        summary: "A model: inputs, outputs, size, op histogram, parent",
+        tags: ["models"],
+        responses: {
+          200: { description: "The model.", content: json(ref("Model")) },
+          400: error("Not an id nor a name."),
+          404: error("No such model."),
+        },
+      },
+      delete: {
+        summary: "Delete a model",
+        description:
+          "Refused with 409 while a queued or running job reads the model. Finished jobs and " +
+          "child models keep their `modelId` / `parentId` as a record. Files no other model " +
+          "uses are deleted.",
+        tags: ["models"],
+        responses: {
+          204: { description: "Deleted." },
+          404: error("No such model."),
+          409: error("A job is using the model."),
+        },
+      },
+    },
+    "/v1/models/{id}/artifact": {
+      parameters: [modelParam],
+      get: {
+        summary: "Download the ONNX file (or, with ?external=, one external data file)",
+        tags: ["models"],
+        parameters: [{ name: "external", in: "query", schema: { type: "string" } }],
+        responses: {
+          200: {
+            description: "The file; ETag is its SHA-256.",
+            content: {
+              "application/octet-stream": { schema: { type: "string", format: "binary" } },
+            },
+          },
+          304: { description: "Not modified (If-None-Match)." },
+          404: error("No such model."),
+        },
+      },
+    },
+    "/v1/models/{id}/compress": {
+      parameters: [modelParam],
+      post: {
+        summary: "Start a compression job",
+        description:
+          "JSON `{ recipe, name? }`, or multipart with `recipe` (text or .json file), `name` and " +
+          "`calibration` (a .npy array of N samples for the model's single input, for static " +
+          "int8). The recipe is validated before anything is queued. Without calibration data " +
+          "`int8` falls back to dynamic quantization and the report says so. `name` names the " +
+          "compressed model.",
+        tags: ["jobs"],
+        requestBody: {
+          required: true,
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                required: ["recipe"],
+                properties: { recipe: ref("Recipe"), name: { type: "string" } },
+              },
+              example: { recipe: "int8", name: "mnist-int8" },
+            },
+            "multipart/form-data": {
+              schema: {
+                type: "object",
+                required: ["recipe"],
+                properties: {
+                  recipe: { type: "string" },
+                  name: { type: "string" },
+                  calibration: { type: "string", format: "binary" },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          202: { description: "Queued; Location is the job.", content: json(ref("Job")) },
+          400: error("Bad recipe, recipe that does not fit the model, bad calibration data."),
+          404: error("No such model."),
+          409: error("The result name is taken."),
+          413: error("The body is too large."),
+          429: error("Too many queued jobs (SQZ_MAX_QUEUED_JOBS)."),
+          503: error("The server is shutting down."),
+        },
+      },
+    },
+    "/v1/jobs": {
+      get: {
+        summary: "List jobs",
+        tags: ["jobs"],
+        parameters: [
+          {
+            name: "state",
+            in: "query",
+            schema: { type: "string", enum: ["queued", "running", "succeeded", "failed"] },
+          },
+          {
+            name: "model",
+            in: "query",
+            description: "Input model id or name.",
+            schema: { type: "string" },
+          },
+        ],
+        responses: {
+          200: {
+            description: "Jobs, oldest first.",
+            content: json({
+              type: "object",
+              properties: { jobs: { type: "array", items: ref("Job") } },
+            }),
+          },
+        },
+      },
+    },
+    "/v1/jobs/{id}": {
+      parameters: [jobParam],
+      get: {
+        summary: "A job's state and progress",
+        tags: ["jobs"],
+        responses: {
+          200: { description: "The job.", content: json(ref("Job")) },
+          404: error("No such job."),
+        },
+      },
+    },
+    "/v1/jobs/{id}/events": {
+      parameters: [jobParam],
+      get: {
+        summary: "The job's progress as Server-Sent Events",
+        description:
+          "Every past event, then live ones; the stream ends after the event that puts the job " +
+          "in a final state. Events: `state` (`{ state, progress, stage, error?, resultModelId?, " +
+          "reason? }`) and `progress` (`{ progress, stage }`); each has `id` = its sequence " +
+          "number, so a client reconnecting with Last-Event-ID gets only what it missed.",
+        tags: ["jobs"],
+        responses: {
+          200: {
+            description: "An event stream.",
+            content: { "text/event-stream": { schema: { type: "string" } } },
+          },
+          404: error("No such job."),
+        },
+      },
+    },
+    "/v1/jobs/{id}/report": {
+      parameters: [jobParam],
+      get: {
+        summary: "The report of a succeeded job (JSON, or HTML with Accept: text/html)",
+        description:
+          "JSON `{ jobId, modelId, resultModelId, compression, evaluation? }`: the compression " +
+          "report (per layer: method, parameters, bytes before and after; notes) and, when one " +
+          "could be made, an evaluation of the result against its parent on the calibration " +
+          "samples (or synthetic inputs): top-1 agreement, KL, per-layer SQNR, size, latency.",
+        tags: ["jobs"],
+        responses: {
+          200: {
+            description: "The report.",
+            content: {
+              "application/json": { schema: { type: "object" } },
+              "text/html": { schema: { type: "string" } },
+            },
+          },
+          404: error("No such job."),
+          409: error("The job has not succeeded."),
+        },
+      },
+    },
+    "/v2": {
+      get: {
+        summary: "Server metadata (KServe v2)",
+        tags: ["inference"],
+        responses: {
+          200: {
+            description: "`{ name, version, extensions }`",
+            content: json({ type: "object" }),
+          },
+        },
+      },
+    },
+    "/v2/health/live": {
+      get: {
+        summary: "Liveness (no key needed)",
+        tags: ["inference"],
+        security: [],
+        responses: { 200: { description: "Live.", content: json({ type: "object" }) } },
+      },
+    },
+    "/v2/health/ready": {
+      get: {
+        summary: "Readiness (no key needed)",
+        tags: ["inference"],
+        security: [],
+        responses: {
+          200: { description: "Ready.", content: json({ type: "object" }) },
+          503: error("Starting or shutting down."),
+        },
+      },
+    },
+    "/v2/models/{name}": {
+      parameters: [v2Name],
+      get: {
+        summary: "Model metadata (KServe v2); also under /versions/1",
+        tags: ["inference"],
+        responses: {
+          200: { description: "Metadata.", content: json(ref("ModelMetadata")) },
+          404: error("No such model."),
+        },
+      },
+    },
+    "/v2/models/{name}/ready": {
+      parameters: [v2Name],
+      get: {
+        summary: "Model readiness (loads the model); also under /versions/1",
+        tags: ["inference"],
+        responses: {
+          200: { description: "Ready.", content: json({ type: "object" }) },
+          404: error("No such model."),
+        },
+      },
+    },
+    "/v2/models/{name}/infer": {
+      parameters: [v2Name],
+      post: {
+        summary: "Inference (KServe v2); also under /versions/1",
+        description:
+          "JSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length). " +
+          "Inputs are validated against the model's declared names, datatypes and shapes before " +
+          "anything runs; requests are limited to SQZ_MAX_INFER_BYTES and SQZ_MAX_TENSOR_ELEMENTS.",
+        tags: ["inference"],
+        requestBody: {
+          required: true,
+          content: {
+            "application/json": {
+              schema: ref("InferRequest"),
+              example: {
+                inputs: [{
+                  name: "input",
+                  shape: [1, 1, 28, 28],
+                  datatype: "FP32",
+                  data: "[784 numbers]",
+                }],
+              },
+            },
+            "application/octet-stream": { schema: { type: "string", format: "binary" } },
+          },
+        },
+        responses: {
+          200: { description: "Outputs.", content: json(ref("InferResponse")) },
+          400: error("Bad input: unknown name, wrong datatype or shape, bad values."),
+          404: error("No such model."),
+          413: error("Body or element count over the limit."),
+        },
+      },
+    },
+    "/metrics": {
+      get: {
+        summary: "Prometheus metrics (no key needed)",
+        tags: ["operations"],
+        security: [],
+        responses: {
+          200: {
+            description: "Text exposition format 0.0.4.",
+            content: { "text/plain": { schema: { type: "string" } } },
+          },
+        },
+      },
+    },
+    "/openapi.json": {
+      get: {
+        summary: "This document",
+        tags: ["operations"],
+        responses: { 200: { description: "OpenAPI 3.1.", content: json({ type: "object" }) } },
+      },
+    },
+    "/docs": {
+      get: {
+        summary: "This document as an HTML page",
+        tags: ["operations"],
+        responses: {
+          200: { description: "HTML.", content: { "text/html": { schema: { type: "string" } } } },
+        },
+      },
+    },
+    "/": {
+      get: {
+        summary: "Links to the API's parts",
+        tags: ["operations"],
+        responses: { 200: { description: "Links.", content: json({ type: "object" }) } },
+      },
+    },
+  },
+  components: {
+    securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+    schemas: {
+      Error: {
+        type: "object",
+        required: ["error"],
+        properties: {
+          error: {
+            type: "object",
+            required: ["code", "message"],
+            properties: {
+              code: {
+                type: "string",
+                examples: [
+                  "invalid_argument",
+                  "invalid_model",
+                  "invalid_shape",
+                  "invalid_datatype",
+                  "not_found",
+                  "unauthenticated",
+                  "payload_too_large",
+                ],
+              },
+              message: { type: "string" },
+            },
+          },
+        },
+      },
+      Model: {
+        type: "object",
+        required: ["id", "sha256", "bytes", "inputs", "outputs", "opHistogram", "createdAt"],
+        properties: {
+          id: { type: "string", pattern: "^m_[a-z2-7]{24}$" },
+          name: { type: "string" },
+          sha256: { type: "string" },
+          bytes: { type: "integer" },
+          inputs: { type: "array", items: tensorSpec },
+          outputs: { type: "array", items: tensorSpec },
+          opHistogram: { type: "object", additionalProperties: { type: "integer" } },
+          externalData: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                location: { type: "string" },
+                sha256: { type: "string" },
+                bytes: { type: "integer" },
+              },
+            },
+          },
+          parentId: { type: "string", description: "The model this one was compressed from." },
+          jobId: { type: "string", description: "The job that made it." },
+          createdAt: { type: "string", format: "date-time" },
+        },
+      },
+      Job: {
+        type: "object",
+        required: [
+          "id",
+          "state",
+          "progress",
+          "stage",
+          "modelId",
+          "recipe",
+          "attempts",
+          "createdAt",
+        ],
+        properties: {
+          id: { type: "string", pattern: "^j_[a-z2-7]{24}$" },
+          state: { type: "string", enum: ["queued", "running", "succeeded", "failed"] },
+          progress: { type: "number", minimum: 0, maximum: 1 },
+          stage: { type: "string" },
+          modelId: { type: "string" },
+          recipe: ref("Recipe"),
+          name: { type: "string" },
+          calibration: { type: "object" },
+          resultModelId: { type: "string" },
+          error: {
+            type: "object",
+            properties: { code: { type: "string" }, message: { type: "string" } },
+          },
+          attempts: { type: "integer" },
+          createdAt: { type: "string", format: "date-time" },
+          startedAt: { type: "string", format: "date-time" },
+          finishedAt: { type: "string", format: "date-time" },
+          links: { type: "object" },
+        },
+      },
+      Recipe: {
+        description:
+          "A preset (int8, int8-dynamic, int4, binary, ternary, prune:<sparsity>, svd:<energy>, " +
+          "cluster:<k>) or a recipe object (method, int8, int4, binary, layers, prune, " +
+          "structured, lowrank, cluster), as src/compress/recipe.ts documents.",
+        oneOf: [{ type: "string" }, { type: "object" }],
+      },
+      ModelMetadata: {
+        type: "object",
+        properties: {
+          name: { type: "string" },
+          versions: { type: "array", items: { type: "string" } },
+          platform: { type: "string" },
+          inputs: { type: "array", items: v2Tensor },
+          outputs: { type: "array", items: v2Tensor },
+        },
+      },
+      InferRequest: {
+        type: "object",
+        required: ["inputs"],
+        properties: {
+          id: { type: "string" },
+          parameters: { type: "object", properties: { binary_data_output: { type: "boolean" } } },
+          inputs: { type: "array", items: v2Tensor },
+          outputs: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["name"],
+              properties: { name: { type: "string" }, parameters: { type: "object" } },
+            },
+          },
+        },
+      },
+      InferResponse: {
+        type: "object",
+        properties: {
+          model_name: { type: "string" },
+          model_version: { type: "string" },
+          id: { type: "string" },
+          outputs: { type: "array", items: v2Tensor },
+        },
+      },
+    },
+  },
+} as const;
+
+function escapeHtml(s: unknown): string {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The API as one static HTML page: no scripts, no external resources. */
+export function docsHtml(): string {
+  const sections: string[] = [];
+  for (const [path, item] of Object.entries(OPENAPI.paths)) {
+    for (const [method, op] of Object.entries(item as Record<string, unknown>)) {
+      if (method === "parameters") continue;
+      const o = op as {
+        summary: string;
+        description?: string;
+        responses: Record<string, { description: string }>;
+      };
+      const responses = Object.entries(o.responses).map(([code, r]) =>
+        `<li><code>${code}</code> ${escapeHtml(r.description)}</li>`
+      ).join("");
+      sections.push(
+        `<section><h3><span class="m ${method}">${method.toUpperCase()}</span> <code>${
+          escapeHtml(path)
+        }</code></h3><p>${escapeHtml(o.summary)}</p>${
+          o.description ? `<p>${escapeHtml(o.description)}</p>` : ""
+        }<ul>${responses}</ul></section>`,
+      );
+    }
+  }
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>sqz API</title>
+<style>
+body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}
+code,pre{font:13px ui-monospace,monospace;background:#f4f4f4;padding:.1em .3em;border-radius:3px}
+pre{padding:.8em;overflow:auto}section{border-top:1px solid #ddd;padding:.3em 0}
+.m{display:inline-block;min-width:4.5em;text-align:center;color:#fff;border-radius:3px;font-size:12px;padding:.1em .4em}
+.get{background:#2b7}.post{background:#27b}.delete{background:#c33}
+</style></head><body>
+<h1>sqz API <small>${escapeHtml(OPENAPI.info.version)}</small></h1>
+<p>${escapeHtml(OPENAPI.info.description)}</p>
+<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>
+<h2>Quick start</h2>
+<pre>curl -X POST --data-binary @models/mnist_cnn.onnx -H 'Content-Type: application/octet-stream' \\
+  'http://127.0.0.1:8080/v1/models?name=my-cnn'
+curl -X POST -H 'Content-Type: application/json' -d '{"recipe":"int8"}' \\
+  http://127.0.0.1:8080/v1/models/my-cnn/compress
+curl -X POST -H 'Content-Type: application/json' \\
+  -d '{"inputs":[{"name":"input","shape":[1,1,28,28],"datatype":"FP32","data":[0, …784 values]}]}' \\
+  http://127.0.0.1:8080/v2/models/my-cnn/infer</pre>
+<h2>Routes</h2>
+${sections.join("\n")}
+</body></html>
+`;
+}

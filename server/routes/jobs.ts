@@ -1,0 +1,426 @@
+// Compression jobs: POST /v1/models/:id/compress, GET /v1/jobs[/:id], the SSE stream
+// /v1/jobs/:id/events and the report /v1/jobs/:id/report.
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { accepts } from "hono/accepts";
+import {
+  ArgumentError,
+  type CompressReport,
+  type EvalReport,
+  importModel,
+  parseNpy,
+  parseRecipe,
+  type Recipe,
+  reportHtml,
+  type Tensor,
+} from "../../src/mod.ts";
+import type { AppEnv } from "../context.ts";
+import type { Deps } from "../app.ts";
+import type { CalibrationInfo, EventRecord, JobRecord, ModelRecord } from "../store/db.ts";
+import { TERMINAL_STATES } from "../store/db.ts";
+import { badRequest, conflict, HttpError, notFound, unsupportedMedia } from "../errors.ts";
+import { isJobId, newId } from "../ids.ts";
+import { isTerminalEvent } from "../jobs/queue.ts";
+import { limits } from "./limits.ts";
+
+/** The job resource as the API returns it. */
+export function jobView(j: JobRecord): Record<string, unknown> {
+  return {
+    id: j.id,
+    state: j.state,
+    progress: j.progress,
+    stage: j.stage,
+    modelId: j.modelId,
+    recipe: j.recipe,
+    ...(j.resultName ? { name: j.resultName } : {}),
+    ...(j.calibration
+      ? {
+        calibration: {
+          samples: j.calibration.dims[0],
+          dims: j.calibration.dims,
+          type: j.calibration.type,
+          bytes: j.calibration.bytes,
+        },
+      }
+      : {}),
+    ...(j.resultModelId ? { resultModelId: j.resultModelId } : {}),
+    ...(j.error ? { error: j.error } : {}),
+    attempts: j.attempts,
+    createdAt: j.createdAt,
+    ...(j.startedAt ? { startedAt: j.startedAt } : {}),
+    ...(j.finishedAt ? { finishedAt: j.finishedAt } : {}),
+    links: {
+      self: `/v1/jobs/${j.id}`,
+      events: `/v1/jobs/${j.id}/events`,
+      report: `/v1/jobs/${j.id}/report`,
+    },
+  };
+}
+
+interface CompressRequest {
+  recipe: unknown;
+  name?: string;
+  calibration?: Uint8Array;
+}
+
+async function readCompressRequest(req: Request): Promise<CompressRequest> {
+  const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (type === "application/json") {
+    let body: unknown;
+    try {
+      body = await req.json();
+    } catch (e) {
+      throw badRequest(`the body is not valid JSON: ${(e as Error).message}`);
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw badRequest('the body must be a JSON object { "recipe": …, "name"?: … }');
+    }
+    const o = body as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (k !== "recipe" && k !== "name") {
+        throw badRequest(
+          `unknown field '${k.slice(0, 40)}' (recipe, name; calibration data ` +
+            `goes in a multipart request)`,
+        );
+      }
+    }
+    if (o.name !== undefined && typeof o.name !== "string") {
+      throw badRequest("'name' must be a string");
+    }
+    return { recipe: o.recipe, name: o.name as string | undefined };
+  }
+  if (type === "multipart/form-data") {
+    let form: FormData;
+    try {
+      form = await req.formData();
+    } catch (e) {
+      throw badRequest(`malformed multipart body: ${(e as Error).message}`);
+    }
+    const out: CompressRequest = { recipe: undefined };
+    for (const [key, value] of form.entries()) {
+      if (key === "recipe" || key === "name") {
+        // A recipe may come as a text field or as an uploaded .json file.
+        const text = typeof value === "string" ? value : await value.text();
+        if (key === "recipe") out.recipe = text;
+        else if (typeof value === "string") out.name = value;
+        else throw badRequest("'name' must be a text field");
+      } else if (key === "calibration") {
+        if (typeof value === "string") throw badRequest("'calibration' must be a .npy file");
+        out.calibration = new Uint8Array(await value.arrayBuffer());
+      } else {throw badRequest(
+          `unknown form field '${key.slice(0, 40)}' (recipe, name, calibration)`,
+        );}
+    }
+    return out;
+  }
+  throw unsupportedMedia(
+    `send the recipe as application/json or multipart/form-data, not '${type || "(none)"}'`,
+  );
+}
+
+/** Every `layers` key of the recipe must name a node or an op type of the model. */
+function checkRecipeFits(recipe: Recipe, bytes: Uint8Array, ext?: Record<string, Uint8Array>) {
+  const keys = Object.keys(recipe.layers);
+  if (!keys.length) return;
+  const g = importModel(bytes, { externalData: ext });
+  const known = new Set<string>();
+  for (const n of g.nodes) known.add(n.name).add(n.op).add(n.qualifiedOp);
+  const unknown = keys.filter((k) => !known.has(k));
+  if (unknown.length) {
+    throw new ArgumentError(
+      `recipe: layers ${unknown.map((k) => `'${k}'`).join(", ")} match no node name or op ` +
+        `type of the model`,
+    );
+  }
+}
+
+/** Calibration data must be one batch (N ≥ 1 samples) for the model's single input. */
+function checkCalibration(t: Tensor, m: ModelRecord): void {
+  if (m.inputs.length !== 1) {
+    throw badRequest(
+      `calibration data needs a model with one input; this one has ${m.inputs.length}`,
+    );
+  }
+  const input = m.inputs[0];
+  if (t.type !== input.type) {
+    throw badRequest(
+      `the calibration data is ${t.type}, the input '${input.name}' is ${input.type}`,
+    );
+  }
+  if (t.dims.length !== input.dims.length) {
+    throw badRequest(
+      `the calibration data has dims [${t.dims}], the input '${input.name}' has [${input.dims}] ` +
+        `(the first dim is the samples)`,
+    );
+  }
+  if (t.dims[0] < 1) throw badRequest("the calibration data holds no samples");
+  input.dims.forEach((d, i) => {
+    if (i > 0 && typeof d === "number" && d > 0 && t.dims[i] !== d) {
+      throw badRequest(
+        `the calibration data has dims [${t.dims}], the input '${input.name}' needs [${input.dims}]`,
+      );
+    }
+  });
+}
+
+function escapeHtml(s: unknown): string {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The compression report as an HTML section (or a whole page when there is no evaluation). */
+function compressionHtml(job: JobRecord, r: CompressReport, page: boolean): string {
+  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+  const rows = r.layers.map((l) =>
+    `<tr><td>${escapeHtml(l.name)}</td><td>${escapeHtml(l.op)}</td><td>${
+      escapeHtml(l.method)
+    }</td><td>${l.params}</td><td>${l.nonzeros}</td><td>${kib(l.bytesBefore)}</td><td>${
+      kib(l.bytesAfter)
+    }</td></tr>`
+  ).join("\n");
+  const section = `<section id="compression">
+<h2>Compression</h2>
+<p>Job <code>${escapeHtml(job.id)}</code>: model <code>${escapeHtml(job.modelId)}</code> →
+<code>${escapeHtml(job.resultModelId ?? "")}</code>, recipe <code>${
+    escapeHtml(JSON.stringify(job.recipe))
+  }</code>.</p>
+<p>File ${kib(r.size.before)} → ${kib(r.size.after)} (${
+    (r.size.before / Math.max(r.size.after, 1)).toFixed(2)
+  }×); gzip ${kib(r.size.gzipBefore)} → ${kib(r.size.gzipAfter)}.</p>
+<table><thead><tr><th>layer</th><th>op</th><th>method</th><th>params</th><th>non-zeros</th>
+<th>weights before</th><th>after</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>` : ""}
+</section>`;
+  if (!page) return section;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sqz compression report ${
+    escapeHtml(job.id)
+  }</title>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}td:first-child,th:first-child{text-align:left}</style>
+</head><body><h1>sqz compression report</h1>
+${section}
+</body></html>
+`;
+}
+
+export function jobRoutes(deps: Deps): Hono<AppEnv> {
+  const { catalog, store, queue, artifacts, config } = deps;
+  const app = new Hono<AppEnv>();
+
+  const getJob = (id: string): JobRecord => {
+    if (!isJobId(id)) {
+      throw badRequest(
+        `'${id.slice(0, 80)}' is not a job id (j_ and 24 base32 characters)`,
+        "invalid_id",
+      );
+    }
+    const j = store.getJob(id);
+    if (!j) throw notFound(`no job '${id}'`);
+    return j;
+  };
+
+  app.post(
+    "/v1/models/:id/compress",
+    limits(config.maxUploadBytes, config.requestTimeoutMs),
+    async (c) => {
+      const m = catalog.resolve(c.req.param("id"));
+      c.set("modelId", m.id);
+      if (!queue.accepting) {
+        throw new HttpError(503, "unavailable", "the server is shutting down", {
+          "Retry-After": "5",
+        });
+      }
+      const body = await readCompressRequest(c.req.raw);
+      if (body.recipe === undefined || body.recipe === null || body.recipe === "") {
+        throw badRequest(
+          'a recipe is required: a preset ("int8", "int4", "prune:0.9", …) or a recipe object',
+        );
+      }
+      const recipe = parseRecipe(body.recipe);
+      catalog.checkNewName(body.name);
+      const src = await catalog.source(m);
+      checkRecipeFits(recipe, src.bytes, src.externalData);
+      let calibration: CalibrationInfo | undefined;
+      if (body.calibration) {
+        const t = parseNpy(body.calibration);
+        checkCalibration(t, m);
+        calibration = {
+          sha256: "",
+          bytes: body.calibration.length,
+          type: t.type,
+          dims: [...t.dims],
+        };
+      }
+      if (store.countJobs("queued") >= config.maxQueuedJobs) {
+        throw new HttpError(
+          429,
+          "queue_full",
+          `${config.maxQueuedJobs} jobs are queued already; try again later`,
+          { "Retry-After": "30" },
+        );
+      }
+      const pinned = calibration ? await artifacts.put(body.calibration!) : undefined;
+      if (calibration) calibration.sha256 = pinned!;
+      const job: JobRecord = {
+        id: newId("j"),
+        modelId: m.id,
+        state: "queued",
+        progress: 0,
+        stage: "queued",
+        // Kept as given (a preset string or an object); parseRecipe accepted it.
+        recipe: typeof body.recipe === "string" && body.recipe.trim().startsWith("{")
+          ? JSON.parse(body.recipe)
+          : body.recipe,
+        resultName: body.name ?? null,
+        calibration: calibration ?? null,
+        resultModelId: null,
+        error: null,
+        report: null,
+        evaluation: null,
+        attempts: 0,
+        createdAt: new Date().toISOString(),
+        startedAt: null,
+        finishedAt: null,
+      };
+      try {
+        store.transaction(() => {
+          // The model may have been deleted while the body was read.
+          if (!store.getModel(m.id)) throw notFound(`no model '${m.id}'`);
+          store.insertJob(job);
+          queue.emit(job.id, "state", { state: "queued", progress: 0, stage: "queued" });
+        });
+      } catch (e) {
+        if (pinned) {
+          artifacts.unpin(pinned);
+          await artifacts.removeUnreferenced(store.referencedArtifacts(), [pinned]);
+        }
+        throw e;
+      }
+      if (pinned) artifacts.unpin(pinned);
+      deps.log.info("job queued", { job: job.id, model: m.id });
+      // The resource as accepted (queued); the queue may start it at once.
+      const view = jobView(store.getJob(job.id)!);
+      queue.kick();
+      return c.json(view, 202, { Location: `/v1/jobs/${job.id}` });
+    },
+  );
+
+  app.get("/v1/jobs", (c) => {
+    const state = c.req.query("state");
+    if (state !== undefined && !["queued", "running", "succeeded", "failed"].includes(state)) {
+      throw badRequest(`state must be queued, running, succeeded or failed`);
+    }
+    const modelRef = c.req.query("model");
+    const modelId = modelRef !== undefined ? catalog.resolve(modelRef).id : undefined;
+    return c.json({
+      jobs: store.listJobs({ state: state as JobRecord["state"] | undefined, modelId }).map(
+        jobView,
+      ),
+    });
+  });
+
+  app.get("/v1/jobs/:id", (c) => {
+    const j = getJob(c.req.param("id"));
+    c.set("modelId", j.modelId);
+    return c.json(jobView(j));
+  });
+
+  app.get("/v1/jobs/:id/events", (c) => {
+    const job = getJob(c.req.param("id"));
+    c.set("modelId", job.modelId);
+    const lastHeader = c.req.header("last-event-id") ?? c.req.query("lastEventId");
+    const lastId = lastHeader !== undefined && /^\d{1,9}$/.test(lastHeader)
+      ? Number(lastHeader)
+      : 0;
+    c.header("X-Accel-Buffering", "no");
+    return streamSSE(c, async (stream) => {
+      const pending: EventRecord[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = queue.subscribe(job.id, (ev) => {
+        pending.push(ev);
+        wake?.();
+      });
+      const closing = deps.closing;
+      const onClose = () => wake?.();
+      closing.addEventListener("abort", onClose);
+      stream.onAbort(() => wake?.());
+      let last = lastId, done = false;
+      const send = async (ev: EventRecord) => {
+        if (ev.seq <= last) return;
+        last = ev.seq;
+        await stream.writeSSE({
+          id: String(ev.seq),
+          event: ev.type,
+          data: JSON.stringify({ jobId: ev.jobId, seq: ev.seq, at: ev.at, ...ev.data }),
+        });
+        if (isTerminalEvent(ev)) done = true;
+      };
+      try {
+        // Subscribed first, then the history: nothing falls between the two (seq dedupes).
+        for (const ev of store.events(job.id, last)) await send(ev);
+        if (TERMINAL_STATES.includes(store.getJob(job.id)!.state)) done = true;
+        while (!done && !stream.aborted && !closing.aborted) {
+          while (pending.length && !done) await send(pending.shift()!);
+          if (done) break;
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await new Promise<void>((r) => {
+            wake = r;
+            timer = setTimeout(r, 15_000);
+          });
+          clearTimeout(timer);
+          wake = undefined;
+          // A comment line keeps proxies and clients from timing out an idle stream.
+          if (!pending.length && !stream.aborted && !closing.aborted) {
+            await stream.write(": keep-alive\n\n");
+          }
+        }
+        // Shutting down: what is pending still goes out before the stream ends.
+        while (pending.length && !done && !stream.aborted) await send(pending.shift()!);
+      } finally {
+        unsubscribe();
+        closing.removeEventListener("abort", onClose);
+      }
+    }, (err) => {
+      // Mostly a client that went away mid-write; the stream is over either way.
+      deps.log.warn("event stream ended by an error", { job: job.id, error: err.message });
+      return Promise.resolve();
+    });
+  });
+
+  app.get("/v1/jobs/:id/report", (c) => {
+    const job = getJob(c.req.param("id"));
+    c.set("modelId", job.modelId);
+    if (job.state !== "succeeded" || !job.report) {
+      throw conflict(
+        job.state === "failed"
+          ? `job '${job.id}' failed (${job.error?.message ?? "no reason"}): there is no report`
+          : `job '${job.id}' is ${job.state}: the report is ready when it has succeeded`,
+      );
+    }
+    const report = JSON.parse(job.report) as CompressReport;
+    const evaluation = job.evaluation ? JSON.parse(job.evaluation) as EvalReport : undefined;
+    const type = accepts(c, {
+      header: "Accept",
+      supports: ["application/json", "text/html"],
+      default: "application/json",
+    });
+    if (type === "text/html") {
+      const html = evaluation
+        ? reportHtml(evaluation, `sqz report: ${job.resultModelId} (from ${job.modelId})`)
+          .replace("</body>", `${compressionHtml(job, report, false)}\n</body>`)
+        : compressionHtml(job, report, true);
+      return c.html(html);
+    }
+    return c.json({
+      jobId: job.id,
+      modelId: job.modelId,
+      resultModelId: job.resultModelId,
+      compression: report,
+      ...(evaluation ? { evaluation } : {}),
+    });
+  });
+
+  return app;
+}
