@@ -96,3 +96,31 @@ if (cr.length) {
   }
   console.log();
 }
+
+// The service under load: v2 inference on the MNIST CNN over loopback.
+interface ServeRow {
+  suite: "serve";
+  concurrency: number;
+  background: string;
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  jobs?: number;
+}
+const sv = rows.filter((r) => r.suite === "serve") as unknown as ServeRow[];
+if (sv.length) {
+  console.log("| clients | meanwhile | requests/s | p50 ms | p99 ms | errors |");
+  console.log("|---|---|---|---|---|---|");
+  for (const r of sv) {
+    const bg = r.background === "none"
+      ? "–"
+      : `${r.background}${r.jobs ? ` (${r.jobs} done)` : ""}`;
+    console.log(
+      `| ${r.concurrency} | ${bg} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${
+        r.p99_ms.toFixed(2)
+      } | ${r.errors} |`,
+    );
+  }
+  console.log();
+}
