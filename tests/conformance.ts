@@ -8,6 +8,9 @@ import {
   tensorToArray,
 } from "../src/onnx/proto.ts";
 import { ONNX_TYPES, type Tensor } from "../src/graph/tensor.ts";
+import { importModel } from "../src/onnx/import.ts";
+import type { Value } from "../src/graph/ir.ts";
+import { jsContext, type OpImpl } from "../src/ops/types.ts";
 
 export function conformanceDir(): string | undefined {
   const env = Deno.env.get("SQZ_CONFORMANCE_DIR");
@@ -138,4 +141,45 @@ function halfToFloat(h: number): number {
   if (e === 0) return s * f * 2 ** -24;
   if (e === 31) return f ? NaN : s * Infinity;
   return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/** One test_data_set_N directory of a case, as engine tensors (inputs and outputs in order). */
+export function readDataSet(root: string, set: string): { inputs: Tensor[]; outputs: Tensor[] } {
+  const files = [...Deno.readDirSync(`${root}/${set}`)].map((f) => f.name);
+  const read = (prefix: string): Tensor[] =>
+    files.filter((f) => f.startsWith(prefix))
+      .sort((a, b) => idx(a) - idx(b))
+      .map((f) => protoTensor(decodeTensor(Deno.readFileSync(`${root}/${set}/${f}`))));
+  return { inputs: read("input_"), outputs: read("output_") };
+}
+
+/** The data-set directories of a case, sorted. */
+export function dataSets(root: string): string[] {
+  return [...Deno.readDirSync(root)].filter((e) => e.isDirectory).map((e) => e.name).sort();
+}
+
+/**
+ * Runs a single-node case straight through a TypeScript op (no Session, no kernels); returns
+ * the first mismatch. Multi-node (expanded) cases return undefined: they are not one op.
+ */
+export function runSingleNode(name: string, ops: Record<string, OpImpl>): string | undefined {
+  const root = `${conformanceDir()}/onnx-node/${name}`;
+  const g = importModel(Deno.readFileSync(`${root}/model.onnx`));
+  if (g.nodes.length !== 1) return undefined;
+  const node = g.nodes[0];
+  const op = ops[node.op];
+  if (!op) return `no op ${node.op}`;
+  for (const set of dataSets(root)) {
+    const { inputs, outputs } = readDataSet(root, set);
+    const feed = new Map<Value, Tensor>(g.inputs.map((v, i) => [v, inputs[i]]));
+    const got = op(
+      node.inputs.map((v) => v && (feed.get(v) ?? v.constant)),
+      jsContext(node, g.opsets.get("") ?? 1),
+    );
+    for (let i = 0; i < outputs.length; i++) {
+      const bad = compareTensor(got[node.outputs.indexOf(g.outputs[i])], outputs[i]);
+      if (bad) return `${set} output ${i}: ${bad}`;
+    }
+  }
+  return undefined;
 }

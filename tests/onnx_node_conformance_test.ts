@@ -3,7 +3,7 @@
 // exactly). Cases listed in conformance_skips.ts are skipped with their reason; the test prints
 // the pass count. SQZ_CASES=<regex> narrows the run (for working on one op family).
 import assert from "node:assert/strict";
-import { compareTensor, conformanceDir, listCases, protoTensor } from "./conformance.ts";
+import { compareTensor, conformanceDir, dataSets, listCases, readDataSet } from "./conformance.ts";
 import { SKIPPED } from "./conformance_skips.ts";
 import { Session } from "../src/mod.ts";
 import { decodeModel, decodeTensor, encodeModel } from "../src/onnx/proto.ts";
@@ -42,15 +42,9 @@ export async function runCase(name: string, constWeights = false): Promise<strin
     return `create: ${(e as Error).name}: ${(e as Error).message}`;
   }
   try {
-    const sets = [...Deno.readDirSync(root)].filter((e) => e.isDirectory).map((e) => e.name).sort()
-      .slice(0, constWeights ? 1 : undefined);
+    const sets = dataSets(root).slice(0, constWeights ? 1 : undefined);
     for (const set of sets) {
-      const files = [...Deno.readDirSync(`${root}/${set}`)].map((f) => f.name);
-      const read = (prefix: string): Tensor[] =>
-        files.filter((f) => f.startsWith(prefix))
-          .sort((a, b) => num(a) - num(b))
-          .map((f) => protoTensor(decodeTensor(Deno.readFileSync(`${root}/${set}/${f}`))));
-      const inputs = read("input_"), outputs = read("output_");
+      const { inputs, outputs } = readDataSet(root, set);
       const feeds: Record<string, Tensor> = {};
       session.inputNames.forEach((n, i) => i < fed && inputs[i] && (feeds[n] = inputs[i]));
       let got: Record<string, Tensor>;
@@ -69,10 +63,6 @@ export async function runCase(name: string, constWeights = false): Promise<strin
   } finally {
     await session.release();
   }
-}
-
-function num(f: string): number {
-  return Number(f.match(/_(\d+)\.pb$/)?.[1] ?? 0);
 }
 
 Deno.test({

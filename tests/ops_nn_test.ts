@@ -4,44 +4,15 @@
 // lacks: 1-D operands, broadcasting, empty tensors, fp16, zero points per row/column/channel,
 // and typed errors for bad inputs.
 import assert from "node:assert/strict";
-import { compareTensor, conformanceDir, listCases, protoTensor } from "./conformance.ts";
-import { decodeTensor } from "../src/onnx/proto.ts";
-import { importModel } from "../src/onnx/import.ts";
+import { conformanceDir, listCases, runSingleNode } from "./conformance.ts";
 import { type AttrValue, Node, Value } from "../src/graph/ir.ts";
 import type { Tensor, TensorType } from "../src/graph/tensor.ts";
-import { jsContext, type OpImpl } from "../src/ops/types.ts";
+import { jsContext } from "../src/ops/types.ts";
 import { NN_OPS } from "../src/ops/nn.ts";
 import { ModelError, ShapeError, UnsupportedError } from "../src/errors.ts";
 
 const NN_CASES =
   /^test_(maxpool|averagepool|globalaveragepool|globalmaxpool|basic_conv|conv_|convinteger|matmul|matmulinteger|qlinearmatmul|qlinearconv|gemm)/;
-
-/** Runs a single-node case through `ops` directly; returns the first mismatch. */
-export function runSingleNode(name: string, ops: Record<string, OpImpl>): string | undefined {
-  const root = `${conformanceDir()}/onnx-node/${name}`;
-  const g = importModel(Deno.readFileSync(`${root}/model.onnx`));
-  if (g.nodes.length !== 1) return undefined; // expanded function bodies: not a single op
-  const node = g.nodes[0];
-  const op = ops[node.op];
-  if (!op) return `no op ${node.op}`;
-  for (const set of [...Deno.readDirSync(root)].filter((e) => e.isDirectory).map((e) => e.name)) {
-    const files = [...Deno.readDirSync(`${root}/${set}`)].map((f) => f.name);
-    const read = (prefix: string) =>
-      files.filter((f) => f.startsWith(prefix))
-        .sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]))
-        .map((f) => protoTensor(decodeTensor(Deno.readFileSync(`${root}/${set}/${f}`))));
-    const ins = read("input_"), outs = read("output_");
-    const feed = new Map<Value, Tensor>(g.inputs.map((v, i) => [v, ins[i]]));
-    const args = node.inputs.map((v) => v && (feed.get(v) ?? v.constant));
-    const got = op(args, jsContext(node, g.opsets.get("") ?? 1));
-    for (let i = 0; i < outs.length; i++) {
-      const at = node.outputs.indexOf(g.outputs[i]);
-      const bad = compareTensor(got[at], outs[i]);
-      if (bad) return `${set} output ${i}: ${bad}`;
-    }
-  }
-  return undefined;
-}
 
 Deno.test({
   name: "nn ops: ONNX single-node cases run on the TypeScript ops",

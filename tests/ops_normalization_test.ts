@@ -3,25 +3,19 @@
 // optional outputs and broadcast Scale, GroupNorm's opset 18/21 scale shapes, an even LRN
 // window, BatchNorm's per-activation mode, and the typed errors for bad models and inputs.
 import assert from "node:assert/strict";
-import { Node, Value } from "../src/graph/ir.ts";
 import type { AttrValue } from "../src/graph/ir.ts";
 import type { Tensor } from "../src/graph/tensor.ts";
-import { jsContext } from "../src/ops/types.ts";
 import { NORMALIZATION_OPS } from "../src/ops/normalization.ts";
 import { ArgumentError, ModelError, ShapeError } from "../src/errors.ts";
-import { rng } from "./util.ts";
+import { rng, runOp } from "./util.ts";
 
-function run(
+const run = (
   op: string,
   inputs: (Tensor | undefined)[],
   attrs: Record<string, AttrValue> = {},
   opset = 18,
   nOut = 1,
-): Tensor[] {
-  const outs = Array.from({ length: nOut }, (_, i) => new Value(`y${i}`));
-  const node = new Node(`n_${op}`, op, "", inputs.map((_, i) => new Value(`x${i}`)), outs, attrs);
-  return NORMALIZATION_OPS[op](inputs, jsContext(node, opset));
-}
+) => runOp(NORMALIZATION_OPS, op, inputs, attrs, opset, nOut);
 const one = (op: string, ins: (Tensor | undefined)[], attrs = {}, opset = 18) =>
   run(op, ins, attrs, opset)[0];
 

@@ -3,41 +3,14 @@
 // even, every integer output type and its saturation, blocked quantization with a remainder
 // block, float16 scales, int32 inputs, and typed errors.
 import assert from "node:assert/strict";
-import { compareTensor, conformanceDir, listCases, protoTensor } from "./conformance.ts";
-import { decodeTensor } from "../src/onnx/proto.ts";
-import { importModel } from "../src/onnx/import.ts";
+import { conformanceDir, listCases, runSingleNode } from "./conformance.ts";
 import { type AttrValue, Node, Value } from "../src/graph/ir.ts";
 import type { Tensor, TensorType } from "../src/graph/tensor.ts";
 import { jsContext } from "../src/ops/types.ts";
 import { QUANT_OPS, roundHalfEven } from "../src/ops/quant.ts";
 import { ModelError, ShapeError, UnsupportedError } from "../src/errors.ts";
 
-function runCase(name: string): string | undefined {
-  const root = `${conformanceDir()}/onnx-node/${name}`;
-  const g = importModel(Deno.readFileSync(`${root}/model.onnx`));
-  if (g.nodes.length !== 1) return undefined;
-  const node = g.nodes[0];
-  const op = QUANT_OPS[node.op];
-  if (!op) return `no op ${node.op}`;
-  for (const set of [...Deno.readDirSync(root)].filter((e) => e.isDirectory).map((e) => e.name)) {
-    const files = [...Deno.readDirSync(`${root}/${set}`)].map((f) => f.name);
-    const read = (prefix: string) =>
-      files.filter((f) => f.startsWith(prefix))
-        .sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]))
-        .map((f) => protoTensor(decodeTensor(Deno.readFileSync(`${root}/${set}/${f}`))));
-    const ins = read("input_"), outs = read("output_");
-    const feed = new Map<Value, Tensor>(g.inputs.map((v, i) => [v, ins[i]]));
-    const got = op(
-      node.inputs.map((v) => v && (feed.get(v) ?? v.constant)),
-      jsContext(node, g.opsets.get("") ?? 1),
-    );
-    for (let i = 0; i < outs.length; i++) {
-      const bad = compareTensor(got[node.outputs.indexOf(g.outputs[i])], outs[i]);
-      if (bad) return `${set} output ${i}: ${bad}`;
-    }
-  }
-  return undefined;
-}
+const runCase = (name: string) => runSingleNode(name, QUANT_OPS);
 
 Deno.test({
   name: "quant ops: ONNX single-node cases run on the TypeScript ops",

@@ -2,27 +2,21 @@
 // with a JS context: corners the ONNX node tests do not reach (negative steps, INT64
 // sentinels, cropping pads, empty tensors, every dtype) and the typed errors for bad inputs.
 import assert from "node:assert/strict";
-import { Node, Value } from "../src/graph/ir.ts";
 import type { AttrValue } from "../src/graph/ir.ts";
 import type { Tensor, TensorType } from "../src/graph/tensor.ts";
-import { jsContext } from "../src/ops/types.ts";
 import { TENSOR_OPS } from "../src/ops/tensor_ops.ts";
 import { toHalfBits } from "../src/ops/strided.ts";
 import { allocTensor, stridesOf } from "../src/ops/tensor_util.ts";
 import { ArgumentError, ModelError, ShapeError } from "../src/errors.ts";
-import { rng } from "./util.ts";
+import { rng, runOp } from "./util.ts";
 
-function run(
+const run = (
   op: string,
   inputs: (Tensor | undefined)[],
   attrs: Record<string, AttrValue> = {},
   opset = 18,
   nOut = 1,
-): Tensor[] {
-  const outs = Array.from({ length: nOut }, (_, i) => new Value(`y${i}`));
-  const node = new Node(`n_${op}`, op, "", inputs.map((_, i) => new Value(`x${i}`)), outs, attrs);
-  return TENSOR_OPS[op](inputs, jsContext(node, opset));
-}
+) => runOp(TENSOR_OPS, op, inputs, attrs, opset, nOut);
 
 const f32 = (dims: number[], v?: number[]): Tensor => ({
   type: "float32",

@@ -1,4 +1,7 @@
 // Shared helpers for the kernel tests: a seeded PRNG and the shape sets the issue asks for.
+import { type AttrValue, Node, Value } from "../src/graph/ir.ts";
+import type { Tensor } from "../src/graph/tensor.ts";
+import { jsContext, type OpImpl } from "../src/ops/types.ts";
 import { availableBuilds, type KernelBuild } from "../src/kernels/features.ts";
 import { KernelModule } from "../src/kernels/module.ts";
 
@@ -49,4 +52,18 @@ export function shapes(seed: number, maxMacs = 2_000_000): [number, number, numb
 export async function loadBuilds(): Promise<KernelModule[]> {
   const builds: KernelBuild[] = availableBuilds();
   return await Promise.all(builds.map((b) => KernelModule.load(b)));
+}
+
+/** Runs one TypeScript op on tensors, with a node made from `attrs` (tests of src/ops). */
+export function runOp(
+  ops: Record<string, OpImpl>,
+  op: string,
+  inputs: (Tensor | undefined)[],
+  attrs: Record<string, AttrValue> = {},
+  opset = 18,
+  nOut = 1,
+): Tensor[] {
+  const outs = Array.from({ length: nOut }, (_, i) => new Value(`y${i}`));
+  const node = new Node(`n_${op}`, op, "", inputs.map((_, i) => new Value(`x${i}`)), outs, attrs);
+  return ops[op](inputs, jsContext(node, opset));
 }
