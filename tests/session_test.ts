@@ -1,6 +1,6 @@
 // Session: the onnxruntime-web-shaped API, feed validation, arena planning and profiling.
 import assert from "node:assert/strict";
-import { ArgumentError, ModelError, Session, ShapeError } from "../src/mod.ts";
+import { ArgumentError, ModelError, Session, ShapeError, UnsupportedError } from "../src/mod.ts";
 import { DataType, makeModel, node, tensorFromArray, valueInfo } from "../src/onnx/proto.ts";
 import { conformanceDir } from "./conformance.ts";
 import { rng } from "./util.ts";
@@ -133,4 +133,18 @@ Deno.test({
     assert.ok(m.arenaBytes + m.weightBytes <= 1.3 * (m.weightBytes + m.liveLowerBound));
     await s.release();
   },
+});
+
+Deno.test("a model whose input is a STRING tensor is refused at load, not mistyped", async () => {
+  const bytes = makeModel({
+    nodes: [node("Identity", ["s"], ["y"])],
+    inputs: [valueInfo("s", 8, /* STRING */ [1])],
+    outputs: [valueInfo("y", 8, [1])],
+    opset: 13,
+  });
+  await assert.rejects(() => Session.create(bytes), (e: Error) => {
+    assert.ok(e instanceof UnsupportedError);
+    assert.match(e.message, /STRING/);
+    return true;
+  });
 });

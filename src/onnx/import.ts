@@ -13,7 +13,7 @@ import {
 } from "./proto.ts";
 import { type AttrValue, type Dim, Graph, Node } from "../graph/ir.ts";
 import { ELEMENT_BYTES, elementCount, ONNX_TYPES, type Tensor } from "../graph/tensor.ts";
-import { ArgumentError, ModelError } from "../errors.ts";
+import { ArgumentError, ModelError, UnsupportedError } from "../errors.ts";
 
 export interface ImportOptions {
   /** External data files by `location`, for callers that hold the bytes themselves. */
@@ -127,6 +127,12 @@ function applyValueInfo(v: { type?: string; shape?: Dim[] }, vi: ValueInfoProto)
   const tt = vi.type?.tensorType;
   if (!tt) return;
   const type = ONNX_TYPES[tt.elemType ?? 0];
+  if (!type && tt.elemType) {
+    // STRING, complex, float8…: refuse at load rather than mistyping the value later.
+    throw new UnsupportedError(
+      `value '${vi.name ?? ""}' has type ${dataTypeName(tt.elemType)}, which sqz does not support`,
+    );
+  }
   if (type && !v.type) (v as { type?: string }).type = type;
   if (tt.shape && !v.shape) {
     // dim_param names a symbol; a missing or 0-free unknown dim becomes "?".
