@@ -43,6 +43,14 @@ export async function collectStats(
   onProgress?: (done: number) => void,
 ): Promise<Map<string, TensorStats>> {
   const feeds: Feeds[] = [];
+  const iterable = data as unknown as Record<symbol, unknown> | null;
+  if (
+    typeof iterable !== "object" || iterable === null ||
+    (typeof iterable[Symbol.iterator] !== "function" &&
+      typeof iterable[Symbol.asyncIterator] !== "function")
+  ) {
+    throw new ArgumentError("calibration: must be an iterable or async iterable of feeds");
+  }
   for await (const f of data as AsyncIterable<Feeds>) {
     if (typeof f !== "object" || f === null) {
       throw new ArgumentError("calibration: every item must be a feeds object { [input]: tensor }");
@@ -65,6 +73,11 @@ export async function collectStats(
         const s = stats.get(n)!, d = out[n].data as Float32Array;
         for (let j = 0; j < d.length; j++) {
           const v = d[j];
+          if (!Number.isFinite(v)) {
+            throw new ArgumentError(
+              `calibration: tensor '${n}' is ${v} on feed ${i}: the data must be finite`,
+            );
+          }
           if (v < s.min) s.min = v;
           if (v > s.max) s.max = v;
         }
@@ -115,8 +128,13 @@ export function threshold(s: TensorStats, method: CalibrationMethod, percentile 
       }
       return s.absMax;
     }
-    case "entropy":
-      return (entropyBins(s.hist) + 0.5) * width;
+    case "entropy": {
+      // ReLU outputs pile up in the zero bin; left as is it dominates the KL search and clips
+      // far too low. TensorRT and pytorch-quantization flatten it the same way.
+      const h = s.hist.slice();
+      h[0] = h[1];
+      return (entropyBins(h) + 0.5) * width;
+    }
     case "mse":
       return mseThreshold(s.hist, width);
   }

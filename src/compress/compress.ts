@@ -19,6 +19,7 @@ import { jsContext } from "../ops/types.ts";
 import { methodFor, parseRecipe, type Recipe } from "./recipe.ts";
 import type { LayerReport, PassResult } from "./types.ts";
 import { SQZ_DOMAIN } from "./types.ts";
+import { ArgumentError, UnsupportedError } from "../errors.ts";
 import { type CalibrationData, collectStats } from "./calibrate.ts";
 import {
   int8Layers,
@@ -68,6 +69,7 @@ export async function compress(
   const g = importModel(bytes, { externalData: options.externalData, baseDir });
   g.topoSort();
   inferShapes(g);
+  checkLayerNames(g, r);
   // Inference-time simplifications first (what onnxruntime's quantization pre-processing does):
   // BatchNorm folded into its Conv/Gemm, constants folded, Identity/Dropout gone. Activation
   // fusion is left to the engine: it would put non-standard attributes in the artifact.
@@ -77,9 +79,6 @@ export async function compress(
   eliminateDeadCode(g);
   g.topoSort();
   inferShapes(g);
-  // Passes that change weights work on float; the float model (with external data inlined) is
-  // also what calibration runs.
-  const floatBytes = exportModel(g);
   const results: PassResult[] = [];
   const run = (stage: string, at: number, pass: (g: Graph, r: Recipe) => PassResult) => {
     progress(at, stage);
@@ -111,6 +110,7 @@ export async function compress(
   if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "binary")) run("binary", 0.2, binaryPass);
   const wantsInt8 = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8");
   const wantsDynamic = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8-dynamic");
+  if (wantsInt8 || wantsDynamic) ensureOpset(g, wantsDynamic || !options.calibration ? 11 : 13);
   if (wantsInt8 && options.calibration) {
     const layers = int8Layers(g, r, "int8");
     const names = tensorsToCalibrate(layers);
@@ -131,10 +131,15 @@ export async function compress(
         (r.int8.calibration === "percentile" ? ` (${r.int8.percentile})` : ""),
     );
     results.push(res);
-  } else if (wantsInt8 || wantsDynamic) {
-    progress(0.75, "int8 dynamic");
-    const res = quantizeDynamic(g, int8Layers(g, r, "int8-dynamic"));
-    if (wantsInt8) {
+  }
+  // Dynamic: the layers asked for it, and int8 layers when there is no calibration data.
+  const dynamic = int8Layers(g, r, "int8-dynamic").filter((l) =>
+    methodFor(r, l.node.name, l.node.op) === "int8-dynamic" || !options.calibration
+  );
+  if (dynamic.length) {
+    progress(0.8, "int8 dynamic");
+    const res = quantizeDynamic(g, dynamic);
+    if (wantsInt8 && !options.calibration) {
       res.notes.unshift(
         "int8 requested without calibration data: fell back to dynamic quantization",
       );
@@ -145,21 +150,30 @@ export async function compress(
 
   const layers = mergeLayers(results.flatMap((x) => x.layers));
   const notes = results.flatMap((x) => x.notes);
+  if (!layers.length) {
+    // Nothing changed: an artifact identical in substance to the input helps no one.
+    throw new ArgumentError(
+      `recipe: it compresses no layer of this model` +
+        (notes.length ? ` (${notes.join("; ")})` : ""),
+    );
+  }
   const report: CompressReport = {
     recipe: r,
     layers,
     notes,
-    size: { before: floatBytes.length, after: 0, gzipBefore: gzipSize(floatBytes), gzipAfter: 0 },
+    size: { before: bytes.length, after: 0, gzipBefore: gzipSize(bytes), gzipAfter: 0 },
   };
   progress(0.95, "export");
-  // The report's sizes describe the artifact: export once to measure, then with the report.
-  const draft = exportModel(g);
-  report.size.after = draft.length;
-  report.size.gzipAfter = gzipSize(draft);
-  const out = exportModel(g, {
-    producerName: "sqz",
-    metadata: { "sqz.recipe": JSON.stringify(r), "sqz.report": JSON.stringify(report) },
-  });
+  // The report describes the file it travels in: export until its own size stops moving.
+  let out = exportModel(g);
+  for (let i = 0; i < 4 && report.size.after !== out.length; i++) {
+    report.size.after = out.length;
+    report.size.gzipAfter = gzipSize(out);
+    out = exportModel(g, {
+      producerName: "sqz",
+      metadata: { "sqz.recipe": JSON.stringify(r), "sqz.report": JSON.stringify(report) },
+    });
+  }
   progress(1, "done");
   return { model: out, report };
 }
@@ -214,4 +228,51 @@ function decodeWeightsOfQuantizedLayers(g: Graph, r: Recipe): void {
     for (const v of n.inputs.slice(1)) materialize(v);
   }
   eliminateDeadCode(g);
+}
+
+/** Per-layer overrides must name a node or an op type of the model: a typo is an error. */
+function checkLayerNames(g: Graph, r: Recipe): void {
+  const names = new Set(g.nodes.flatMap((n) => [n.name, n.op]));
+  const unknown = Object.keys(r.layers).filter((k) => !names.has(k));
+  if (unknown.length) {
+    throw new ArgumentError(
+      `recipe: layers ${unknown.map((k) => `'${k}'`).join(", ")} name no node or op type of ` +
+        `the model`,
+    );
+  }
+}
+
+/**
+ * QDQ with per-channel DequantizeLinear needs opset 13 (DynamicQuantizeLinear 11). An older
+ * default-domain opset is raised when no op in the graph changed meaning in between (the ones
+ * that did would need converting); otherwise the request is refused with the reason.
+ */
+function ensureOpset(g: Graph, min: number): void {
+  const current = g.opsets.get("") ?? g.opsets.get("ai.onnx") ?? 0;
+  if (current >= min) return;
+  // Ops whose attributes became inputs or whose semantics changed by opset 13.
+  const changed = new Set([
+    "Squeeze",
+    "Unsqueeze",
+    "Split",
+    "ReduceSum",
+    "Softmax",
+    "LogSoftmax",
+    "Hardmax",
+    "Pad",
+    "Clip",
+    "Resize",
+    "Upsample",
+    "TopK",
+  ]);
+  const blocking = [
+    ...new Set(g.nodes.filter((n) => !n.domain && changed.has(n.op)).map((n) => n.op)),
+  ];
+  if (blocking.length) {
+    throw new UnsupportedError(
+      `int8 needs opset ${min} (the model has ${current}) and its ${blocking.join(", ")} ` +
+        `changed meaning since: convert the model to opset ${min} first`,
+    );
+  }
+  g.opsets.set("", min);
 }

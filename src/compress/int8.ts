@@ -91,7 +91,11 @@ export function tensorsToCalibrate(layers: Layer[]): string[] {
 }
 
 /** Per-output-channel symmetric int8: q = round(w / s), s = max|w| / 127. */
-export function quantizeWeights(w: Tensor, axis: number): { q: Int8Array; scales: Float32Array } {
+export function quantizeWeights(
+  w: Tensor,
+  axis: number,
+  minScales?: Float32Array,
+): { q: Int8Array; scales: Float32Array } {
   const dims = w.dims, data = w.data as Float32Array;
   const channels = dims[axis];
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
@@ -101,7 +105,10 @@ export function quantizeWeights(w: Tensor, axis: number): { q: Int8Array; scales
     const c = chan(i);
     maxAbs[c] = Math.max(maxAbs[c], Math.abs(data[i]));
   }
-  const scales = Float32Array.from(maxAbs, (m) => (m > 0 ? m / 127 : 1));
+  const scales = Float32Array.from(
+    maxAbs,
+    (m, c) => Math.max(m > 0 ? m / 127 : 1, minScales?.[c] ?? 0),
+  );
   const q = new Int8Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const v = roundHalfEven(data[i] / scales[chan(i)]);
@@ -219,7 +226,16 @@ export function quantizeStatic(
     if (!xp || (!isOutput && !paramsOf(l.out))) continue;
     const w = n.inputs[1]!.constant!;
     const before = weightBytes(n);
-    const { q, scales } = quantizeWeights(w, l.axis);
+    // The i32 bias at scale s_x·s_w must not overflow: a near-dead filter with a real bias
+    // gets a coarser weight scale instead (onnxruntime does the same).
+    const biasT = n.op !== "MatMul" ? n.inputs[2]?.constant : undefined;
+    const minScales = biasT
+      ? Float32Array.from(
+        biasT.data as Float32Array,
+        (v) => Math.abs(v) / (xp.scale * 2147483000),
+      )
+      : undefined;
+    const { q, scales } = quantizeWeights(w, l.axis, minScales);
     const ch = scales.length;
     const wq = b.constant(`${n.inputs[1]!.name}${QUANTIZED_SUFFIX}`, {
       type: "int8",

@@ -384,8 +384,14 @@ function analyze(src: Source): Analysis {
   const notes: string[] = [];
   const g: Graph = importModel(src.bytes, { baseDir: src.baseDir });
   const report = sqzReport(src.bytes, notes, src.what);
+  // A node derived from a layer (`fc1::int`) speaks for it only when the layer's own node is
+  // gone; when both exist (low-rank: `fc1::lowrank` + `fc1`), the layer's node alone does, so
+  // its parameters are not counted twice.
+  const nodeNames = new Set(g.nodes.map((n) => n.name));
   const reportFor = (name: string) =>
-    report?.find((l) => l.name === name || name.startsWith(`${l.name}::`));
+    report?.find((l) =>
+      l.name === name || (name.startsWith(`${l.name}::`) && !nodeNames.has(l.name))
+    );
   const produced = new Set<string>();
   for (const n of g.nodes) for (const v of n.outputs) produced.add(v.name);
 
