@@ -35,13 +35,8 @@ export interface QuantParams {
   type: "uint8" | "int8";
 }
 
-/** Runs the float model on every feed and collects statistics for the named tensors. */
-export async function collectStats(
-  model: Uint8Array,
-  names: string[],
-  data: CalibrationData,
-  onProgress?: (done: number) => void,
-): Promise<Map<string, TensorStats>> {
+/** Reads calibration data (an iterable or async iterable of feeds) into an array, checked. */
+export async function readFeeds(data: CalibrationData): Promise<Feeds[]> {
   const feeds: Feeds[] = [];
   const iterable = data as unknown as Record<symbol, unknown> | null;
   if (
@@ -57,6 +52,18 @@ export async function collectStats(
     }
     feeds.push(f);
   }
+  if (!feeds.length) throw new ArgumentError("calibration: the data is empty");
+  return feeds;
+}
+
+/** Runs the float model on every feed and collects statistics for the named tensors. */
+export async function collectStats(
+  model: Uint8Array,
+  names: string[],
+  data: CalibrationData,
+  onProgress?: (done: number) => void,
+): Promise<Map<string, TensorStats>> {
+  const feeds = Array.isArray(data) ? data as Feeds[] : await readFeeds(data);
   if (!feeds.length) throw new ArgumentError("calibration: the data is empty");
   const session = await Session.create(model, { extraOutputs: names });
   try {

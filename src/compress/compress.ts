@@ -20,7 +20,8 @@ import { methodFor, parseRecipe, type Recipe } from "./recipe.ts";
 import type { LayerReport, PassResult } from "./types.ts";
 import { SQZ_DOMAIN } from "./types.ts";
 import { ArgumentError, UnsupportedError } from "../errors.ts";
-import { type CalibrationData, collectStats } from "./calibrate.ts";
+import { type CalibrationData, collectStats, readFeeds } from "./calibrate.ts";
+import { prunedLayers, reconstructPruned } from "./reconstruct.ts";
 import {
   int8Layers,
   quantizableLayers,
@@ -80,6 +81,10 @@ export async function compress(
   g.topoSort();
   inferShapes(g);
   const results: PassResult[] = [];
+  // Calibration feeds are read once (an async generator can only be), then reused.
+  const feeds = options.calibration ? await readFeeds(options.calibration) : undefined;
+  // The float model as it was, for passes that fit to its outputs.
+  const floatModel = feeds && r.prune ? exportModel(g) : undefined;
   const run = (stage: string, at: number, pass: (g: Graph, r: Recipe) => PassResult) => {
     progress(at, stage);
     results.push(pass(g, r));
@@ -92,6 +97,13 @@ export async function compress(
   if (r.cluster) run("clustering", 0.2, clusterPass);
   // Quantized layers get their weights decoded back to dense constants first.
   decodeWeightsOfQuantizedLayers(g, r);
+  if (feeds && floatModel) {
+    const layers = prunedLayers(g);
+    if (layers.length) {
+      progress(0.2, "sparse reconstruction");
+      results.push(await reconstructPruned(g, floatModel, feeds, layers));
+    }
+  }
   // XNOR-Net keeps the first and last layers at higher precision: int8 unless named otherwise.
   if (r.binary.keepFirstLast) {
     const all = quantizableLayers(g);
@@ -110,8 +122,8 @@ export async function compress(
   if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "binary")) run("binary", 0.2, binaryPass);
   const wantsInt8 = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8");
   const wantsDynamic = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8-dynamic");
-  if (wantsInt8 || wantsDynamic) ensureOpset(g, wantsDynamic || !options.calibration ? 11 : 13);
-  if (wantsInt8 && options.calibration) {
+  if (wantsInt8 || wantsDynamic) ensureOpset(g, wantsDynamic || !feeds ? 11 : 13);
+  if (wantsInt8 && feeds) {
     const layers = int8Layers(g, r, "int8");
     const names = tensorsToCalibrate(layers);
     progress(0.25, "calibration");
@@ -120,7 +132,7 @@ export async function compress(
     const stats = await collectStats(
       current,
       names,
-      options.calibration,
+      feeds,
       (p) => progress(0.25 + 0.5 * p, "calibration"),
     );
     progress(0.75, "int8");
@@ -134,12 +146,12 @@ export async function compress(
   }
   // Dynamic: the layers asked for it, and int8 layers when there is no calibration data.
   const dynamic = int8Layers(g, r, "int8-dynamic").filter((l) =>
-    methodFor(r, l.node.name, l.node.op) === "int8-dynamic" || !options.calibration
+    methodFor(r, l.node.name, l.node.op) === "int8-dynamic" || !feeds
   );
   if (dynamic.length) {
     progress(0.8, "int8 dynamic");
     const res = quantizeDynamic(g, dynamic);
-    if (wantsInt8 && !options.calibration) {
+    if (wantsInt8 && !feeds) {
       res.notes.unshift(
         "int8 requested without calibration data: fell back to dynamic quantization",
       );
