@@ -16,12 +16,24 @@
 // O(k log n)), ties at a midpoint between two centroids go to the lower one, and a cluster that
 // empties keeps its centroid. Biases stay float. A layer whose clustered form would not be
 // smaller (fewer weights than about k) is left alone.
+//
+// k is per layer (settingsFor): a layer's own clusters (recipe.layers, by node name or op type)
+// beat the "cluster" section, and 0 leaves the layer alone. Without a "cluster" section only
+// the layers with their own k are clustered. Binary and ternary layers are not clustered, with
+// a note: their passes replace the weights by their own levels.
 import type { Graph, Node, Value } from "../graph/ir.ts";
 import { ArgumentError } from "../errors.ts";
 import { clusterBits, packIndices } from "../ops/sqz_sparse.ts";
-import { methodFor, type Recipe } from "./recipe.ts";
+import { checkLayerRecipes, type Recipe, usesPass } from "./recipe.ts";
 import { type LayerReport, type PassResult, SQZ_DOMAIN } from "./types.ts";
-import { isLayerOp, layerBytes, replaceWithDecoder, storedBytes } from "./prune.ts";
+import {
+  isLayerOp,
+  layerBytes,
+  layerSettings,
+  methodConflict,
+  replaceWithDecoder,
+  storedBytes,
+} from "./prune.ts";
 
 /** A dense layer with at least this share of exact zeros keeps them exact (entry 0 = 0.0). */
 export const ZERO_SHARE = 0.01;
@@ -152,21 +164,34 @@ function clusterTarget(g: Graph, node: Node): { v: Value; sparse: boolean } | st
 
 /** The clustering pass (see the top of this file). */
 export function clusterPass(g: Graph, recipe: Recipe): PassResult {
-  const k = recipe.cluster?.clusters;
+  checkLayerRecipes(recipe);
   if (recipe.cluster === undefined) {
-    throw new ArgumentError("cluster: the recipe has no 'cluster' section");
-  }
-  if (typeof k !== "number" || !Number.isInteger(k) || k < 2 || k > 256) {
-    throw new ArgumentError(
-      `cluster: clusters must be an integer in [2, 256], got ${JSON.stringify(k)}`,
-    );
+    if (!usesPass(recipe, "cluster")) {
+      throw new ArgumentError(
+        "cluster: the recipe has no 'cluster' section and no layer with its own clusters",
+      );
+    }
+  } else {
+    const k = recipe.cluster.clusters;
+    if (typeof k !== "number" || !Number.isInteger(k) || k < 2 || k > 256) {
+      throw new ArgumentError(
+        `cluster: clusters must be an integer in [2, 256], got ${JSON.stringify(k)}`,
+      );
+    }
   }
   const notes: string[] = [];
   const layers: LayerReport[] = [];
+  const settings = layerSettings(g, recipe);
   for (const node of [...g.nodes]) {
     if (!isLayerOp(node)) continue;
-    const method = methodFor(recipe, node.name, node.op);
-    if (method === "binary" || method === "ternary") continue;
+    const s = settings(node);
+    const k = s.clusters;
+    if (k === undefined) continue;
+    const conflict = methodConflict("cluster", s.method);
+    if (conflict) {
+      notes.push(`${node.name}: ${conflict}`);
+      continue;
+    }
     const t = clusterTarget(g, node);
     if (typeof t === "string") {
       if (t) notes.push(`${node.name}: ${t}; not clustered`);

@@ -16,7 +16,7 @@ import { foldConstants } from "../graph/fold.ts";
 import { eliminateDeadCode, foldBatchNorm, removeIdentities } from "../graph/passes.ts";
 import { TS_OPS } from "../ops/registry.ts";
 import { jsContext } from "../ops/types.ts";
-import { methodFor, parseRecipe, type Recipe } from "./recipe.ts";
+import { methodFor, parseRecipe, type Recipe, usesPass } from "./recipe.ts";
 import type { LayerReport, PassResult } from "./types.ts";
 import { SQZ_DOMAIN } from "./types.ts";
 import { ArgumentError, UnsupportedError } from "../errors.ts";
@@ -84,17 +84,17 @@ export async function compress(
   // Calibration feeds are read once (an async generator can only be), then reused.
   const feeds = options.calibration ? await readFeeds(options.calibration) : undefined;
   // The float model as it was, for passes that fit to its outputs.
-  const floatModel = feeds && r.prune ? exportModel(g) : undefined;
+  const floatModel = feeds && usesPass(r, "prune") ? exportModel(g) : undefined;
   const run = (stage: string, at: number, pass: (g: Graph, r: Recipe) => PassResult) => {
     progress(at, stage);
     results.push(pass(g, r));
     g.topoSort();
     inferShapes(g);
   };
-  if (r.structured) run("structured pruning", 0.05, structuredPass);
-  if (r.lowrank) run("low-rank", 0.1, lowRankPass);
-  if (r.prune) run("pruning", 0.15, prunePass);
-  if (r.cluster) run("clustering", 0.2, clusterPass);
+  if (usesPass(r, "structured")) run("structured pruning", 0.05, structuredPass);
+  if (usesPass(r, "lowrank")) run("low-rank", 0.1, lowRankPass);
+  if (usesPass(r, "prune")) run("pruning", 0.15, prunePass);
+  if (usesPass(r, "cluster")) run("clustering", 0.2, clusterPass);
   // Quantized layers get their weights decoded back to dense constants first.
   decodeWeightsOfQuantizedLayers(g, r);
   if (feeds && floatModel) {
@@ -108,8 +108,11 @@ export async function compress(
   if (r.binary.keepFirstLast) {
     const all = quantizableLayers(g);
     for (const l of [all[0], all[all.length - 1]]) {
-      if (l && methodFor(r, l.node.name, l.node.op) === "binary" && !r.layers[l.node.name]) {
-        r.layers[l.node.name] = { method: "int8" };
+      if (
+        l && methodFor(r, l.node.name, l.node.op) === "binary" &&
+        r.layers[l.node.name]?.method === undefined
+      ) {
+        r.layers[l.node.name] = { ...r.layers[l.node.name], method: "int8" };
       }
     }
   }
@@ -123,8 +126,10 @@ export async function compress(
   const wantsInt8 = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8");
   const wantsDynamic = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8-dynamic");
   if (wantsInt8 || wantsDynamic) ensureOpset(g, wantsDynamic || !feeds ? 11 : 13);
+  // Layers int8 was asked for but cannot take (int8Layers says why).
+  const skipped: string[] = [];
   if (wantsInt8 && feeds) {
-    const layers = int8Layers(g, r, "int8");
+    const layers = int8Layers(g, r, "int8", skipped);
     const names = tensorsToCalibrate(layers);
     progress(0.25, "calibration");
     // Calibrate on the model as it is now (after weight passes), so ranges match what runs.
@@ -145,7 +150,7 @@ export async function compress(
     results.push(res);
   }
   // Dynamic: the layers asked for it, and int8 layers when there is no calibration data.
-  const dynamic = int8Layers(g, r, "int8-dynamic").filter((l) =>
+  const dynamic = int8Layers(g, r, "int8-dynamic", skipped).filter((l) =>
     methodFor(r, l.node.name, l.node.op) === "int8-dynamic" || !feeds
   );
   if (dynamic.length) {
@@ -158,6 +163,7 @@ export async function compress(
     }
     results.push(res);
   }
+  if (skipped.length) results.push({ layers: [], notes: [...new Set(skipped)] });
   g.topoSort();
 
   const layers = mergeLayers(results.flatMap((x) => x.layers));

@@ -14,6 +14,12 @@
 // dynamic (no calibration data), as onnxruntime's quantize_dynamic:
 //   x → DynamicQuantizeLinear → (x_q u8, s_x, z_x); MatMulInteger / ConvInteger(x_q, W_q, z_x, 0)
 //   → Cast(float) → Mul(s_x · s_w) → Add(bias).
+//
+// Gemm's alpha and beta are folded into the quantized constants (alpha scales W before its
+// scales are chosen, beta scales C) and the node keeps alpha = beta = 1; a scalar C becomes one
+// bias per output column. Layers that stay float go to the notes with the reason: Gemm with
+// transA = 1, a C that is not one value per output column ([M, N], [M, 1], not a constant), a
+// weight that is not a float32 matrix / OIHW filter, and (static) a tensor without statistics.
 import { type Graph, Node, type Value } from "../graph/ir.ts";
 import type { Tensor } from "../graph/tensor.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
@@ -42,25 +48,98 @@ const MOVEMENT = new Set([
   "GlobalMaxPool",
 ]);
 
-/** Conv / Gemm / MatMul nodes with a constant 2-D+ float weight, in graph order. */
-export function quantizableLayers(g: Graph): Layer[] {
+/**
+ * Gemm's C as one value per output column (`channels`), beta applied; undefined without C (or
+ * with beta = 0), a string saying why when C is something else.
+ */
+function gemmBias(n: Node, channels: number): Float32Array | undefined | string {
+  const c = n.inputs[2];
+  const beta = typeof n.attrs.beta === "number" ? n.attrs.beta : 1;
+  if (!c || beta === 0) return undefined;
+  const t = c.constant;
+  if (!t) return `its C '${c.name}' is not a constant`;
+  if (t.type !== "float32") return `its C is ${t.type}, not float32`;
+  const d = t.dims;
+  const scalar = t.data.length === 1 && d.length <= 2;
+  const perColumn = (d.length === 1 && d[0] === channels) ||
+    (d.length === 2 && d[0] === 1 && d[1] === channels);
+  if (!scalar && !perColumn) {
+    return `its C [${d}] is not one value per output column (${channels}); kept float`;
+  }
+  const src = t.data as Float32Array;
+  return Float32Array.from({ length: channels }, (_, j) => beta * src[scalar ? 0 : j]);
+}
+
+/** A layer's weight as quantized: Gemm's alpha folded in. */
+function effectiveWeight(n: Node): Tensor {
+  const w = n.inputs[1]!.constant!;
+  const alpha = n.op === "Gemm" && typeof n.attrs.alpha === "number" ? n.attrs.alpha : 1;
+  if (alpha === 1) return w;
+  return {
+    type: "float32",
+    dims: [...w.dims],
+    data: (w.data as Float32Array).map((x) => alpha * x),
+  };
+}
+
+/** A layer's bias as quantized: a Conv's B, Gemm's beta·C per column, none for MatMul. */
+function effectiveBias(n: Node, channels: number): Float32Array | undefined {
+  if (n.op === "MatMul") return undefined;
+  if (n.op === "Gemm") {
+    const b = gemmBias(n, channels);
+    return typeof b === "string" ? undefined : b;
+  }
+  return n.inputs[2]?.constant?.data as Float32Array | undefined;
+}
+
+/** Why a Conv / Gemm / MatMul with a constant weight cannot be quantized, or its axis. */
+function layerAxis(n: Node): number | string {
+  const w = n.inputs[1]!.constant!;
+  if (w.type !== "float32") return `its weight is ${w.type}, not float32`;
+  if (n.op === "Conv") {
+    if (w.dims.length < 3) return `its weight is ${w.dims.length}-D, not a filter bank`;
+    const b = n.inputs[2];
+    if (
+      b && (b.constant?.type !== "float32" || b.constant.dims.length !== 1 ||
+        b.constant.dims[0] !== w.dims[0])
+    ) {
+      return "its bias is not a float32 constant of one value per output channel";
+    }
+    return 0;
+  }
+  if (w.dims.length !== 2) return `its weight is ${w.dims.length}-D, not a matrix`;
+  if (n.op === "MatMul") return 1;
+  if ((n.attrs.transA ?? 0) !== 0) return "Gemm with transA = 1";
+  const axis = (n.attrs.transB ?? 0) === 1 ? 0 : 1;
+  const b = gemmBias(n, w.dims[axis]);
+  return typeof b === "string" ? b : axis;
+}
+
+/**
+ * Conv / Gemm / MatMul nodes with a constant float weight that int8 can quantize, in graph
+ * order. Layers with a constant weight that cannot be go to `notes`, with the reason ("int8:
+ * 'fc' stays float: …"); nodes without a constant weight (activation × activation) are not
+ * layers and are passed over.
+ */
+export function quantizableLayers(g: Graph, notes?: string[]): Layer[] {
+  return scanLayers(g, notes ? (n, why) => notes.push(skipNote(n, why)) : undefined);
+}
+
+function skipNote(n: Node, why: string): string {
+  return `int8: '${n.name}' stays float: ${why}`;
+}
+
+function scanLayers(g: Graph, skip?: (n: Node, why: string) => void): Layer[] {
   const layers: Layer[] = [];
   for (const n of g.nodes) {
     if (n.domain && n.domain !== "ai.onnx") continue;
-    const w = n.inputs[1]?.constant;
-    if (!w || w.type !== "float32") continue;
-    let axis: number;
-    if (n.op === "Conv" && w.dims.length >= 3) axis = 0;
-    else if (
-      n.op === "Gemm" && w.dims.length === 2 && (n.attrs.transA ?? 0) === 0 &&
-      (n.attrs.alpha ?? 1) === 1 && (n.attrs.beta ?? 1) === 1
-    ) {
-      axis = (n.attrs.transB ?? 0) === 1 ? 0 : 1;
-    } else if (n.op === "MatMul" && w.dims.length === 2) axis = 1;
-    else continue;
-    // A bias must be a per-channel float constant (a full [M, N] C stays float).
-    const c = n.op === "MatMul" ? undefined : n.inputs[2];
-    if (c && (c.constant?.type !== "float32" || c.constant.data.length !== w.dims[axis])) continue;
+    if (n.op !== "Conv" && n.op !== "Gemm" && n.op !== "MatMul") continue;
+    if (!n.inputs[1]?.constant) continue;
+    const axis = layerAxis(n);
+    if (typeof axis === "string") {
+      skip?.(n, axis);
+      continue;
+    }
     const y = n.outputs[0];
     const act = y.consumers.length === 1 && !g.outputs.includes(y) ? y.consumers[0] : undefined;
     const fused = act && (act.op === "Relu" || act.op === "Clip") ? act.outputs[0] : y;
@@ -69,13 +148,25 @@ export function quantizableLayers(g: Graph): Layer[] {
   return layers;
 }
 
-/** Layers a recipe sends to int8 (static or dynamic), honouring excludeFirstLast. */
-export function int8Layers(g: Graph, r: Recipe, method: "int8" | "int8-dynamic"): Layer[] {
-  const all = quantizableLayers(g);
+/**
+ * Layers a recipe sends to int8 (static or dynamic), honouring excludeFirstLast. Layers the
+ * recipe sends there that cannot be quantized go to `notes` with the reason.
+ */
+export function int8Layers(
+  g: Graph,
+  r: Recipe,
+  method: "int8" | "int8-dynamic",
+  notes?: string[],
+): Layer[] {
+  const wanted = (n: Node) => {
+    const m = methodFor(r, n.name, n.op);
+    return m === method || (method === "int8-dynamic" && m === "int8");
+  };
+  const all = scanLayers(g, (n, why) => {
+    if (notes && wanted(n)) notes.push(skipNote(n, why));
+  });
   return all.filter((l, i) => {
-    const m = methodFor(r, l.node.name, l.node.op);
-    const want = m === method || (method === "int8-dynamic" && m === "int8");
-    if (!want) return false;
+    if (!wanted(l.node)) return false;
     return !(r.int8.excludeFirstLast && (i === 0 || i === all.length - 1));
   });
 }
@@ -218,25 +309,26 @@ export function quantizeStatic(
     return d;
   };
   const reports: LayerReport[] = [];
+  const notes: string[] = [];
   for (const l of layers) {
     // An input already quantized as an earlier layer's output reads its twin by now.
     const n = l.node, x = source.get(n.inputs[0]!) ?? n.inputs[0]!;
     const xp = paramsOf(x);
     const isOutput = g.outputs.includes(l.out);
-    if (!xp || (!isOutput && !paramsOf(l.out))) continue;
-    const w = n.inputs[1]!.constant!;
+    if (!xp || (!isOutput && !paramsOf(l.out))) {
+      notes.push(skipNote(n, `no calibration statistics for '${(xp ? l.out : x).name}'`));
+      continue;
+    }
+    const w = effectiveWeight(n);
     const before = weightBytes(n);
+    const ch = w.dims[l.axis];
+    const bias = effectiveBias(n, ch);
     // The i32 bias at scale s_x·s_w must not overflow: a near-dead filter with a real bias
     // gets a coarser weight scale instead (onnxruntime does the same).
-    const biasT = n.op !== "MatMul" ? n.inputs[2]?.constant : undefined;
-    const minScales = biasT
-      ? Float32Array.from(
-        biasT.data as Float32Array,
-        (v) => Math.abs(v) / (xp.scale * 2147483000),
-      )
+    const minScales = bias
+      ? Float32Array.from(bias, (v) => Math.abs(v) / (xp.scale * 2147483000))
       : undefined;
     const { q, scales } = quantizeWeights(w, l.axis, minScales);
-    const ch = scales.length;
     const wq = b.constant(`${n.inputs[1]!.name}${QUANTIZED_SUFFIX}`, {
       type: "int8",
       dims: [...w.dims],
@@ -253,10 +345,9 @@ export function quantizeStatic(
     // Symmetric: no zero-point tensors (DequantizeLinear's default is 0), as for the bias.
     b.node("DequantizeLinear", [wq, ws], [wd], { axis: l.axis });
     let bd: Value | undefined;
-    const bias = n.op !== "MatMul" ? n.inputs[2]?.constant : undefined;
     if (bias) {
       const bscale = Float32Array.from(scales, (s) => Math.fround(xp.scale * s));
-      const bq = Int32Array.from(bias.data as Float32Array, (v, c) => roundHalfEven(v / bscale[c]));
+      const bq = Int32Array.from(bias, (v, c) => roundHalfEven(v / bscale[c]));
       const bqv = b.constant(`${n.inputs[2]!.name}${QUANTIZED_SUFFIX}`, {
         type: "int32",
         dims: [ch],
@@ -280,6 +371,7 @@ export function quantizeStatic(
     xd.consumers.includes(n) || xd.consumers.push(n);
     wd.consumers.push(n);
     bd?.consumers.push(n);
+    const folded = foldGemmScales(n);
     // A graph output keeps its name and stays float (the engine then dequantizes in the GEMM).
     if (!isOutput) qdq(l.out);
     reports.push({
@@ -290,11 +382,26 @@ export function quantizeStatic(
       nonzeros: q.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0),
       bytesBefore: before,
       bytesAfter: q.byteLength + scales.byteLength + (bd ? ch * 8 : 0),
+      ...(folded ? { notes: [folded] } : {}),
     });
   }
   g.topoSort();
   inferShapes(g);
-  return { layers: reports, notes: [] };
+  return { layers: reports, notes };
+}
+
+/** Resets a quantized Gemm's alpha and beta (folded into its constants); says what it did. */
+function foldGemmScales(n: Node): string | undefined {
+  if (n.op !== "Gemm") return undefined;
+  const alpha = typeof n.attrs.alpha === "number" ? n.attrs.alpha : 1;
+  const beta = typeof n.attrs.beta === "number" ? n.attrs.beta : 1;
+  delete n.attrs.alpha;
+  delete n.attrs.beta;
+  const done = [
+    alpha !== 1 ? `alpha ${alpha} into the weights` : "",
+    beta !== 1 && n.inputs[2] ? `beta ${beta} into the bias` : "",
+  ].filter(Boolean);
+  return done.length ? `Gemm ${done.join(", ")} folded` : undefined;
 }
 
 /** Dynamic int8 (no calibration): onnxruntime quantize_dynamic's pattern. */
@@ -304,7 +411,7 @@ export function quantizeDynamic(g: Graph, layers: Layer[]): PassResult {
   const dyn = new Map<Value, [Value, Value, Value]>();
   for (const l of layers) {
     const n = l.node;
-    const x = n.inputs[0]!, w = n.inputs[1]!.constant!;
+    const x = n.inputs[0]!, w = effectiveWeight(n);
     const before = weightBytes(n);
     let wt = w, axis = l.axis;
     if (n.op === "Gemm" && (n.attrs.transB ?? 0) === 1) {
@@ -364,7 +471,8 @@ export function quantizeDynamic(g: Graph, layers: Layer[]): PassResult {
     sc.type = "float32";
     b.node("Mul", [xs, wsv], [sc]);
     const y = n.outputs[0];
-    const bias = n.inputs[2]?.constant;
+    const bias = effectiveBias(n, ch);
+    const folded = foldGemmScales(n);
     const scaled = bias ? g.value(b.name(`${y.name}::nobias`)) : y;
     scaled.type = "float32";
     g.removeNode(n);
@@ -372,8 +480,8 @@ export function quantizeDynamic(g: Graph, layers: Layer[]): PassResult {
     if (bias) {
       const bv = b.constant(`${n.inputs[2]!.name}::b`, {
         type: "float32",
-        dims: conv ? [bias.data.length, 1, 1] : [bias.data.length],
-        data: bias.data as Float32Array,
+        dims: conv ? [ch, 1, 1] : [ch],
+        data: bias,
       });
       b.node("Add", [scaled, bv], [y]);
     }
@@ -384,7 +492,8 @@ export function quantizeDynamic(g: Graph, layers: Layer[]): PassResult {
       params: w.data.length,
       nonzeros: q.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0),
       bytesBefore: before,
-      bytesAfter: q.byteLength + scales.byteLength + (bias ? bias.data.byteLength : 0),
+      bytesAfter: q.byteLength + scales.byteLength + (bias ? bias.byteLength : 0),
+      ...(folded ? { notes: [folded] } : {}),
     });
   }
   g.topoSort();

@@ -19,6 +19,12 @@
 // layer is factored only when r·(K + outputs) < K·outputs; otherwise it is left alone with a
 // note, as are grouped convolutions and matrices too large for an exact SVD here.
 //
+// The target is per layer (settingsFor): a layer's own rank or energy (recipe.layers, by node
+// name or op type) beats the "lowrank" section, and rank 0 keeps the layer whole. Without a
+// "lowrank" section only the layers with their own setting are factored. Binary and ternary
+// layers are not factored, with a note (binary would binarize the activation between the
+// factors; ternary quantizes the whole weight).
+//
 // The SVD is Golub–Kahan–Reinsch: Householder bidiagonalization, then implicit-shift QR on the
 // bidiagonal (the algorithm of LINPACK/JAMA), in float64, with U and V kept transposed so every
 // Householder update and Givens rotation runs over contiguous rows.
@@ -26,7 +32,13 @@ import { type Graph, Node, type Value } from "../graph/ir.ts";
 import { elementCount } from "../graph/tensor.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
 import { ArgumentError } from "../errors.ts";
-import type { LowRankOptions, Recipe } from "./recipe.ts";
+import {
+  checkLayerRecipes,
+  LOWRANK_SUFFIX,
+  type LowRankOptions,
+  type Recipe,
+  usesPass,
+} from "./recipe.ts";
 import type { LayerReport, PassResult } from "./types.ts";
 import {
   constantLayers,
@@ -348,8 +360,16 @@ export function chooseRank(s: Float64Array, opts: LowRankOptions): number {
   return s.length;
 }
 
-function checkOptions(o: LowRankOptions | undefined): LowRankOptions {
-  if (!o) throw new ArgumentError("lowrank: the recipe has no 'lowrank' section");
+/** The "lowrank" section, validated, or undefined when only per-layer settings factor. */
+function checkOptions(recipe: Recipe): LowRankOptions | undefined {
+  checkLayerRecipes(recipe);
+  const o = recipe.lowrank;
+  if (!o) {
+    if (usesPass(recipe, "lowrank")) return undefined;
+    throw new ArgumentError(
+      "lowrank: the recipe has no 'lowrank' section and no layer with its own rank or energy",
+    );
+  }
   if ((o.rank === undefined) === (o.energy === undefined)) {
     throw new ArgumentError("lowrank: give exactly one of rank, energy");
   }
@@ -367,7 +387,7 @@ function checkOptions(o: LowRankOptions | undefined): LowRankOptions {
 function rewrite(g: Graph, l: Layer, f1: Float32Array, f2: Float32Array, r: number): void {
   const n = l.node;
   const out = n.outputs[0];
-  const mid = g.value(`${out.name}::lowrank`);
+  const mid = g.value(`${out.name}${LOWRANK_SUFFIX}`);
   mid.type = out.type ?? "float32";
   const outUnits = l.m.rows, k = l.m.k;
   let w1: Value, w2: Value;
@@ -430,7 +450,14 @@ function rewrite(g: Graph, l: Layer, f1: Float32Array, f2: Float32Array, r: numb
     attrs2 = keep(["activation_min", "activation_max"]);
     if (out.shape) mid.shape = [...out.shape.slice(0, -1), r];
   }
-  const first = new Node(`${n.name}::lowrank`, n.op, n.domain, [n.inputs[0], w1], [mid], attrs1);
+  const first = new Node(
+    `${n.name}${LOWRANK_SUFFIX}`,
+    n.op,
+    n.domain,
+    [n.inputs[0], w1],
+    [mid],
+    attrs1,
+  );
   // The original node becomes the second factor (in place, so its name and output stay).
   for (const v of n.inputs) {
     const i = v ? v.consumers.indexOf(n) : -1;
@@ -445,7 +472,7 @@ function rewrite(g: Graph, l: Layer, f1: Float32Array, f2: Float32Array, r: numb
 
 /** The low-rank pass (see the top of this file). */
 export function lowRankPass(g: Graph, recipe: Recipe): PassResult {
-  const opts = checkOptions(recipe.lowrank);
+  checkOptions(recipe);
   const notes: string[] = [];
   const layers: LayerReport[] = [];
   try {
@@ -454,8 +481,9 @@ export function lowRankPass(g: Graph, recipe: Recipe): PassResult {
   } catch {
     notes.push("lowrank: shape inference failed; MACs are not reported");
   }
-  for (const l of constantLayers(g, recipe, notes)) {
+  for (const l of constantLayers(g, recipe, notes, "lowrank")) {
     const n = l.node;
+    const opts = l.settings.lowrank!;
     const outUnits = l.m.rows, k = l.m.k;
     const group = typeof n.attrs.group === "number" ? n.attrs.group : 1;
     if (n.op === "Conv" && group !== 1) {

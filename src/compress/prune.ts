@@ -19,6 +19,18 @@
 //       They stay dense, with a note. Ties keep the lower index. scope and sparsity do not apply.
 //       (pruneNM itself also handles a short last group: it keeps at most N of it.)
 //
+// Per-layer settings (recipe.layers: sparsity or pattern, by node name or op type) beat the
+// "prune" section: such a layer is pruned to its own sparsity or pattern whatever the scope,
+// and in global scope it stays out of the pooled threshold (the pool's round(sparsity · total)
+// counts only the other layers), and GLOBAL_MIN_PARAMS does not apply to it (it was asked
+// for). A per-layer sparsity 0 keeps the layer dense. Without a "prune" section only the
+// layers with their own setting are pruned.
+//
+// Binary layers are not pruned (the binary pass keeps only signs: a zero would become +1), with
+// a note; ternary ones are (TWN keeps |w| ≤ Δ at zero, so the pruned zeros survive, and the
+// layer is then stored ternary). A layer that binary.keepFirstLast keeps out of the binary pass
+// counts as not binary.
+//
 // Weights already zero count as pruned (they are the smallest). Biases are never pruned.
 // Ties at the threshold are broken by position (layer order, then row-major index), so the
 // count of zeros is exact and the result deterministic.
@@ -31,7 +43,18 @@ import { type Dim, type Graph, Node, type Value } from "../graph/ir.ts";
 import { ELEMENT_BYTES, elementCount, type Tensor } from "../graph/tensor.ts";
 import { ArgumentError } from "../errors.ts";
 import { sparseEncode } from "../ops/sqz_sparse.ts";
-import { methodFor, type PruneOptions, type Recipe } from "./recipe.ts";
+import {
+  checkLayerRecipes,
+  type LayerSettings,
+  MAX_SPARSITY,
+  type Method,
+  methodFor,
+  type PruneOptions,
+  type Recipe,
+  settingsFor,
+  usesPass,
+  type WeightPassName,
+} from "./recipe.ts";
 import { type LayerReport, type PassResult, SQZ_DOMAIN } from "./types.ts";
 
 /** In global scope, layers with fewer weights than this stay dense. */
@@ -78,19 +101,90 @@ export interface Layer {
   w: Float32Array;
   dims: number[];
   m: WeightMatrix;
+  /** Its effective settings (layerSettings). */
+  settings: LayerSettings;
 }
 
 /**
- * The layers a weight pass may rewrite: Conv, Gemm and MatMul nodes whose weight (input 1) is a
- * float32 constant read by no other node, except those the recipe makes binary or ternary
- * (their own passes handle them). Why others are left out goes to `notes`.
+ * Each node's settings as the weight passes must see them: settingsFor, except that a layer
+ * binary.keepFirstLast keeps out of the binary pass does not count as binary (it is quantized
+ * int8 or left float later, so pruning, clustering and factoring apply to it).
  */
-export function constantLayers(g: Graph, recipe: Recipe, notes: string[]): Layer[] {
+export function layerSettings(g: Graph, recipe: Recipe): (node: Node) => LayerSettings {
+  // The binary pass's first and last weight layers (binaryKeptLayers), with weights this pass
+  // or an earlier one stored encoded counted too: the binary pass sees them decoded.
+  const kept = new Set<string>();
+  if (recipe.binary?.keepFirstLast) {
+    const all = g.nodes.filter((n) => {
+      const w = n.inputs[1];
+      return isLayerOp(n) &&
+        (w?.constant?.type === "float32" || w?.producer?.domain === SQZ_DOMAIN);
+    });
+    for (const n of [all[0], all[all.length - 1]]) {
+      if (n && methodFor(recipe, n.name, n.op) === "binary") kept.add(n.name);
+    }
+  }
+  return (node) => {
+    const s = settingsFor(recipe, node.name, node.op);
+    if (s.method === "binary" && kept.has(node.name)) s.method = "none";
+    return s;
+  };
+}
+
+/**
+ * Why a weight pass does not touch a layer of this method, or undefined when it combines with
+ * it. Binary keeps only the signs and binarizes the activations; ternary replaces the weights
+ * by its three levels per channel, which only pruning's zeros survive.
+ */
+export function methodConflict(pass: WeightPassName, method: Method): string | undefined {
+  if (method === "binary") {
+    return pass === "prune"
+      ? "binary keeps only the weights' signs (a pruned zero would become +1); not pruned"
+      : pass === "cluster"
+      ? "binary keeps only the weights' signs, not shared values; not clustered"
+      : "binary would binarize the activation between the two factors; not factored";
+  }
+  if (method === "ternary" && pass !== "prune") {
+    return pass === "cluster"
+      ? "ternary replaces the weights by its own three levels per channel; not clustered"
+      : "ternary quantizes the layer's whole weight; not factored";
+  }
+  return undefined;
+}
+
+/** Whether a layer's settings ask for a pass. */
+export function wantsPass(s: LayerSettings, pass: WeightPassName): boolean {
+  return pass === "prune"
+    ? s.prune !== undefined
+    : pass === "cluster"
+    ? s.clusters !== undefined
+    : pass === "lowrank"
+    ? s.lowrank !== undefined
+    : s.structured !== undefined;
+}
+
+/**
+ * The layers the weight pass `pass` rewrites: Conv, Gemm and MatMul nodes whose settings ask
+ * for the pass and whose weight (input 1) is a float32 constant read by no other node. Why a
+ * layer that asks for it is left out (its method, its weight) goes to `notes`.
+ */
+export function constantLayers(
+  g: Graph,
+  recipe: Recipe,
+  notes: string[],
+  pass: "prune" | "lowrank" = "prune",
+): Layer[] {
   const out: Layer[] = [];
+  const settings = layerSettings(g, recipe);
   for (const node of g.nodes) {
     if (!isLayerOp(node)) continue;
-    const method = methodFor(recipe, node.name, node.op);
-    if (method === "binary" || method === "ternary") continue;
+    const s = settings(node);
+    if (!wantsPass(s, pass)) continue;
+    const conflict = methodConflict(pass, s.method);
+    if (conflict) {
+      notes.push(`${node.name}: ${conflict}`);
+      continue;
+    }
     const weight = node.inputs[1];
     const c = weight?.constant;
     if (!weight || !c) continue; // an activation × activation MatMul, or already encoded
@@ -107,7 +201,7 @@ export function constantLayers(g: Graph, recipe: Recipe, notes: string[]): Layer
       notes.push(`${node.name}: weight '${weight.name}' is shared with other nodes; left as is`);
       continue;
     }
-    out.push({ node, weight, w: c.data as Float32Array, dims: [...c.dims], m });
+    out.push({ node, weight, w: c.data as Float32Array, dims: [...c.dims], m, settings: s });
   }
   return out;
 }
@@ -227,13 +321,21 @@ export function parsePattern(pattern: unknown): { n: number; m: number } | undef
   return { n, m };
 }
 
-function checkOptions(p: PruneOptions | undefined): PruneOptions {
-  if (!p) throw new ArgumentError("prune: the recipe has no 'prune' section");
+/** The "prune" section, validated, or undefined when only per-layer settings prune. */
+function checkOptions(recipe: Recipe): PruneOptions | undefined {
+  checkLayerRecipes(recipe);
+  const p = recipe.prune;
+  if (!p) {
+    if (usesPass(recipe, "prune")) return undefined;
+    throw new ArgumentError(
+      "prune: the recipe has no 'prune' section and no layer with its own sparsity or pattern",
+    );
+  }
   parsePattern(p.pattern);
   if (p.pattern === "unstructured") {
-    if (typeof p.sparsity !== "number" || !(p.sparsity >= 0 && p.sparsity < 1)) {
+    if (typeof p.sparsity !== "number" || !(p.sparsity >= 0 && p.sparsity <= MAX_SPARSITY)) {
       throw new ArgumentError(
-        `prune: sparsity must be in [0, 1), got ${JSON.stringify(p.sparsity)}`,
+        `prune: sparsity must be in [0, ${MAX_SPARSITY}], got ${JSON.stringify(p.sparsity)}`,
       );
     }
     if (p.scope !== "global" && p.scope !== "layer") {
@@ -241,6 +343,12 @@ function checkOptions(p: PruneOptions | undefined): PruneOptions {
         `prune: scope must be "global" or "layer", got ${JSON.stringify(p.scope)}`,
       );
     }
+  } else if (p.sparsity !== undefined) {
+    throw new ArgumentError(
+      `prune: sparsity ${JSON.stringify(p.sparsity)} and pattern ${
+        JSON.stringify(p.pattern)
+      } conflict (an N:M pattern fixes the sparsity); give one`,
+    );
   }
   return p;
 }
@@ -319,51 +427,56 @@ const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
 
 /** The magnitude-pruning pass (see the top of this file). */
 export function prunePass(g: Graph, recipe: Recipe): PassResult {
-  const opts = checkOptions(recipe.prune);
-  const nm = parsePattern(opts.pattern);
+  const opts = checkOptions(recipe);
   const notes: string[] = [];
-  const layers = constantLayers(g, recipe, notes);
+  const layers = constantLayers(g, recipe, notes, "prune");
   const pruned = new Map<Layer, Float32Array>();
-  if (nm) {
-    for (const l of layers) {
+  const patterns = new Set<string>();
+  const pool: Layer[] = [];
+  const own: string[] = [];
+  for (const l of layers) {
+    const p = l.settings.prune!;
+    if (p.own) own.push(l.node.name);
+    if (p.pattern !== undefined) {
+      const nm = parsePattern(p.pattern)!;
       if (l.m.k % nm.m !== 0) {
         notes.push(
-          `${l.node.name}: K = ${l.m.k} is not a multiple of ${nm.m}, no whole ${opts.pattern} groups; kept dense`,
+          `${l.node.name}: K = ${l.m.k} is not a multiple of ${nm.m}, no whole ${p.pattern} groups; kept dense`,
         );
         continue;
       }
       const w = l.w.slice();
       pruneNM(w, l.m, nm.n, nm.m);
       pruned.set(l, w);
-    }
-    notes.push(
-      `prune ${opts.pattern}: at most ${nm.n} non-zeros in every ${nm.m} consecutive weights along K`,
-    );
-  } else if (opts.scope === "layer") {
-    for (const l of layers) {
-      const k = Math.round(opts.sparsity * l.w.length);
+      patterns.add(p.pattern);
+    } else if (p.own || opts?.scope === "layer") {
+      const k = Math.round(p.sparsity! * l.w.length);
       if (k === 0) continue;
       const w = l.w.slice();
       zeroSmallest([w], k);
       pruned.set(l, w);
-    }
-  } else {
-    const part = layers.filter((l) => l.w.length >= GLOBAL_MIN_PARAMS);
-    for (const l of layers) {
-      if (l.w.length < GLOBAL_MIN_PARAMS) {
-        notes.push(
-          `${l.node.name}: ${l.w.length} weights, below the ${GLOBAL_MIN_PARAMS} of global pruning; kept dense`,
-        );
-      }
-    }
-    const total = part.reduce((s, l) => s + l.w.length, 0);
-    const k = Math.round(opts.sparsity * total);
-    if (k > 0) {
-      const copies = part.map((l) => l.w.slice());
-      zeroSmallest(copies, k);
-      part.forEach((l, i) => pruned.set(l, copies[i]));
+    } else if (l.w.length < GLOBAL_MIN_PARAMS) {
       notes.push(
-        `prune global: one magnitude threshold over ${part.length} layers (${total} weights), ${k} set to zero`,
+        `${l.node.name}: ${l.w.length} weights, below the ${GLOBAL_MIN_PARAMS} of global pruning; kept dense`,
+      );
+    } else pool.push(l);
+  }
+  for (const pattern of patterns) {
+    const nm = parsePattern(pattern)!;
+    notes.push(
+      `prune ${pattern}: at most ${nm.n} non-zeros in every ${nm.m} consecutive weights along K`,
+    );
+  }
+  if (pool.length) {
+    const total = pool.reduce((s, l) => s + l.w.length, 0);
+    const k = Math.round(opts!.sparsity! * total);
+    if (k > 0) {
+      const copies = pool.map((l) => l.w.slice());
+      zeroSmallest(copies, k);
+      pool.forEach((l, i) => pruned.set(l, copies[i]));
+      notes.push(
+        `prune global: one magnitude threshold over ${pool.length} layers (${total} weights), ${k} set to zero` +
+          (own.length ? `; ${own.join(", ")} pruned to their own settings, outside it` : ""),
       );
     }
   }
@@ -374,11 +487,15 @@ export function prunePass(g: Graph, recipe: Recipe): PassResult {
     const bytesBefore = layerBytes(l.node);
     const ln: string[] = [];
     if (zeros > 0.99 * w.length) ln.push(`${pct(zeros / w.length)} of the weights are zero`);
+    if (l.settings.method === "ternary") {
+      ln.push("then ternary: the pruned zeros stay zero (|w| ≤ Δ)");
+    }
     ln.push(storeWeight(g, l, w));
+    const pattern = l.settings.prune!.pattern;
     reports.push({
       name: l.node.name,
       op: l.node.op,
-      method: nm ? `pruned ${opts.pattern}` : `pruned ${pct(zeros / w.length)}`,
+      method: pattern !== undefined ? `pruned ${pattern}` : `pruned ${pct(zeros / w.length)}`,
       params: w.length,
       nonzeros: w.length - zeros,
       bytesBefore,

@@ -6,11 +6,28 @@
 //               "excludeFirstLast": false },
 //     "int4": { "blockSize": 32, "symmetric": true },
 //     "layers": { "fc3": { "method": "none" }, "Conv": { "method": "int8" } },  // name or op type
-//     "prune": { "sparsity": 0.5, "scope": "global", "pattern": "unstructured" },  // or "2:4"
+//     "prune": { "sparsity": 0.5, "scope": "global" },  // or { "pattern": "2:4" }, not both
 //     "structured": { "ratio": 0.25, "norm": "l1" },
 //     "lowrank": { "energy": 0.95 },          // or { "rank": 16 }
 //     "cluster": { "clusters": 32 }
 //   }
+//
+// Per-layer overrides ("layers", keyed by node name or op type) set any of, for that layer:
+//   method                      quantization, as the global "method"
+//   sparsity | pattern          magnitude pruning to that sparsity in [0, 0.999] (0 = not pruned,
+//                               even when "prune" applies), or N:M ("2:4"); not both
+//   clusters                    weight clustering to k in [2, 256] shared values (0 = none)
+//   rank | energy               low-rank factorization (rank 0 = not factored); not both
+//   structured                  structured pruning ratio in [0, 0.95] (0 = filters kept)
+// Each setting is resolved on its own (settingsFor): the node's own entry, then its op type's,
+// then the global section, so { "Gemm": { "sparsity": 0.5 }, "fc1": { "method": "int4" } }
+// prunes fc1 to 50% and makes it int4. The two factors of a low-rank layer ("fc1::lowrank" and
+// "fc1") both follow fc1's entry. A recipe may have per-layer settings only: then only those
+// layers get the pass ({ "layers": { "fc1": { "sparsity": 0.9 } } } prunes fc1 alone).
+// Settings that cannot meet in one entry are errors: binary keeps only the weights' signs, so
+// nothing else combines with it; ternary combines with pruning only (its zeros stay zero).
+// When they meet across entries or with a global section, the pass leaves the layer alone and
+// says so in its notes.
 //
 // Presets: int8, int8-dynamic, int4, binary, ternary, prune:<sparsity>, svd:<energy>,
 // cluster:<k>. Anything else is an ArgumentError that says what was expected; a recipe is fully
@@ -49,11 +66,17 @@ export interface BinaryOptions {
 }
 
 export interface PruneOptions {
-  /** Share of weights set to zero, in [0, 1). */
-  sparsity: number;
-  /** "global": one magnitude threshold over all layers; "layer": the sparsity per layer. */
+  /**
+   * Share of weights set to zero, in [0, 0.999], for "unstructured"; absent with an N:M
+   * pattern (which fixes the sparsity itself).
+   */
+  sparsity?: number;
+  /**
+   * "global": one magnitude threshold over all layers; "layer": the sparsity per layer. Layers
+   * with their own sparsity or pattern (recipe.layers) are pruned to it in either scope.
+   */
   scope: "global" | "layer";
-  /** "unstructured", or "N:M" (e.g. "2:4": N zeros kept… see prune.ts) along K. */
+  /** "unstructured", or "N:M" (e.g. "2:4": N non-zeros kept of every M, see prune.ts) along K. */
   pattern: string;
 }
 
@@ -74,9 +97,39 @@ export interface ClusterOptions {
   clusters: number;
 }
 
+/** A per-layer override (see the top of this file); every field is optional. */
 export interface LayerRecipe {
   method?: Method;
+  /** Unstructured magnitude pruning of this layer, [0, 0.999]; 0 = not pruned. */
+  sparsity?: number;
+  /** N:M pruning of this layer ("2:4"). */
+  pattern?: string;
+  /** Shared weight values, 2..256; 0 = not clustered. */
+  clusters?: number;
+  /** Low-rank factorization to this rank; 0 = not factored. */
+  rank?: number;
+  /** Low-rank factorization keeping this share of Σσ², (0, 1]. */
+  energy?: number;
+  /** Structured pruning: share of output channels removed, [0, 0.95]; 0 = filters kept. */
+  structured?: number;
 }
+
+export const LAYER_KEYS: readonly (keyof LayerRecipe)[] = [
+  "method",
+  "sparsity",
+  "pattern",
+  "clusters",
+  "rank",
+  "energy",
+  "structured",
+];
+
+/** Highest sparsity a recipe may ask for (a layer keeps at least 0.1% of its weights). */
+export const MAX_SPARSITY = 0.999;
+/** Highest structured-pruning ratio. */
+export const MAX_STRUCTURED = 0.95;
+/** The first factor of a low-rank layer is named after the layer with this suffix. */
+export const LOWRANK_SUFFIX = "::lowrank";
 
 export interface Recipe {
   method: Method;
@@ -139,6 +192,14 @@ function bool(v: unknown, where: string): boolean {
   return v;
 }
 
+/**
+ * A preset's numeric argument: a plain decimal number (no empty string, spaces, hex or
+ * "Infinity", which Number() would accept).
+ */
+function presetNumber(arg: string | undefined): number {
+  return arg !== undefined && /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(arg) ? Number(arg) : NaN;
+}
+
 /** A preset name. */
 export function preset(name: string): Recipe {
   const base = (): Recipe => ({
@@ -148,7 +209,10 @@ export function preset(name: string): Recipe {
     binary: { keepFirstLast: true },
     layers: {},
   });
-  const [kind, arg] = name.split(":", 2);
+  // Only the first ':' splits: "prune:0.9:1" has the argument "0.9:1", which is refused.
+  const colon = name.indexOf(":");
+  const kind = colon < 0 ? name : name.slice(0, colon);
+  const arg = colon < 0 ? undefined : name.slice(colon + 1);
   const r = base();
   switch (kind) {
     case "int8":
@@ -159,21 +223,32 @@ export function preset(name: string): Recipe {
       if (arg !== undefined) break;
       r.method = kind;
       return r;
-    case "prune":
-      r.prune = {
-        sparsity: num(Number(arg), "prune:<sparsity>", 0, 1),
-        scope: "global",
-        pattern: "unstructured",
-      };
-      if (r.prune.sparsity >= 1) throw new ArgumentError("recipe: prune sparsity must be below 1");
+    case "prune": {
+      const s = presetNumber(arg);
+      if (!(s >= 0 && s <= MAX_SPARSITY)) {
+        throw new ArgumentError(
+          `recipe: prune:<sparsity> needs a number in [0, ${MAX_SPARSITY}], got '${arg ?? ""}'`,
+        );
+      }
+      r.prune = { sparsity: s, scope: "global", pattern: "unstructured" };
       return r;
-    case "svd":
-      r.lowrank = { energy: num(Number(arg), "svd:<energy>", 0, 1, true) };
+    }
+    case "svd": {
+      const e = presetNumber(arg);
+      if (!(e > 0 && e <= 1)) {
+        throw new ArgumentError(
+          `recipe: svd:<energy> needs a number in (0, 1], got '${arg ?? ""}'`,
+        );
+      }
+      r.lowrank = { energy: e };
       return r;
+    }
     case "cluster": {
-      const k = Number(arg);
+      const k = presetNumber(arg);
       if (!Number.isInteger(k) || k < 2 || k > 256) {
-        throw new ArgumentError(`recipe: cluster:<k> needs an integer k in [2, 256], got '${arg}'`);
+        throw new ArgumentError(
+          `recipe: cluster:<k> needs an integer k in [2, 256], got '${arg ?? ""}'`,
+        );
       }
       r.cluster = { clusters: k };
       return r;
@@ -183,6 +258,90 @@ export function preset(name: string): Recipe {
     `recipe: unknown preset '${name}' (int8, int8-dynamic, int4, binary, ternary, prune:0.9, ` +
       `svd:0.95, cluster:32, or a JSON recipe)`,
   );
+}
+
+/** "N:M" with 0 < N < M ≤ 32, or undefined when `v` is not such a string. */
+function nmPattern(v: unknown): { n: number; m: number } | undefined {
+  const match = typeof v === "string" ? v.match(/^(\d+):(\d+)$/) : null;
+  const n = match ? Number(match[1]) : NaN, m = match ? Number(match[2]) : NaN;
+  return match && n >= 1 && n < m && m <= 32 ? { n, m } : undefined;
+}
+
+function nonNegInt(v: unknown, where: string, lo: number, hi: number, zero: string): number {
+  if (v === 0) return 0;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new ArgumentError(
+      `recipe: ${where} must be 0 (${zero}) or an integer in [${lo}, ${hi}], got ${
+        JSON.stringify(v)
+      }`,
+    );
+  }
+  return v;
+}
+
+/** Validates one per-layer override (see the top of this file). */
+export function parseLayerRecipe(v: unknown, name: string): LayerRecipe {
+  const where = `layers.${name}`;
+  const o = obj(v, where);
+  onlyKeys(o, LAYER_KEYS as string[], where);
+  const lr: LayerRecipe = {};
+  if (o.method !== undefined) lr.method = oneOf(o.method, METHODS, `${where}.method`);
+  if (o.sparsity !== undefined) {
+    lr.sparsity = num(o.sparsity, `${where}.sparsity`, 0, MAX_SPARSITY);
+  }
+  if (o.pattern !== undefined) {
+    if (!nmPattern(o.pattern)) {
+      throw new ArgumentError(
+        `recipe: ${where}.pattern must be "N:M" with 0 < N < M ≤ 32 (N non-zeros kept of ` +
+          `every M), got ${JSON.stringify(o.pattern)}`,
+      );
+    }
+    lr.pattern = o.pattern as string;
+  }
+  if (lr.sparsity !== undefined && lr.pattern !== undefined) {
+    throw new ArgumentError(
+      `recipe: ${where} sets both sparsity and pattern, which conflict (an N:M pattern fixes ` +
+        `the sparsity at 1 − N/M); give one`,
+    );
+  }
+  if (o.clusters !== undefined) {
+    lr.clusters = nonNegInt(o.clusters, `${where}.clusters`, 2, 256, "not clustered");
+  }
+  if (o.rank !== undefined && o.energy !== undefined) {
+    throw new ArgumentError(`recipe: ${where} sets both rank and energy; give one`);
+  }
+  if (o.rank !== undefined) {
+    lr.rank = nonNegInt(o.rank, `${where}.rank`, 1, 1 << 20, "not factored");
+  }
+  if (o.energy !== undefined) lr.energy = num(o.energy, `${where}.energy`, 0, 1, true);
+  if (o.structured !== undefined) {
+    lr.structured = num(o.structured, `${where}.structured`, 0, MAX_STRUCTURED);
+  }
+  if (!Object.keys(lr).length) {
+    throw new ArgumentError(
+      `recipe: ${where} sets nothing (give any of ${LAYER_KEYS.join(", ")})`,
+    );
+  }
+  // What one entry cannot ask for at once: binary keeps only signs (pruned zeros would become
+  // +1, shared values and factors are lost); ternary has its own three levels per channel.
+  const asked = [
+    lr.sparsity ? "sparsity" : "",
+    lr.pattern ? "pattern" : "",
+    lr.clusters ? "clusters" : "",
+    lr.rank ? "rank" : "",
+    lr.energy ? "energy" : "",
+    lr.structured ? "structured" : "",
+  ].filter((k) => k && !(lr.method === "ternary" && (k === "sparsity" || k === "pattern")));
+  if ((lr.method === "binary" || lr.method === "ternary") && asked.length) {
+    throw new ArgumentError(
+      `recipe: ${where}: ${asked.join(", ")} does not combine with method "${lr.method}" (` +
+        (lr.method === "binary"
+          ? "binary keeps only the weights' signs"
+          : "ternary combines with pruning only") +
+        ")",
+    );
+  }
+  return lr;
 }
 
 /** Validates a recipe given as an object (parsed JSON) and fills in the defaults. */
@@ -248,39 +407,44 @@ export function parseRecipe(input: unknown): Recipe {
   }
   if (o.layers !== undefined) {
     const l = obj(o.layers, "layers");
-    for (const [name, v] of Object.entries(l)) {
-      const lr = obj(v, `layers.${name}`);
-      onlyKeys(lr, ["method"], `layers.${name}`);
-      r.layers[name] = { method: oneOf(lr.method, METHODS, `layers.${name}.method`) };
-    }
+    for (const [name, v] of Object.entries(l)) r.layers[name] = parseLayerRecipe(v, name);
   }
   if (o.prune !== undefined) {
     const p = obj(o.prune, "prune");
     onlyKeys(p, ["sparsity", "scope", "pattern"], "prune");
-    const pattern = p.pattern === undefined ? "unstructured" : String(p.pattern);
-    if (pattern !== "unstructured") {
-      const m = pattern.match(/^(\d+):(\d+)$/);
-      if (!m || Number(m[1]) < 1 || Number(m[1]) >= Number(m[2]) || Number(m[2]) > 32) {
+    const pattern = p.pattern === undefined ? "unstructured" : p.pattern;
+    if (pattern !== "unstructured" && !nmPattern(pattern)) {
+      throw new ArgumentError(
+        `recipe: prune.pattern must be "unstructured" or "N:M" with 0 < N < M ≤ 32, got ${
+          JSON.stringify(p.pattern)
+        }`,
+      );
+    }
+    const scope = p.scope === undefined
+      ? "global"
+      : oneOf(p.scope, ["global", "layer"] as const, "prune.scope");
+    if (pattern === "unstructured") {
+      r.prune = {
+        sparsity: num(p.sparsity, "prune.sparsity", 0, MAX_SPARSITY),
+        scope,
+        pattern,
+      };
+    } else {
+      if (p.sparsity !== undefined) {
         throw new ArgumentError(
-          `recipe: prune.pattern must be "unstructured" or "N:M" with 0 < N < M ≤ 32, got ${
-            JSON.stringify(p.pattern)
-          }`,
+          `recipe: prune.sparsity and prune.pattern ${
+            JSON.stringify(pattern)
+          } conflict (an N:M pattern fixes the sparsity at 1 − N/M); give one`,
         );
       }
+      r.prune = { scope, pattern: pattern as string };
     }
-    r.prune = {
-      sparsity: pattern === "unstructured" ? num(p.sparsity, "prune.sparsity", 0, 0.999) : 0,
-      scope: p.scope === undefined
-        ? "global"
-        : oneOf(p.scope, ["global", "layer"] as const, "prune.scope"),
-      pattern,
-    };
   }
   if (o.structured !== undefined) {
     const s = obj(o.structured, "structured");
     onlyKeys(s, ["ratio", "norm"], "structured");
     r.structured = {
-      ratio: num(s.ratio, "structured.ratio", 0, 0.95),
+      ratio: num(s.ratio, "structured.ratio", 0, MAX_STRUCTURED),
       norm: s.norm === undefined ? "l1" : oneOf(s.norm, ["l1", "l2"] as const, "structured.norm"),
     };
   }
@@ -309,7 +473,97 @@ export function parseRecipe(input: unknown): Recipe {
   return r;
 }
 
+/**
+ * The overrides that apply to a node, most specific first: its own entry (a low-rank factor
+ * "x::lowrank" uses x's), then its op type's.
+ */
+function overrides(r: Recipe, name: string, op: string): LayerRecipe[] {
+  let own = r.layers[name];
+  if (!own && name.endsWith(LOWRANK_SUFFIX)) own = r.layers[name.slice(0, -LOWRANK_SUFFIX.length)];
+  const byOp = r.layers[op];
+  return own && byOp && own !== byOp ? [own, byOp] : own ? [own] : byOp ? [byOp] : [];
+}
+
 /** The method for a node: an override by node name, then by op type, then the default. */
 export function methodFor(r: Recipe, name: string, op: string): Method {
-  return r.layers[name]?.method ?? r.layers[op]?.method ?? r.method;
+  for (const o of overrides(r, name, op)) if (o.method !== undefined) return o.method;
+  return r.method;
+}
+
+/** What a node gets from a recipe besides its quantization method (see settingsFor). */
+export interface LayerSettings {
+  method: Method;
+  /**
+   * Magnitude pruning: `sparsity` (unstructured) or `pattern` (N:M); undefined: not pruned.
+   * `own`: set by a layers entry (so global scope prunes the layer to it, outside the pooled
+   * threshold) rather than by the "prune" section.
+   */
+  prune?: { sparsity?: number; pattern?: string; own: boolean };
+  /** Shared values; undefined: not clustered. */
+  clusters?: number;
+  /** Low-rank target; undefined: not factored. */
+  lowrank?: LowRankOptions;
+  /** Structured-pruning ratio (> 0); undefined: filters kept. */
+  structured?: number;
+}
+
+/**
+ * The effective settings of a node: each one from the node's own override, else its op type's,
+ * else the recipe's global section. A 0 in an override (sparsity, clusters, rank, structured)
+ * turns the pass off for the layer, whatever the global section says.
+ */
+export function settingsFor(r: Recipe, name: string, op: string): LayerSettings {
+  const os = overrides(r, name, op);
+  const s: LayerSettings = { method: methodFor(r, name, op) };
+  const pr = os.find((o) => o.sparsity !== undefined || o.pattern !== undefined);
+  if (pr) {
+    if (pr.pattern !== undefined) s.prune = { pattern: pr.pattern, own: true };
+    else if (pr.sparsity! > 0) s.prune = { sparsity: pr.sparsity, own: true };
+  } else if (r.prune) {
+    s.prune = r.prune.pattern !== "unstructured"
+      ? { pattern: r.prune.pattern, own: false }
+      : { sparsity: r.prune.sparsity, own: false };
+  }
+  const cl = os.find((o) => o.clusters !== undefined);
+  const k = cl ? cl.clusters : r.cluster?.clusters;
+  if (k) s.clusters = k;
+  const lr = os.find((o) => o.rank !== undefined || o.energy !== undefined);
+  if (lr) {
+    if (lr.energy !== undefined) s.lowrank = { energy: lr.energy };
+    else if (lr.rank! > 0) s.lowrank = { rank: lr.rank };
+  } else if (r.lowrank) s.lowrank = { ...r.lowrank };
+  const st = os.find((o) => o.structured !== undefined);
+  const ratio = st ? st.structured : r.structured?.ratio;
+  if (ratio) s.structured = ratio;
+  return s;
+}
+
+export type WeightPassName = "prune" | "cluster" | "lowrank" | "structured";
+
+/**
+ * Whether a recipe asks for a weight pass at all: its global section, or a layer override that
+ * turns it on (a recipe may have per-layer settings only).
+ */
+export function usesPass(r: Recipe, pass: WeightPassName): boolean {
+  if (pass === "structured" ? r.structured : pass === "cluster" ? r.cluster : r[pass]) return true;
+  return Object.values(r.layers ?? {}).some((o) =>
+    pass === "prune"
+      ? !!o.sparsity || o.pattern !== undefined
+      : pass === "cluster"
+      ? !!o.clusters
+      : pass === "lowrank"
+      ? !!o.rank || o.energy !== undefined
+      : !!o.structured
+  );
+}
+
+/**
+ * Validates a recipe's per-layer overrides as parseRecipe does: for passes called with a recipe
+ * that did not come from parseRecipe.
+ */
+export function checkLayerRecipes(r: Recipe): void {
+  if (typeof r.layers !== "object" || r.layers === null || Array.isArray(r.layers)) {
+    throw new ArgumentError("recipe: layers must be an object");
+  }
+  for (const [name, v] of Object.entries(r.layers)) parseLayerRecipe(v, name);
 }

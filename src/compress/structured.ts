@@ -34,8 +34,14 @@
 // constant at the image borders only partly, so there it is exact in the interior only.
 //
 // Never prunes a channel that a graph output shows. Layers the recipe makes binary or ternary
-// keep their filters (their own passes handle them), though their inputs shrink with the layer
-// before them. ratio 0 leaves the graph untouched.
+// keep their filters (their own passes handle them; a note says so), though their inputs
+// shrink with the layer before them. ratio 0 leaves the graph untouched.
+//
+// The ratio is per layer (settingsFor): a layer's own "structured" (recipe.layers, by node name
+// or op type) beats the section's ratio, and 0 keeps the layer's filters. A group of layers
+// pruned together takes the smallest ratio of its layers (a layer that keeps its filters keeps
+// the group's), with a note when they differ. Without a "structured" section only layers with
+// their own ratio are pruned, by the L1 norm. Notes speak only of layers asked to be pruned.
 import { type Graph, Node, type Value } from "../graph/ir.ts";
 import { elementCount, type Tensor, type TensorType } from "../graph/tensor.ts";
 import { allocTensor } from "../ops/tensor_util.ts";
@@ -43,7 +49,13 @@ import { inferShapes } from "../graph/shape_inference.ts";
 import { TS_OPS } from "../ops/registry.ts";
 import { jsContext } from "../ops/types.ts";
 import { ArgumentError } from "../errors.ts";
-import { methodFor, type Recipe, type StructuredOptions } from "./recipe.ts";
+import {
+  checkLayerRecipes,
+  type LayerSettings,
+  type Recipe,
+  type StructuredOptions,
+  usesPass,
+} from "./recipe.ts";
 import type { LayerReport, PassResult } from "./types.ts";
 import {
   constantValue,
@@ -51,6 +63,7 @@ import {
   isLayerOp,
   layerBytes,
   layerMacs,
+  layerSettings,
   weightMatrix,
 } from "./prune.ts";
 
@@ -144,8 +157,13 @@ class Analysis {
   approximate = new Set<Value>();
   /** Depthwise Convs the channel spaces flow through. */
   depthwise = new Set<Node>();
+  /** Why layers asked to be pruned cannot have their filters removed at all. */
+  notes: string[] = [];
+  readonly settings: (n: Node) => LayerSettings;
 
-  constructor(readonly g: Graph, readonly recipe: Recipe) {}
+  constructor(readonly g: Graph, readonly recipe: Recipe) {
+    this.settings = layerSettings(g, recipe);
+  }
 
   find(a: number): number {
     while (this.atoms[a].parent !== a) {
@@ -308,7 +326,7 @@ class Analysis {
     const mat = w && weightMatrix(n, w.dims);
     if (!rank || !mat) return;
     let blocked: string | undefined;
-    const method = methodFor(this.recipe, n.name, n.op);
+    const { method, structured } = this.settings(n);
     if (n.op === "MatMul") blocked = `'${n.name}' is a MatMul (its outputs are not pruned)`;
     else if (!floatW) blocked = `'${n.name}' has no private float32 constant weight`;
     else if (group !== 1) blocked = `'${n.name}' is a grouped convolution`;
@@ -316,6 +334,8 @@ class Analysis {
     else if (n.inputs[2] && !this.biasSliceable(n)) {
       blocked = `'${n.name}' has a bias that cannot shrink`;
     }
+    // Such a layer opens no group to prune: say why here, if it was asked to be pruned.
+    if (blocked && structured) this.notes.push(`${n.name}: not pruned: ${blocked}`);
     const id = this.atom(mat.rows, blocked ? undefined : n, blocked);
     if (!blocked) this.edits.push({ kind: "producer", node: n, atom: id });
     this.set(out, {
@@ -634,8 +654,16 @@ function setConstant(
   replaceConstant(g, node, i, { type: "float32", dims, data }, base);
 }
 
-function checkOptions(s: StructuredOptions | undefined): StructuredOptions {
-  if (!s) throw new ArgumentError("structured: the recipe has no 'structured' section");
+/** The "structured" section, validated; { ratio 0, l1 } when only layers set a ratio. */
+function checkOptions(recipe: Recipe): StructuredOptions {
+  checkLayerRecipes(recipe);
+  const s = recipe.structured;
+  if (!s) {
+    if (usesPass(recipe, "structured")) return { ratio: 0, norm: "l1" };
+    throw new ArgumentError(
+      "structured: the recipe has no 'structured' section and no layer with its own ratio",
+    );
+  }
   if (typeof s.ratio !== "number" || !(s.ratio >= 0 && s.ratio < 1)) {
     throw new ArgumentError(`structured: ratio must be in [0, 1), got ${JSON.stringify(s.ratio)}`);
   }
@@ -660,7 +688,7 @@ interface LayerChange {
 
 /** The structured-pruning pass (see the top of this file). */
 export function structuredPass(g: Graph, recipe: Recipe): PassResult {
-  const opts = checkOptions(recipe.structured);
+  const opts = checkOptions(recipe);
   const notes: string[] = [];
   g.topoSort();
   // Shapes as imported (declared value_info) come back where a pruned channel count is not
@@ -668,6 +696,8 @@ export function structuredPass(g: Graph, recipe: Recipe): PassResult {
   inferShapes(g);
   const a = new Analysis(g, recipe);
   a.run();
+  notes.push(...a.notes);
+  const ratioOf = (n: Node) => a.settings(n).structured ?? 0;
 
   // Groups and the channels they lose.
   const groups = new Map<number, number[]>();
@@ -681,12 +711,27 @@ export function structuredPass(g: Graph, recipe: Recipe): PassResult {
     const at = a.atoms[root];
     if (!at.producers.length) continue;
     const names = at.producers.map((n) => n.name).join(", ");
+    const ratios = at.producers.map(ratioOf);
+    if (!ratios.some((r) => r > 0)) continue; // none of them asked
     if (at.blocked) {
       notes.push(`${names}: not pruned: ${at.blocked}`);
       continue;
     }
+    const ratio = Math.min(...ratios);
+    if (ratio !== Math.max(...ratios)) {
+      const keep = at.producers.filter((_, i) => ratios[i] === ratio).map((n) => n.name);
+      notes.push(
+        ratio === 0
+          ? `${names}: pruned together (their outputs meet), and ${
+            keep.join(", ")
+          } keeps its filters; none removed`
+          : `${names}: pruned together at the smallest of their ratios, ${ratio} (${
+            keep.join(", ")
+          })`,
+      );
+    }
     const C = at.size;
-    const drop = Math.min(Math.floor(opts.ratio * C + 1e-9), C - 1);
+    const drop = Math.min(Math.floor(ratio * C + 1e-9), C - 1);
     if (drop <= 0) continue;
     const score = new Float64Array(C);
     for (const p of at.producers) {
@@ -712,7 +757,7 @@ export function structuredPass(g: Graph, recipe: Recipe): PassResult {
     }
   }
   if (!removed.size) {
-    return { layers: [], notes: opts.ratio > 0 ? notes : [] };
+    return { layers: [], notes };
   }
 
   const k = channelConstants(g, a);
@@ -846,9 +891,13 @@ export function structuredPass(g: Graph, recipe: Recipe): PassResult {
   const macs = (f: (l: LayerReport) => number | undefined) =>
     layers.reduce((s, l) => s + (f(l) ?? 0), 0);
   notes.push(
-    `structured ${opts.norm} ratio ${opts.ratio}: ${layers.length} layers changed, MACs of those ${
-      macs((l) => l.macsBefore)
-    } → ${macs((l) => l.macsAfter)}`,
+    `structured ${opts.norm} ${
+      Object.values(recipe.layers).some((o) => o.structured !== undefined)
+        ? "with per-layer ratios"
+        : `ratio ${opts.ratio}`
+    }: ${layers.length} layers changed, MACs of those ${macs((l) => l.macsBefore)} → ${
+      macs((l) => l.macsAfter)
+    }`,
   );
   return { layers, notes };
 }
