@@ -7,7 +7,10 @@ import { compress, evaluate, type Tensor } from "../src/mod.ts";
 import { mnistSplit } from "../src/eval/mnist.ts";
 import { ortRunner } from "./models.ts";
 
-export const RECIPES: [string, string | Record<string, unknown>][] = [
+type RecipeSpec = string | Record<string, unknown>;
+
+/** Recipes by label; a function gives each model its own (per-layer names differ). */
+export const RECIPES: [string, RecipeSpec | ((model: string) => RecipeSpec)][] = [
   ["float", "none"],
   ["int8", "int8"],
   ["int8 dynamic", "int8-dynamic"],
@@ -20,6 +23,16 @@ export const RECIPES: [string, string | Record<string, unknown>][] = [
   ["svd 90% energy", "svd:0.9"],
   ["structured 25%", { structured: { ratio: 0.25 } }],
   ["cluster 16", "cluster:16"],
+  ["prune 90% + int8", { method: "int8", prune: { sparsity: 0.9 } }],
+  [
+    "prune 91.5% per layer + int8",
+    (model) => ({
+      method: "int8",
+      layers: model === "mnist_cnn"
+        ? { fc1: { sparsity: 0.95 }, conv2: { sparsity: 0.3 } }
+        : { fc1: { sparsity: 0.95 }, fc2: { sparsity: 0.7 } },
+    }),
+  ],
   ["prune 50% + cluster 16 + int8", {
     method: "int8",
     prune: { sparsity: 0.5 },
@@ -82,7 +95,8 @@ export async function benchCompression(opts: { json: boolean; quick: boolean }):
   for (const name of MODELS) {
     const path = new URL(`../models/${name}.onnx`, import.meta.url).pathname;
     const float = await Deno.readFile(path);
-    for (const [label, recipe] of recipes) {
+    for (const [label, spec] of recipes) {
+      const recipe: RecipeSpec = typeof spec === "function" ? spec(name) : spec;
       const model = label === "float"
         ? float
         : (await compress(float, recipe, { calibration: calib })).model;

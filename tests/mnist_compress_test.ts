@@ -85,3 +85,28 @@ Deno.test("MNIST CNN int8 artifact: onnxruntime-web runs it unchanged, within on
   );
   assert.ok(diff <= 1e-4 * scale, `${diff}`);
 });
+
+Deno.test("MNIST CNN: ≥ 90% pruning + int8 + gzip is ≥ 20× smaller with ≤ 1 point lost", async () => {
+  const { test } = await data;
+  // fc1 holds 95% of the weights: prune it hardest, conv2 lightly (91.5% of all weights zero).
+  const recipe = { method: "int8", layers: { fc1: { sparsity: 0.95 }, conv2: { sparsity: 0.3 } } };
+  const { model, report } = await compress(await float, recipe, {
+    calibration: await calibration(),
+  });
+  const params = report.layers.reduce((a, l) => a + l.params, 0);
+  const nonzeros = report.layers.reduce((a, l) => a + l.nonzeros, 0);
+  const r = await evaluate(
+    model,
+    { inputs: { input: test.x }, labels: test.y },
+    { reference: await float, latencyRuns: 0, layers: false },
+  );
+  const ref = r.reference!.accuracy!;
+  console.log(
+    `prune ${(100 * (1 - nonzeros / params)).toFixed(1)}% + int8: accuracy ` +
+      `${(r.accuracy! * 100).toFixed(2)}% (float ${(ref * 100).toFixed(2)}%), ` +
+      `${r.reference!.gzipRatio.toFixed(1)}× smaller gzipped`,
+  );
+  assert.ok(1 - nonzeros / params >= 0.9);
+  assert.ok(r.reference!.gzipRatio >= 20, `gzip ratio ${r.reference!.gzipRatio}`);
+  assert.ok(r.accuracy! >= ref - 0.01, `${r.accuracy} vs ${ref}`);
+});
