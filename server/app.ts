@@ -4,15 +4,18 @@
 //   const app = buildApp(deps);
 //   Deno.serve({ port }, app.fetch);
 //
-// Middleware order: request log and metrics (outermost, so they see every status), API keys,
-// then the routes; errors from anywhere become JSON bodies in onError.
+// Middleware order: request log and metrics (outermost, so they see every status), in-flight
+// tracking (a graceful shutdown waits for what it tracks, and refuses new requests meanwhile),
+// API keys, then the routes; errors from anywhere become JSON bodies in onError. A path that
+// matches a route but not its method is 405 with `Allow`; no route at all is 404.
 import { Hono } from "hono";
 import type { AppEnv } from "./context.ts";
 import type { Config } from "./config.ts";
-import { errorHandler, notFound } from "./errors.ts";
+import { errorHandler, notFound, shuttingDown } from "./errors.ts";
 import { type Logger, requestLogger } from "./log.ts";
 import { Gauge, ServerMetrics } from "./metrics.ts";
-import { apiKeyAuth } from "./auth.ts";
+import { apiKeyAuth, isPublicPath } from "./auth.ts";
+import { InFlight } from "./routes/limits.ts";
 import { Store } from "./store/db.ts";
 import { ArtifactStore } from "./store/artifacts.ts";
 import { lockDataDir } from "./store/lock.ts";
@@ -35,8 +38,10 @@ export interface Deps {
   queue: JobQueue;
   /** The data directory's lock, held while the server runs (close() releases it). */
   lock: Deno.FsFile;
-  /** Aborted when the server starts shutting down (ends SSE streams). */
+  /** Aborted when the server starts shutting down (ends SSE streams, refuses new requests). */
   closing: AbortSignal;
+  /** Requests being handled (and handlers abandoned at their deadline): shutdown waits. */
+  inflight: InFlight;
   isReady(): boolean;
 }
 
@@ -127,30 +132,77 @@ export async function openDeps(
     queue,
     lock,
     closing,
+    inflight: new InFlight(),
     isReady: () => !closing.aborted,
   };
+}
+
+/** A route pattern as a regular expression over paths (`:param` is one segment). */
+function patternRegExp(pattern: string): RegExp {
+  const body = pattern.split("/").map((seg) =>
+    seg.startsWith(":") ? "[^/]+" : seg === "*" ? ".*" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  ).join("/");
+  return new RegExp(`^${body}/?$`);
 }
 
 export function buildApp(deps: Deps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use("*", requestLogger(deps.log, deps.metrics));
+  app.use("*", async (c, next) => {
+    // Shutting down: the handlers under way finish (tracked), new requests are refused — but
+    // for health and metrics, which say so themselves.
+    if (deps.closing.aborted && !isPublicPath(c.req.path)) throw shuttingDown();
+    await deps.inflight.track(next());
+  });
   app.use("*", apiKeyAuth(deps.config.apiKeyHashes));
   app.route("/", modelRoutes(deps));
   app.route("/", jobRoutes(deps));
   app.route("/", v2Routes(deps));
   app.route("/", opsRoutes(deps));
+
+  // Methods by route pattern, for 405 and its Allow header (Hono answers HEAD with GET).
+  const methods = new Map<string, Set<string>>();
+  for (const r of app.routes) {
+    if (r.method === "ALL") continue;
+    const set = methods.get(r.path) ?? new Set<string>();
+    set.add(r.method);
+    if (r.method === "GET") set.add("HEAD");
+    methods.set(r.path, set);
+  }
+  const patterns = [...methods].map(([path, m]) => ({ path, re: patternRegExp(path), m }));
+  const ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+
   app.notFound((c) => {
+    const match = patterns.find((p) => p.re.test(c.req.path));
+    if (match) {
+      const allow = [...match.m].sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b)).join(", ");
+      c.set("routePattern", match.path);
+      c.set("errorCode", "method_not_allowed");
+      return c.json(
+        {
+          error: {
+            code: "method_not_allowed",
+            message: `${c.req.method} is not allowed on ${c.req.path} (allowed: ${allow})`,
+          },
+        },
+        405,
+        { Allow: allow },
+      );
+    }
     c.set("errorCode", "not_found");
     return c.json({
       error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}` },
     }, 404);
   });
   app.onError(errorHandler((err, c) => {
+    const deadline = c.get("deadline");
     deps.log.error("internal error", {
       requestId: c.get("requestId"),
       path: c.req.path,
       error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
       stack: err instanceof Error ? err.stack : undefined,
+      // The handler went on after its 504 and failed then.
+      ...(deadline?.expired ? { abandoned: true } : {}),
     });
   }));
   return app;

@@ -15,6 +15,7 @@ import type { ModelSource, SessionCache } from "./sessions.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { badRequest, conflict, notFound } from "./errors.ts";
 import { isModelId, isModelName, newId } from "./ids.ts";
+import type { Deadline } from "./routes/limits.ts";
 
 /** The model resource as the API returns it. */
 export interface ModelView {
@@ -57,6 +58,28 @@ export function checkLocation(location: string): void {
   ) {
     throw badRequest(`bad external data file name '${location.slice(0, 80)}'`);
   }
+}
+
+/**
+ * External data files that record which of them the engine reads: each entry is a getter. The
+ * importer looks files up by the `location` the model's tensors name, so what it never asked
+ * for is a file the model does not refer to.
+ */
+function trackedExternalData(
+  files: Record<string, Uint8Array>,
+): { data: Record<string, Uint8Array>; read: Set<string> } {
+  const read = new Set<string>();
+  const data: Record<string, Uint8Array> = {};
+  for (const [location, bytes] of Object.entries(files)) {
+    Object.defineProperty(data, location, {
+      enumerable: true,
+      get: () => {
+        read.add(location);
+        return bytes;
+      },
+    });
+  }
+  return { data, read };
 }
 
 /** A model's bytes and external data files, read from the artifact store. */
@@ -120,9 +143,11 @@ export class Catalog {
 
   /**
    * Validates a model with the engine (Session.create: parse, check, compile) and stores it.
-   * Nothing is stored when it does not load. The session goes into the cache.
+   * Nothing is stored when it does not load, when an external data file is one the model does
+   * not refer to, or when the request's deadline has passed at the commit. The session goes
+   * into the cache.
    */
-  async create(input: NewModel): Promise<ModelRecord> {
+  async create(input: NewModel, deadline?: Deadline): Promise<ModelRecord> {
     this.checkNewName(input.name);
     if (!input.bytes.length) throw badRequest("the model is empty");
     for (const loc of Object.keys(input.externalData ?? {})) checkLocation(loc);
@@ -136,12 +161,24 @@ export class Catalog {
       throw new ModelError(msg);
     }
     try {
-      const ops = inspectModel(input.bytes, { externalData: input.externalData }).ops;
+      const ext = input.externalData ? trackedExternalData(input.externalData) : undefined;
+      const ops = inspectModel(input.bytes, { externalData: ext?.data }).ops;
+      const unused = Object.keys(input.externalData ?? {}).filter((l) => !ext!.read.has(l));
+      if (unused.length) {
+        const used = [...ext!.read];
+        throw badRequest(
+          `the model does not refer to the external data file${unused.length > 1 ? "s" : ""} ` +
+            `${unused.map((l) => `'${l.slice(0, 80)}'`).join(", ")} (it reads ${
+              used.length ? used.map((l) => `'${l}'`).join(", ") : "none"
+            }): upload only the files its tensors name`,
+        );
+      }
+      deadline?.check();
       const m = await this.#store(input, {
         inputs: session.inputMetadata.map(spec),
         outputs: session.outputMetadata.map(spec),
         opHistogram: ops,
-      });
+      }, deadline);
       this.sessions.adopt(m.id, session);
       return m;
     } catch (e) {
@@ -159,12 +196,13 @@ export class Catalog {
     meta: Pick<ModelRecord, "inputs" | "outputs" | "opHistogram">,
     inTransaction?: (m: ModelRecord) => void,
   ): Promise<ModelRecord> {
-    return await this.#store(input, meta, inTransaction);
+    return await this.#store(input, meta, undefined, inTransaction);
   }
 
   async #store(
     input: NewModel,
     meta: Pick<ModelRecord, "inputs" | "outputs" | "opHistogram">,
+    deadline?: Deadline,
     inTransaction?: (m: ModelRecord) => void,
   ): Promise<ModelRecord> {
     const pinned: string[] = [];
@@ -198,6 +236,8 @@ export class Catalog {
           }
           this.store.insertModel(m);
           inTransaction?.(m);
+          // The commit point: past the request's deadline this throws and nothing is kept.
+          deadline?.commit();
         });
       } catch (e) {
         pinned.forEach((s) => this.artifacts.unpin(s));

@@ -16,11 +16,15 @@
 //   SQZ_JOB_TIMEOUT_MS                  3,600,000: a job running longer is failed
 //   SQZ_JOB_MAX_ATTEMPTS                3: restarts a job survives before it is failed
 //   SQZ_REQUEST_TIMEOUT_MS              300,000: reading and handling an upload
+//   SQZ_SHUTDOWN_GRACE_MS               10,000: how long a graceful stop waits for in-flight
+//                                       requests before it exits anyway (status 1)
 //   SQZ_PRELOAD / --no-preload          1: register models/mnist_cnn.onnx as "mnist" at start
 //   SQZ_LOG                             info, or "off": no request or info lines (the startup
 //                                       line, warnings and errors are still written)
 //   SQZ_TEST_JOB_DELAY_MS               0: test hook; a job's worker waits this long before it
 //                                       starts compressing (the restart test kills it then)
+//   SQZ_TEST_REQUEST_DELAY_MS           0: test hook; uploads and compression requests wait this
+//                                       long after reading their body (tests of the time limit)
 import { parseArgs } from "node:util";
 import { ArgumentError } from "../src/mod.ts";
 
@@ -39,9 +43,11 @@ export interface Config {
   jobTimeoutMs: number;
   jobMaxAttempts: number;
   requestTimeoutMs: number;
+  shutdownGraceMs: number;
   preload: boolean;
   log: boolean;
   testJobDelayMs: number;
+  testRequestDelayMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -59,9 +65,11 @@ export const DEFAULTS: Omit<Config, "apiKeyHashes"> = {
   jobTimeoutMs: 3_600_000,
   jobMaxAttempts: 3,
   requestTimeoutMs: 300_000,
+  shutdownGraceMs: 10_000,
   preload: true,
   log: true,
   testJobDelayMs: 0,
+  testRequestDelayMs: 0,
 };
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -195,8 +203,15 @@ export async function loadConfig(
       DEFAULTS.requestTimeoutMs,
       1,
     ),
+    shutdownGraceMs: int(
+      "SQZ_SHUTDOWN_GRACE_MS",
+      env.SQZ_SHUTDOWN_GRACE_MS,
+      DEFAULTS.shutdownGraceMs,
+      0,
+    ),
     preload: values["no-preload"] ? false : flag("SQZ_PRELOAD", env.SQZ_PRELOAD, DEFAULTS.preload),
     log: (env.SQZ_LOG ?? "info").toLowerCase() !== "off",
     testJobDelayMs: int("SQZ_TEST_JOB_DELAY_MS", env.SQZ_TEST_JOB_DELAY_MS, 0, 0),
+    testRequestDelayMs: int("SQZ_TEST_REQUEST_DELAY_MS", env.SQZ_TEST_REQUEST_DELAY_MS, 0, 0),
   };
 }

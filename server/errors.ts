@@ -1,6 +1,8 @@
 // Every error the service returns is JSON `{ "error": { "code", "message" } }` with a status
 // that says whose fault it was. Engine errors (SqzError) keep their `code`; anything else is an
 // `internal` 500 whose message says nothing of the server's insides (the log has the details).
+// Only those are logged as errors (with the stack): a typed 5xx (timeout, out of memory,
+// shutting down) or a client that went away is in the request's log line, with its code.
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -25,6 +27,18 @@ export const conflict = (message: string) => new HttpError(409, "conflict", mess
 export const tooLarge = (message: string) => new HttpError(413, "payload_too_large", message);
 export const unsupportedMedia = (message: string) =>
   new HttpError(415, "unsupported_media_type", message);
+/**
+ * The client closed the connection before its request was read (nginx's 499). Nobody receives
+ * the response; the status is for the request log and the metrics.
+ */
+export const clientClosed = (detail: string) =>
+  new HttpError(
+    499 as ContentfulStatusCode,
+    "client_closed_request",
+    `the client closed the connection before the request body was read (${detail})`,
+  );
+export const shuttingDown = () =>
+  new HttpError(503, "unavailable", "the server is shutting down", { "Retry-After": "5" });
 
 /** Status of each engine error code (src/errors.ts and friends). */
 const STATUS_OF_CODE: Record<string, ContentfulStatusCode> = {
@@ -88,7 +102,7 @@ export function describeError(
 export function errorHandler(onInternal: (err: unknown, c: Context) => void) {
   return (err: unknown, c: Context): Response => {
     const { status, body, headers } = describeError(err);
-    if (status >= 500) onInternal(err, c);
+    if (body.error.code === "internal") onInternal(err, c);
     c.set("errorCode", body.error.code);
     return c.json(body, status, headers);
   };

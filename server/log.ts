@@ -36,11 +36,18 @@ const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The route pattern that answered, or "unmatched" (404s must not mint label values). */
 function routeOf(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string {
+  const pattern = c.get("routePattern");
+  if (pattern) return pattern;
   const r = routePath(c, -1);
   return !r || r === "*" || r === "/*" ? "unmatched" : r;
 }
 
-/** Request id, timing, the log line and the HTTP metrics of every request. */
+/**
+ * Request id, timing, the log line and the HTTP metrics of every request. A deleted model's
+ * series must not come back (a request that ran while its model was deleted, a job of a
+ * deleted model — the job routes set `modelDeleted`): the log line still names the model, the
+ * metrics do not.
+ */
 export function requestLogger(log: Logger, metrics: ServerMetrics): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const start = performance.now();
@@ -54,7 +61,7 @@ export function requestLogger(log: Logger, metrics: ServerMetrics): MiddlewareHa
       const ms = performance.now() - start;
       const route = routeOf(c);
       const model = c.get("modelId") ?? "";
-      const label = c.get("modelDeleted") ? "" : model;
+      const label = model && !c.get("modelDeleted") && !metrics.isForgotten(model) ? model : "";
       const status = c.res.status;
       metrics.requests.inc({ method: c.req.method, route, status: String(status), model: label });
       metrics.requestDuration.observe({ method: c.req.method, route, model: label }, ms / 1000);

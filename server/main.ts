@@ -2,9 +2,10 @@
 // [--api-keys-file FILE] [--no-preload]` (see config.ts and server/README.md).
 //
 // Startup: open the data dir (recovering unfinished jobs), register the demo model, listen, and
-// start the queued jobs. SIGINT / SIGTERM: stop taking requests, end the SSE streams, hand the
-// running job back to the queue, let in-flight requests finish (10 s at most), close the
-// database.
+// start the queued jobs. SIGINT / SIGTERM: hand the running job back to the queue, end the SSE
+// streams, refuse new requests (503), let the handlers under way finish, then close the
+// listener and the database — all within SQZ_SHUTDOWN_GRACE_MS (10 s), after which the process
+// exits with status 1 anyway. A second signal exits at once.
 import { SqzError } from "../src/mod.ts";
 import { loadConfig } from "./config.ts";
 import { Logger } from "./log.ts";
@@ -13,7 +14,6 @@ import { sha256Hex } from "./store/artifacts.ts";
 
 const DEMO_MODEL = new URL("../models/mnist_cnn.onnx", import.meta.url);
 const DEMO_NAME = "mnist";
-const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Registers the MNIST demo model unless a model with the same bytes exists (idempotent). */
 async function preload(deps: Deps): Promise<void> {
@@ -96,19 +96,29 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      log.warn("second signal: exiting without waiting for in-flight requests", { signal });
+      Deno.exit(1);
+    }
     stopping = true;
-    log.info("shutting down", { signal });
+    log.info("shutting down", { signal, inFlight: deps.inflight.size });
+    const force = setTimeout(() => {
+      log.warn("in-flight requests did not finish in time; exiting", {
+        graceMs: config.shutdownGraceMs,
+        inFlight: deps.inflight.size,
+      });
+      // Every database write is one synchronous transaction: none is half done at this point.
+      deps.store.close();
+      Deno.exit(1);
+    }, config.shutdownGraceMs);
     // The queue first: its "back to queued" events still reach the SSE streams, which end next.
     deps.queue.stop();
     closing.abort();
-    const force = setTimeout(() => {
-      log.warn("in-flight requests did not finish in time; exiting", {
-        graceMs: SHUTDOWN_GRACE_MS,
-      });
-      deps.store.close();
-      Deno.exit(1);
-    }, SHUTDOWN_GRACE_MS);
+    // The handlers under way finish before the listener is shut down: Deno 2.9's
+    // server.shutdown() makes the body of every in-flight request unreadable at once
+    // (denoland/deno#36809), which turned a slow upload into a 500. Meanwhile new requests get
+    // 503; once nothing is in flight, shutdown() only waits for responses being written.
+    await deps.inflight.idle();
     await server.shutdown();
     clearTimeout(force);
     deps.sessions.close();

@@ -248,6 +248,8 @@ export class ServerMetrics {
     new Counter("sqz_session_loads_total", "Inference sessions created (cache misses).", []),
   );
   readonly startTime = Date.now() / 1000;
+  /** Deleted models (ids are never reused): their series must not be made again. */
+  readonly #forgotten = new Set<string>();
 
   constructor() {
     this.registry.add(
@@ -265,8 +267,14 @@ export class ServerMetrics {
     );
   }
 
+  /** A deleted model's id: a request that was under way when it went must not label with it. */
+  isForgotten(id: string): boolean {
+    return this.#forgotten.has(id);
+  }
+
   /** Forgets a deleted model's series. */
   forgetModel(id: string): void {
+    this.#forgotten.add(id);
     this.requests.forget("model", id);
     this.requestDuration.forget("model", id);
     this.inferDuration.forget("model", id);

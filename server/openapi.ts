@@ -28,6 +28,14 @@ const v2Name = {
   schema: { type: "string" },
 };
 
+const v2Version = {
+  name: "version",
+  in: "path",
+  required: true,
+  description: 'Model version: always "1" (any other is 404).',
+  schema: { type: "string", enum: ["1"] },
+};
+
 const tensorSpec = {
   type: "object",
   required: ["name", "type", "dims"],
@@ -73,6 +81,71 @@ const v2Tensor = {
   },
 };
 
+const V2_MODEL = {
+  parameters: [v2Name],
+  get: {
+    summary: "Model metadata (KServe v2)",
+    tags: ["inference"],
+    responses: {
+      200: { description: "Metadata.", content: json(ref("ModelMetadata")) },
+      404: error("No such model."),
+    },
+  },
+};
+
+const V2_READY = {
+  parameters: [v2Name],
+  get: {
+    summary: "Model readiness (loads the model)",
+    tags: ["inference"],
+    responses: {
+      200: { description: "Ready.", content: json({ type: "object" }) },
+      404: error("No such model."),
+    },
+  },
+};
+
+const V2_INFER = {
+  parameters: [v2Name],
+  post: {
+    summary: "Inference (KServe v2)",
+    description:
+      "JSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length). " +
+      "Inputs are validated against the model's declared names, datatypes and shapes before " +
+      "anything runs; requests are limited to SQZ_MAX_INFER_BYTES and SQZ_MAX_TENSOR_ELEMENTS.",
+    tags: ["inference"],
+    requestBody: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: ref("InferRequest"),
+          example: {
+            inputs: [{
+              name: "input",
+              shape: [1, 1, 28, 28],
+              datatype: "FP32",
+              // A blank 28×28 image: 784 values, row-major.
+              data: new Array(784).fill(0),
+            }],
+          },
+        },
+        "application/octet-stream": { schema: { type: "string", format: "binary" } },
+      },
+    },
+    responses: {
+      200: { description: "Outputs.", content: json(ref("InferResponse")) },
+      400: error("Bad input: unknown name, wrong datatype or shape, bad values."),
+      404: error("No such model."),
+      413: error("Body or element count over the limit."),
+    },
+  },
+};
+
+/** A v2 model route's description under /versions/{version}. */
+function versioned<T extends { parameters: readonly unknown[] }>(item: T): T {
+  return { ...item, parameters: [...item.parameters, v2Version] };
+}
+
 export const OPENAPI = {
   openapi: "3.1.0",
   info: {
@@ -82,8 +155,9 @@ export const OPENAPI = {
       "Model compression and inference over HTTP: upload ONNX models, compress them with a " +
       "recipe (int8, int4, binary, ternary, pruning, low-rank, clustering) in background jobs " +
       "with live progress, and run them with the Open Inference Protocol (KServe v2). Errors " +
-      'are `{ "error": { "code", "message" } }`. When the server has API keys, every route ' +
-      "except /v2/health/* and /metrics needs `Authorization: Bearer <key>`.",
+      'are `{ "error": { "code", "message" } }`; a method a path does not take is 405 with ' +
+      "`Allow`, and while the server shuts down new requests get 503. When the server has API " +
+      "keys, every route except /v2/health/* and /metrics needs `Authorization: Bearer <key>`.",
   },
   security: [{ bearer: [] }],
   paths: {
@@ -108,7 +182,8 @@ export const OPENAPI = {
           "`multipart/form-data` with a file `model`, optional files `external` (external data; " +
           "each file's name is the `location` the model names) and an optional text field " +
           "`name`. The engine loads the model before anything is stored: a model it cannot " +
-          "load gets 422 and nothing is kept.",
+          "load gets 422 and nothing is kept; an external file the model does not refer to is " +
+          "400. Past SQZ_REQUEST_TIMEOUT_MS the answer is 504 and nothing is kept.",
         tags: ["models"],
         parameters: [{
           name: "name",
@@ -139,6 +214,7 @@ export const OPENAPI = {
           413: error("The body is larger than SQZ_MAX_UPLOAD_BYTES."),
           415: error("Neither a raw body nor multipart."),
           422: error("The engine cannot load the model."),
+          504: error("Longer than SQZ_REQUEST_TIMEOUT_MS: nothing was stored."),
         },
       },
     },
@@ -192,9 +268,13 @@ export const OPENAPI = {
         description:
           "JSON `{ recipe, name? }`, or multipart with `recipe` (text or .json file), `name` and " +
           "`calibration` (a .npy array of N samples for the model's single input, for static " +
-          "int8). The recipe is validated before anything is queued. Without calibration data " +
-          "`int8` falls back to dynamic quantization and the report says so. `name` names the " +
-          "compressed model.",
+          "int8; N a multiple of the input's batch size when that is fixed). The recipe is " +
+          "validated before anything is queued, and must compress something in the model (a " +
+          "Conv / Gemm / MatMul with constant float weights it quantizes, prunes, factorizes or " +
+          "clusters). Without calibration data `int8` falls back to dynamic quantization and " +
+          "the report says so; with a recipe that does not calibrate, the data serves the " +
+          "evaluation only and the report says that. `name` names the compressed model. Past " +
+          "SQZ_REQUEST_TIMEOUT_MS the answer is 504 and no job is made.",
         tags: ["jobs"],
         requestBody: {
           required: true,
@@ -222,12 +302,16 @@ export const OPENAPI = {
         },
         responses: {
           202: { description: "Queued; Location is the job.", content: json(ref("Job")) },
-          400: error("Bad recipe, recipe that does not fit the model, bad calibration data."),
+          400: error(
+            "Bad recipe, recipe that does not fit the model or compresses nothing in it, bad " +
+              "calibration data.",
+          ),
           404: error("No such model."),
           409: error("The result name is taken."),
           413: error("The body is too large."),
           429: error("Too many queued jobs (SQZ_MAX_QUEUED_JOBS)."),
           503: error("The server is shutting down."),
+          504: error("Longer than SQZ_REQUEST_TIMEOUT_MS: no job was made."),
         },
       },
     },
@@ -343,62 +427,13 @@ export const OPENAPI = {
         },
       },
     },
-    "/v2/models/{name}": {
-      parameters: [v2Name],
-      get: {
-        summary: "Model metadata (KServe v2); also under /versions/1",
-        tags: ["inference"],
-        responses: {
-          200: { description: "Metadata.", content: json(ref("ModelMetadata")) },
-          404: error("No such model."),
-        },
-      },
-    },
-    "/v2/models/{name}/ready": {
-      parameters: [v2Name],
-      get: {
-        summary: "Model readiness (loads the model); also under /versions/1",
-        tags: ["inference"],
-        responses: {
-          200: { description: "Ready.", content: json({ type: "object" }) },
-          404: error("No such model."),
-        },
-      },
-    },
-    "/v2/models/{name}/infer": {
-      parameters: [v2Name],
-      post: {
-        summary: "Inference (KServe v2); also under /versions/1",
-        description:
-          "JSON tensors, or Triton's binary tensor extension (Inference-Header-Content-Length). " +
-          "Inputs are validated against the model's declared names, datatypes and shapes before " +
-          "anything runs; requests are limited to SQZ_MAX_INFER_BYTES and SQZ_MAX_TENSOR_ELEMENTS.",
-        tags: ["inference"],
-        requestBody: {
-          required: true,
-          content: {
-            "application/json": {
-              schema: ref("InferRequest"),
-              example: {
-                inputs: [{
-                  name: "input",
-                  shape: [1, 1, 28, 28],
-                  datatype: "FP32",
-                  data: "[784 numbers]",
-                }],
-              },
-            },
-            "application/octet-stream": { schema: { type: "string", format: "binary" } },
-          },
-        },
-        responses: {
-          200: { description: "Outputs.", content: json(ref("InferResponse")) },
-          400: error("Bad input: unknown name, wrong datatype or shape, bad values."),
-          404: error("No such model."),
-          413: error("Body or element count over the limit."),
-        },
-      },
-    },
+    "/v2/models/{name}": V2_MODEL,
+    "/v2/models/{name}/ready": V2_READY,
+    "/v2/models/{name}/infer": V2_INFER,
+    // The same routes under an explicit version (KServe v2 clients may send one).
+    "/v2/models/{name}/versions/{version}": versioned(V2_MODEL),
+    "/v2/models/{name}/versions/{version}/ready": versioned(V2_READY),
+    "/v2/models/{name}/versions/{version}/infer": versioned(V2_INFER),
     "/metrics": {
       get: {
         summary: "Prometheus metrics (no key needed)",

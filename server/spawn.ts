@@ -1,7 +1,8 @@
 // Client-side helpers for the end-to-end tests and the serve benchmark: startServer() runs the
 // server as a child process on a free port (PORT=0; the port is read from the startup log
 // line), draining its stdout and stderr continuously (a full pipe would stall the server) into
-// log lines; readSse() parses a Server-Sent Events response.
+// log lines; waitForLog() waits for one of them; readSse() parses a Server-Sent Events
+// response; trickle() makes a request body that arrives slowly (or stalls).
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
@@ -155,4 +156,62 @@ export async function readSse(
     await reader.cancel().catch(() => {});
   }
   return events;
+}
+
+/** Waits until the server has written a log line that `match` accepts (parsed JSON). */
+export async function waitForLog(
+  server: RunningServer,
+  // deno-lint-ignore no-explicit-any
+  match: (line: any) => boolean,
+  timeoutMs = 20_000,
+  // deno-lint-ignore no-explicit-any
+): Promise<any> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    for (const l of server.logs) {
+      if (!l.startsWith("{")) continue;
+      let o;
+      try {
+        o = JSON.parse(l);
+      } catch {
+        continue;
+      }
+      if (match(o)) return o;
+    }
+    if (Date.now() > until) throw new Error(`no such log line:\n${server.logs.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * A request body that arrives slowly: `bytes` in `chunks` pieces `gapMs` apart, then the end —
+ * or, with `stall`, the first piece and then nothing until the reader cancels.
+ */
+export function trickle(
+  bytes: Uint8Array,
+  chunks: number,
+  gapMs: number,
+  stall = false,
+  onPull: (pieces: number) => void = () => {},
+): ReadableStream<Uint8Array> {
+  const size = Math.ceil(bytes.length / chunks);
+  let i = 0, timer: ReturnType<typeof setTimeout> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      onPull(i);
+      if (i > 0) {
+        if (stall) {
+          await new Promise<void>((r) => timer = setTimeout(r, 60_000));
+          return;
+        }
+        await new Promise((r) => timer = setTimeout(r, gapMs));
+      }
+      if (i * size >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(i * size, (i + 1) * size));
+      i++;
+    },
+    cancel() {
+      clearTimeout(timer);
+    },
+  });
 }

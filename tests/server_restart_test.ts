@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { encodeNpy, type Tensor } from "../src/mod.ts";
 import { rng } from "./util.ts";
-import { readSse, type RunningServer, startServer } from "../server/spawn.ts";
+import { readSse, type RunningServer, startServer, trickle, waitForLog } from "../server/spawn.ts";
 
 interface Json {
   // deno-lint-ignore no-explicit-any
@@ -167,6 +167,48 @@ Deno.test("server: kill -9 during a job, restart, resume or fail; graceful stop 
     assert.equal(await s.stop("SIGTERM"), 0);
   } finally {
     for (const s of servers) await s.stop("SIGKILL");
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("server: SIGTERM during a slow upload finishes it (201), then exits 0", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "sqz_shutdown_test_" });
+  let s: RunningServer | undefined;
+  try {
+    s = await startServer({ dataDir, env: { SQZ_PRELOAD: "0" } });
+    const server = s;
+    const { api, json } = client(server.url);
+    const mlpBytes = await Deno.readFile(new URL("../models/mnist_mlp.onnx", import.meta.url));
+    // About a second of upload (curl --limit-rate's pace); SIGTERM once it is under way.
+    let started: () => void = () => {};
+    const underway = new Promise<void>((r) => started = r);
+    const upload = api("/v1/models?name=slow", {
+      method: "POST",
+      headers: { "Content-Type": "application/octet-stream" },
+      body: trickle(mlpBytes, 20, 50, false, (n) => n === 3 && started()),
+    });
+    await underway;
+    const exit = server.stop("SIGTERM");
+    await waitForLog(server, (o) => o.msg === "shutting down");
+    // While it drains, new requests are refused.
+    const refused = await api("/v1/models");
+    assert.equal(refused.status, 503);
+    assert.equal((await refused.json()).error.code, "unavailable");
+    const m = await json(await upload, 201);
+    assert.equal(m.name, "slow");
+    assert.equal(m.bytes, mlpBytes.length);
+    assert.equal(await exit, 0, server.logs.join("\n"));
+    assert.ok(server.logs.some((l) => l.includes('"stopped"')));
+    assert.ok(
+      !server.logs.some((l) => /"level":"error"|BadResource/.test(l)),
+      server.logs.join("\n"),
+    );
+    assert.equal(
+      await sha256Hex(await Deno.readFile(`${dataDir}/artifacts/${m.sha256}`)),
+      m.sha256,
+    );
+  } finally {
+    await s?.stop("SIGKILL");
     await Deno.remove(dataDir, { recursive: true });
   }
 });

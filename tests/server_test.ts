@@ -10,11 +10,14 @@ import assert from "node:assert/strict";
 import { ArgumentError, encodeNpy, Session, type Tensor } from "../src/mod.ts";
 import { DataType, makeModel, node, tensorFromArray, valueInfo } from "../src/onnx/proto.ts";
 import { rng } from "./util.ts";
-import { readSse, type RunningServer, startServer } from "../server/spawn.ts";
+import { readSse, type RunningServer, startServer, trickle, waitForLog } from "../server/spawn.ts";
 import { loadConfig } from "../server/config.ts";
 import { keyMatches } from "../server/auth.ts";
 import { SessionCache } from "../server/sessions.ts";
 import { Histogram, ServerMetrics } from "../server/metrics.ts";
+import { buildApp, openDeps } from "../server/app.ts";
+import { Logger } from "../server/log.ts";
+import { OPENAPI } from "../server/openapi.ts";
 
 const KEY = "test-key-0123456789";
 const OTHER_KEY = "second-key-abcdefgh";
@@ -59,6 +62,38 @@ function externalModel(): { model: Uint8Array; file: Uint8Array; w: Float32Array
     initializers: [t],
   });
   return { model, file, w };
+}
+
+/** y = a + b (float32): one Add, nothing any recipe can compress. */
+function addModel(): Uint8Array<ArrayBuffer> {
+  return makeModel({
+    nodes: [node("Add", ["a", "b"], ["y"], {}, "add")],
+    inputs: [valueInfo("a", DataType.FLOAT, [2, 2]), valueInfo("b", DataType.FLOAT, [2, 2])],
+    outputs: [valueInfo("y", DataType.FLOAT, [2, 2])],
+  }) as Uint8Array<ArrayBuffer>;
+}
+
+/** y = x · W, W [64, 8], with the batch dim fixed at `batch`. */
+function fixedBatchModel(batch: number): Uint8Array<ArrayBuffer> {
+  const w = Float32Array.from({ length: 64 * 8 }, rng(21));
+  return makeModel({
+    nodes: [node("MatMul", ["x", "W"], ["y"], {}, "mm")],
+    inputs: [valueInfo("x", DataType.FLOAT, [batch, 64])],
+    outputs: [valueInfo("y", DataType.FLOAT, [batch, 8])],
+    initializers: [tensorFromArray("W", DataType.FLOAT, [64, 8], w)],
+  }) as Uint8Array<ArrayBuffer>;
+}
+
+/** FP16 in and out: f = float(h), h2 = half(f). */
+function halfModel(): Uint8Array<ArrayBuffer> {
+  return makeModel({
+    nodes: [
+      node("Cast", ["h"], ["f"], { to: DataType.FLOAT }, "up"),
+      node("Cast", ["f"], ["h2"], { to: DataType.FLOAT16 }, "down"),
+    ],
+    inputs: [valueInfo("h", DataType.FLOAT16, [2, 3])],
+    outputs: [valueInfo("f", DataType.FLOAT, [2, 3]), valueInfo("h2", DataType.FLOAT16, [2, 3])],
+  }) as Uint8Array<ArrayBuffer>;
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -232,6 +267,27 @@ Deno.test({
           );
           assert.deepEqual(await snapshot(), before);
 
+          // A file the model never refers to: 400, nothing stored (with or without the one it
+          // does refer to, and for a model with no external data at all).
+          for (
+            const [bytes, files] of [[model, ["weights/w.bin", "weights/extra.bin"]], [mlpBytes, [
+              "w.bin",
+            ]]] as const
+          ) {
+            const extra = new FormData();
+            extra.append("model", new File([bytes as Uint8Array<ArrayBuffer>], "m.onnx"));
+            for (const f of files) {
+              extra.append("external", new File([file as Uint8Array<ArrayBuffer>], f));
+            }
+            const body = await error(
+              await api("/v1/models", { method: "POST", body: extra }),
+              400,
+              "invalid_argument",
+            );
+            assert.match(body.error.message, new RegExp(`'${files[files.length - 1]}'`));
+          }
+          assert.deepEqual(await snapshot(), before);
+
           const form = new FormData();
           form.append("model", new File([model as Uint8Array<ArrayBuffer>], "ext.onnx"));
           form.append("external", new File([file as Uint8Array<ArrayBuffer>], "weights/w.bin"));
@@ -279,6 +335,13 @@ Deno.test({
           assert.equal((await api(`/v1/models/${child.id}`, { method: "DELETE" })).status, 204);
           assert.equal((await api(`/v1/models/ext`, { method: "DELETE" })).status, 204);
           assert.deepEqual(await snapshot(), { ...before, jobs: before.jobs + 1 });
+          // The job of a deleted model is still there, but its requests make no series for it.
+          await json(await api(`/v1/jobs/${queued.id}`), 200);
+          await json(await api(`/v1/jobs/${queued.id}/report`), 200);
+          await readSse(await api(`/v1/jobs/${queued.id}/events`));
+          const metrics = await (await api("/metrics")).text();
+          assert.ok(!metrics.includes(ext.id), "a deleted model's series come back");
+          assert.ok(!metrics.includes(child.id), "a deleted model's series come back");
         },
       );
 
@@ -302,7 +365,28 @@ Deno.test({
         await error(await api("/nope"), 404, "not_found");
       });
 
+      await t.step("a known path with the wrong method: 405 with Allow", async () => {
+        for (
+          const [method, path, allow] of [
+            ["PUT", "/v1/models", "GET, HEAD, POST"],
+            ["POST", `/v1/models/${mlp.id}`, "GET, HEAD, DELETE"],
+            ["DELETE", "/v1/jobs", "GET, HEAD"],
+            ["GET", "/v2/models/mlp/infer", "POST"],
+            ["GET", "/v2/models/mlp/versions/1/infer", "POST"],
+            ["POST", "/metrics", "GET, HEAD"],
+          ]
+        ) {
+          const res = await api(path, { method });
+          assert.equal(res.headers.get("allow"), allow, `${method} ${path}`);
+          await error(res, 405, "method_not_allowed");
+        }
+      });
+
       await t.step("bad recipes and calibration data: 4xx and no job", async () => {
+        await json(
+          await api("/v1/models?name=adder", { method: "POST", body: addModel() }),
+          201,
+        );
         const before = await snapshot();
         const compress = (body: unknown, model = "mlp") =>
           api(`/v1/models/${model}/compress`, {
@@ -319,6 +403,21 @@ Deno.test({
         );
         await error(await compress({}), 400);
         await error(await compress({ recipe: "int8", extra: 1 }), 400);
+        // Recipes that compress nothing in the model: refused before there is a job.
+        for (
+          const [recipe, model] of [
+            ["binary", "adder"],
+            ["prune:0.5", "adder"],
+            [{ method: "none", layers: { Add: { method: "int4" } } }, "adder"],
+            ["int8", "adder"],
+            ["int8", "tiny"],
+            [{ method: "none" }, "mlp"],
+            [{ method: "int4", layers: { Gemm: { method: "none" } } }, "mlp"],
+          ] as const
+        ) {
+          const body = await error(await compress({ recipe }, model), 400, "invalid_argument");
+          assert.match(body.error.message, /compresses nothing/, JSON.stringify(recipe));
+        }
         await error(await compress({ recipe: "int8", name: "mlp" }), 409);
         await error(await compress({ recipe: "int8" }, "m_aaaaaaaaaaaaaaaaaaaaaaaa"), 404);
         await error(await compress({ recipe: "int8" }, "tiny-nope"), 404);
@@ -429,6 +528,9 @@ Deno.test({
           ["fc1", "fc2", "fc3"].sort(),
         );
         assert.ok(report.compression.notes.some((n: string) => n.startsWith("int8 static")));
+        // The sizes are those of the stored artifact.
+        assert.equal(report.compression.size.after, result.bytes);
+        assert.equal(report.compression.size.before, mlp.bytes);
         assert.equal(report.evaluation.format, "sqz.eval/1");
         assert.equal(report.evaluation.samples, 48);
         assert.ok(report.evaluation.agreement > 0.8, `agreement ${report.evaluation.agreement}`);
@@ -458,9 +560,68 @@ Deno.test({
           ),
           JSON.stringify(report.compression.notes),
         );
+        // Each note once: in the compression report, and in the evaluation as read from the
+        // artifact's metadata.
+        const fallback = (notes: string[]) =>
+          notes.filter((n) => n.includes("fell back to dynamic quantization")).length;
+        assert.equal(fallback(report.compression.notes), 1);
+        assert.equal(fallback(report.evaluation.notes), 1, JSON.stringify(report.evaluation.notes));
+        const done = await json(await api(`/v1/jobs/${queued.id}`), 200);
+        const child = await json(await api(`/v1/models/${done.resultModelId}`), 200);
+        assert.equal(report.compression.size.after, child.bytes);
         // Synthetic inputs: agreement with the parent, no accuracy.
         assert.equal(report.evaluation.samples, 64);
         assert.equal(report.evaluation.accuracy, undefined);
+      });
+
+      await t.step("calibration data for a model with a fixed batch size", async () => {
+        const fixed1 = await json(
+          await api("/v1/models?name=fixed1", { method: "POST", body: fixedBatchModel(1) }),
+          201,
+        );
+        await json(
+          await api("/v1/models?name=fixed4", { method: "POST", body: fixedBatchModel(4) }),
+          201,
+        );
+        const samples = (n: number): Tensor => ({
+          type: "float32",
+          dims: [n, 64],
+          data: Float32Array.from({ length: n * 64 }, rng(n)),
+        });
+        const submit = (model: string, recipe: string, t: Tensor) => {
+          const form = new FormData();
+          form.append("recipe", recipe);
+          form.append("calibration", new File([encodeNpy(t) as Uint8Array<ArrayBuffer>], "c.npy"));
+          return api(`/v1/models/${model}/compress`, { method: "POST", body: form });
+        };
+        // Batches of the fixed size: the samples must fill them.
+        const before = await snapshot();
+        const bad = await error(await submit("fixed4", "int8", samples(10)), 400);
+        assert.match(bad.error.message, /multiple of 4/);
+        assert.deepEqual(await snapshot(), before);
+
+        const run = async (recipe: string) => {
+          const job = await json(await submit("fixed1", recipe, samples(40)), 202);
+          const events = await readSse(await api(`/v1/jobs/${job.id}/events`));
+          const last = events[events.length - 1].data;
+          assert.equal(last.state, "succeeded", JSON.stringify(last));
+          const report = await json(await api(`/v1/jobs/${job.id}/report`), 200);
+          const child = await json(await api(`/v1/models/${last.resultModelId}`), 200);
+          assert.equal(child.parentId, fixed1.id);
+          assert.equal(report.compression.size.after, child.bytes);
+          assert.equal(report.evaluation.samples, 40);
+          return report;
+        };
+        // Static int8: calibrated in batches of 1 (the model runs no other).
+        const int8 = await run("int8");
+        assert.ok(int8.compression.notes.some((n: string) => n.startsWith("int8 static")));
+        assert.ok(!int8.compression.notes.some((n: string) => /only for the evaluation/.test(n)));
+        // int4 does not calibrate: the data served the evaluation only, and the report says so.
+        const int4 = await run("int4");
+        assert.ok(
+          int4.compression.notes.some((n: string) => /used only for the evaluation/.test(n)),
+          JSON.stringify(int4.compression.notes),
+        );
       });
 
       await t.step("v2 inference matches Session.run, original and compressed", async () => {
@@ -609,6 +770,30 @@ Deno.test({
         },
       );
 
+      await t.step("FP16 as JSON: rounded to half, finite range checked", async () => {
+        await json(await api("/v1/models?name=half", { method: "POST", body: halfModel() }), 201);
+        const infer = (data: number[]) =>
+          api("/v2/models/half/infer", {
+            method: "POST",
+            body: JSON.stringify({
+              inputs: [{ name: "h", shape: [2, 3], datatype: "FP16", data }],
+            }),
+          });
+        // Ties to even at 2049 and 2051, the largest half, a subnormal, 65519 (rounds down).
+        const values = [0.1, 2049, 2051, 65504, -6e-8, 65519];
+        const out = await json(await infer(values), 200);
+        // The platform's Float16Array rounds the same way (IEEE 754, ties to even).
+        const want = Array.from(new Float16Array(values));
+        assert.deepEqual(out.outputs.map((o: Json) => o.datatype), ["FP32", "FP16"]);
+        assert.deepEqual(out.outputs[0].data, want);
+        assert.deepEqual(out.outputs[1].data, want);
+        assert.deepEqual(want.slice(1, 4), [2048, 2052, 65504]);
+        for (const v of [65520, -1e5]) {
+          const body = await error(await infer([0, 0, 0, 0, 0, v]), 400, "invalid_datatype");
+          assert.match(body.error.message, /finite range of FP16/);
+        }
+      });
+
       await t.step("bad inference requests: 4xx before anything runs", async () => {
         const infer = (body: unknown, model = "mlp") =>
           api(`/v2/models/${model}/infer`, {
@@ -648,11 +833,21 @@ Deno.test({
         await error(await infer("{not json"), 400);
         await error(await infer({ inputs: "x" }), 400);
         // 100 samples: over the 64×784 elements per request (the body is within its limit).
-        await error(
+        const over = await error(
           await infer(input({ shape: [100, 1, 28, 28], data: new Array(78400).fill(0) })),
           413,
           "too_many_elements",
         );
+        assert.match(over.error.message, /limit of 50176 elements/);
+        // FP32 values past its finite range are refused, not made ±Infinity.
+        for (const v of [1e39, -3.5e38]) {
+          const big = await error(
+            await infer(input({ data: [...new Array(783).fill(0), v] })),
+            400,
+            "invalid_datatype",
+          );
+          assert.match(big.error.message, /value 783 .* finite range of FP32/);
+        }
         await error(await infer("x".repeat(300 << 10)), 413, "payload_too_large");
         await error(await infer(input({}), "m_aaaaaaaaaaaaaaaaaaaaaaaa"), 404);
         await error(await infer(input({}), "nope"), 404);
@@ -669,7 +864,7 @@ Deno.test({
           api,
           `sqz_inference_requests_total{model="${mlp.id}",outcome="failure"}`,
         );
-        assert.equal(failuresAfter - failuresBefore, 12);
+        assert.equal(failuresAfter - failuresBefore, 14);
       });
 
       await t.step("delete: refused names, removed files, dangling links kept", async () => {
@@ -697,7 +892,7 @@ Deno.test({
             `sqz_http_request_duration_seconds_bucket{method="POST",route="/v2/models/:name/infer",model="${mlp.id}",le="+Inf"}`,
             `sqz_inference_duration_seconds_bucket{model="${mlp.id}",le="0.005"}`,
             `sqz_inference_duration_seconds_count{model="${mlp.id}"}`,
-            'sqz_job_duration_seconds_count{state="succeeded"} 3',
+            'sqz_job_duration_seconds_count{state="succeeded"} 5',
             "sqz_jobs_queue_depth 0",
             "sqz_jobs_running 0",
             `sqz_wasm_memory_bytes{model="${mlp.id}"}`,
@@ -726,11 +921,29 @@ Deno.test({
             "/v2/models/{name}",
             "/v2/models/{name}/ready",
             "/v2/models/{name}/infer",
+            "/v2/models/{name}/versions/{version}",
+            "/v2/models/{name}/versions/{version}/ready",
+            "/v2/models/{name}/versions/{version}/infer",
             "/metrics",
             "/openapi.json",
             "/docs",
           ]
         ) assert.ok(spec.paths[p], `openapi lacks ${p}`);
+        const versioned = spec.paths["/v2/models/{name}/versions/{version}/infer"];
+        assert.deepEqual(versioned.parameters.map((x: Json) => x.name), ["name", "version"]);
+        // The example is a request the server takes: data holds the shape's element count.
+        for (
+          const path of ["/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"]
+        ) {
+          const example = spec.paths[path].post.requestBody.content["application/json"].example;
+          const [x] = example.inputs;
+          assert.ok(Array.isArray(x.data));
+          assert.equal(x.data.length, x.shape.reduce((a: number, b: number) => a * b, 1));
+          await json(
+            await api("/v2/models/mnist/infer", { method: "POST", body: JSON.stringify(example) }),
+            200,
+          );
+        }
         const docs = await api("/docs");
         assert.match(docs.headers.get("content-type") ?? "", /^text\/html/);
         const html = await docs.text();
@@ -770,6 +983,120 @@ async function metricValue(
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
+
+Deno.test({
+  name: "server: request time limit stores nothing late; disconnects are 499; shutdown deadline",
+  async fn(t) {
+    const dataDir = await Deno.makeTempDir({ prefix: "sqz_server_limits_" });
+    let server: RunningServer | undefined;
+    try {
+      // Uploads and compression requests take 600 ms after their body is read (test hook),
+      // past their 300 ms limit; the demo model is preloaded, so there is one to compress.
+      server = await startServer({
+        dataDir,
+        env: {
+          SQZ_REQUEST_TIMEOUT_MS: "300",
+          SQZ_TEST_REQUEST_DELAY_MS: "600",
+          SQZ_SHUTDOWN_GRACE_MS: "1500",
+        },
+      });
+      const s = server;
+      const api = (path: string, init: RequestInit = {}) => fetch(`${s.url}${path}`, init);
+      const state = async () => ({
+        models: (await (await api("/v1/models")).json()).models.map((m: Json) => m.name),
+        jobs: (await (await api("/v1/jobs")).json()).jobs.length,
+        artifacts: await listDir(`${dataDir}/artifacts`),
+        tmp: await listDir(`${dataDir}/tmp`),
+      });
+      const before = await state();
+      assert.deepEqual(before.models, ["mnist"]);
+      const ended = () => s.logs.filter((l) => l.includes('"timed-out request ended"')).length;
+
+      await t.step("504: the handler goes on, but stores nothing afterwards", async () => {
+        const mlpBytes = await Deno.readFile(MLP_PATH);
+        const upload = await api("/v1/models?name=late", { method: "POST", body: mlpBytes });
+        assert.equal(upload.status, 504);
+        assert.equal((await upload.json()).error.code, "timeout");
+        // The handler reached its commit point after the 504 and gave up there.
+        await waitForLog(s, (o) => o.msg === "timed-out request ended");
+
+        const form = new FormData();
+        form.append("recipe", "int8");
+        form.append("name", "late-result");
+        form.append(
+          "calibration",
+          new File([encodeNpy(randomImages(4, 9)) as Uint8Array<ArrayBuffer>], "c.npy"),
+        );
+        const job = await api("/v1/models/mnist/compress", { method: "POST", body: form });
+        assert.equal(job.status, 504);
+        assert.equal((await job.json()).error.code, "timeout");
+        while (ended() < 2) await new Promise((r) => setTimeout(r, 20));
+
+        // No model, no name taken, no job, no calibration file, no temp file.
+        assert.deepEqual(await state(), before);
+        assert.equal((await api("/v1/models/late")).status, 404);
+      });
+
+      await t.step("a client that goes away mid-body: 499, not an internal error", async () => {
+        const abort = new AbortController();
+        let sending: () => void = () => {};
+        const sent = new Promise<void>((r) => sending = r);
+        const res = api("/v2/models/mnist/infer", {
+          method: "POST",
+          body: trickle(new Uint8Array(64 << 10), 64, 20, true, (n) => n > 0 && sending()),
+          signal: abort.signal,
+        });
+        // The first piece is on its way (so are the headers): then the client goes away.
+        await sent;
+        await new Promise((r) => setTimeout(r, 100));
+        abort.abort();
+        await assert.rejects(res);
+        const line = await waitForLog(s, (o) => o.msg === "request" && o.status === 499);
+        assert.equal(line.error, "client_closed_request");
+        assert.equal(line.route, "/v2/models/:name/infer");
+      });
+
+      await t.step("timeouts and disconnects are not counted or logged as internal", async () => {
+        const text = await (await api("/metrics")).text();
+        assert.match(
+          text,
+          /sqz_http_requests_total\{method="POST",route="\/v1\/models",status="504",model=""\} 1/,
+        );
+        assert.match(text, /status="499"/);
+        assert.ok(!text.includes('status="500"'), text);
+        const lines = s.logs.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+        assert.deepEqual(lines.filter((o) => o.level === "error"), []);
+        assert.ok(!s.logs.some((l) => /BadResource|"internal"/.test(l)), s.logs.join("\n"));
+      });
+
+      await t.step("shutdown: a request that never ends is cut at the deadline", async () => {
+        const abort = new AbortController();
+        const stalled = api("/v2/models/mnist/infer", {
+          method: "POST",
+          body: trickle(new Uint8Array(1024), 8, 20, true),
+          signal: abort.signal,
+        }).catch((e) => e);
+        await new Promise((r) => setTimeout(r, 200));
+        const exit = s.stop("SIGTERM");
+        await waitForLog(s, (o) => o.msg === "shutting down");
+        // Meanwhile new requests are refused; health says so too.
+        const refused = await api("/v1/models");
+        assert.equal(refused.status, 503);
+        assert.equal((await refused.json()).error.code, "unavailable");
+        const ready = await api("/v2/health/ready");
+        assert.equal(ready.status, 503);
+        await ready.body?.cancel();
+        assert.equal(await exit, 1);
+        assert.ok(s.logs.some((l) => l.includes("did not finish in time")));
+        abort.abort();
+        await stalled;
+      });
+    } finally {
+      await server?.stop("SIGKILL");
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
 
 Deno.test("server parts: API keys file, config, session cache eviction, metrics text", async () => {
   // Keys: plain lines are hashed, `sha256:` lines are hashes; flags beat the environment.
@@ -832,6 +1159,25 @@ Deno.test("server parts: API keys file, config, session cache eviction, metrics 
   await assert.rejects(again.session.run({ input: randomImages(1, 0) }), /released/);
   assert.equal(cache.size, 0);
   cache.close();
+
+  // Every route the app serves is in the OpenAPI document, with its method.
+  const appDir = await Deno.makeTempDir({ prefix: "sqz_server_app_" });
+  const deps = await openDeps(await loadConfig({ SQZ_DATA_DIR: appDir }), new Logger(false));
+  try {
+    const app = buildApp(deps);
+    const paths = OPENAPI.paths as Record<string, Record<string, unknown>>;
+    const served = app.routes.filter((r) => r.method !== "ALL");
+    assert.ok(served.length > 20);
+    for (const r of served) {
+      const p = r.path.replace(/:(\w+)/g, "{$1}");
+      assert.ok(paths[p]?.[r.method.toLowerCase()], `openapi lacks ${r.method} ${p}`);
+    }
+  } finally {
+    deps.sessions.close();
+    deps.store.close();
+    deps.lock.close();
+    await Deno.remove(appDir, { recursive: true });
+  }
 
   // Prometheus text: cumulative buckets, +Inf, _sum, _count, escaped label values.
   const h = new Histogram("x_seconds", "Some latency.", ["m"], [1, 0.1]);

@@ -11,7 +11,15 @@
 // `running` — unless it has been started `maxAttempts` times already (a job that keeps killing
 // the server must not loop forever) — and fails every unfinished job whose inputs are gone.
 import type { CompressReport, EvalReport } from "../../src/mod.ts";
-import type { EventRecord, JobRecord, JobState, Store } from "../store/db.ts";
+import type {
+  EventRecord,
+  JobRecord,
+  JobState,
+  ModelRecord,
+  Store,
+  TensorSpec,
+} from "../store/db.ts";
+import { HttpError } from "../errors.ts";
 import type { ArtifactStore } from "../store/artifacts.ts";
 import type { Catalog } from "../catalog.ts";
 import type { ServerMetrics } from "../metrics.ts";
@@ -24,7 +32,17 @@ export interface QueueOptions {
   maxAttempts: number;
   /** Test hook passed to the worker (SQZ_TEST_JOB_DELAY_MS). */
   delayMs: number;
+  /** Samples per calibration batch of models whose batch dim is dynamic (default 32). */
   calibrationBatch?: number;
+}
+
+/**
+ * Samples per calibration batch: the input's fixed batch size (the model runs no other), or
+ * `dynamic` when its batch dim is symbolic.
+ */
+export function calibrationBatch(input: TensorSpec, dynamic = 32): number {
+  const d = input.dims[0];
+  return typeof d === "number" && d > 0 ? d : dynamic;
 }
 
 interface Running {
@@ -224,7 +242,10 @@ export class JobQueue {
       external,
       recipe: job.recipe,
       calibrationPath: job.calibration ? this.artifacts.path(job.calibration.sha256) : undefined,
-      calibrationBatch: this.options.calibrationBatch ?? 32,
+      calibrationInput: m.inputs[0]?.name ?? "",
+      calibrationBatch: m.inputs[0]
+        ? calibrationBatch(m.inputs[0], this.options.calibrationBatch)
+        : 1,
       delayMs: this.options.delayMs,
     };
     worker.postMessage(start);
@@ -245,40 +266,55 @@ export class JobQueue {
     startedAt: number,
   ): Promise<void> {
     const report: CompressReport = msg.report;
-    let evaluation: EvalReport | undefined = msg.evaluation;
-    // The result keeps the requested name unless another model took it meanwhile.
-    let name: string | undefined = job.resultName ?? undefined;
-    if (name && this.store.getModelByName(name)) {
-      report.notes.push(`the name '${name}' was taken by another model meanwhile: left unnamed`);
-      name = undefined;
-    }
+    // The server's notes (the result's name, why there is no evaluation) go into the
+    // compression report only: the evaluation already lists the compression notes it read
+    // from the artifact's metadata, so appending them there would say everything twice.
     if (msg.evaluationNote) report.notes.push(msg.evaluationNote);
-    if (evaluation) evaluation = { ...evaluation, notes: [...evaluation.notes, ...report.notes] };
+    const evaluation: EvalReport | undefined = msg.evaluation;
     const parent = this.store.getModel(job.modelId);
     const finishedAt = new Date().toISOString();
-    const m = await this.catalog.createValidated(
-      { bytes: msg.model, name, parentId: job.modelId, jobId: job.id },
-      { inputs: msg.inputs, outputs: msg.outputs, opHistogram: msg.opHistogram },
-      (m) => {
-        this.store.updateJob(job.id, {
-          state: "succeeded",
-          progress: 1,
-          stage: "done",
-          resultModelId: m.id,
-          report: JSON.stringify(report),
-          evaluation: evaluation ? JSON.stringify(evaluation) : null,
-          finishedAt,
-        });
-        this.emit(job.id, "state", {
-          state: "succeeded",
-          progress: 1,
-          stage: "done",
-          resultModelId: m.id,
-          bytes: m.bytes,
-          ...(parent ? { parentBytes: parent.bytes } : {}),
-        });
-      },
-    );
+    const store = (name: string | undefined) =>
+      this.catalog.createValidated(
+        { bytes: msg.model, name, parentId: job.modelId, jobId: job.id },
+        { inputs: msg.inputs, outputs: msg.outputs, opHistogram: msg.opHistogram },
+        (m) => {
+          this.store.updateJob(job.id, {
+            state: "succeeded",
+            progress: 1,
+            stage: "done",
+            resultModelId: m.id,
+            report: JSON.stringify(report),
+            evaluation: evaluation ? JSON.stringify(evaluation) : null,
+            finishedAt,
+          });
+          this.emit(job.id, "state", {
+            state: "succeeded",
+            progress: 1,
+            stage: "done",
+            resultModelId: m.id,
+            bytes: m.bytes,
+            ...(parent ? { parentBytes: parent.bytes } : {}),
+          });
+        },
+      );
+    // The result keeps the requested name unless another model took it meanwhile (checked
+    // again in the storing transaction: an upload may take it while the file is written).
+    const name = job.resultName ?? undefined;
+    const taken = () =>
+      report.notes.push(`the name '${name}' was taken by another model meanwhile: left unnamed`);
+    let m: ModelRecord;
+    if (name && this.store.getModelByName(name)) {
+      taken();
+      m = await store(undefined);
+    } else {
+      try {
+        m = await store(name);
+      } catch (e) {
+        if (!(name && e instanceof HttpError && e.status === 409)) throw e;
+        taken();
+        m = await store(undefined);
+      }
+    }
     const seconds = (performance.now() - startedAt) / 1000;
     this.metrics.jobDuration.observe({ state: "succeeded" }, seconds);
     this.metrics.jobsFinished.inc({ state: "succeeded" });

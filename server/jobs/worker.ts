@@ -20,6 +20,7 @@ import {
   SqzError,
   type Tensor,
 } from "../../src/mod.ts";
+import { gzipSync } from "node:zlib";
 import type { TensorSpec } from "../store/db.ts";
 
 export interface WorkerStart {
@@ -30,7 +31,9 @@ export interface WorkerStart {
   external: Record<string, string>;
   recipe: unknown;
   calibrationPath?: string;
-  /** Samples per calibration batch. */
+  /** The model's input the calibration data is for. */
+  calibrationInput: string;
+  /** Samples per calibration batch: the input's fixed batch size, or 32 when it is dynamic. */
   calibrationBatch: number;
   /** Test hook (SQZ_TEST_JOB_DELAY_MS): wait this long before compressing. */
   delayMs: number;
@@ -139,16 +142,15 @@ async function run(start: WorkerStart): Promise<void> {
   let calibration: Iterable<Record<string, Tensor>> | undefined;
   if (start.calibrationPath) {
     calibrationTensor = parseNpy(await Deno.readFile(start.calibrationPath));
-    const probe = await Session.create(bytes, hasExternal ? { externalData } : {});
-    const input = probe.inputMetadata[0].name;
-    await probe.release();
-    calibration = batches(input, calibrationTensor, start.calibrationBatch);
+    calibration = batches(start.calibrationInput, calibrationTensor, start.calibrationBatch);
   }
-  let last = -1, lastStage = "";
+  let last = -1, lastStage = "", calibrated = false;
   const { model, report } = await compress(bytes, start.recipe as string, {
     calibration,
     externalData: hasExternal ? externalData : undefined,
     onProgress: (p, stage) => {
+      // compress() reports this stage only when it runs static int8 calibration.
+      if (stage === "calibration") calibrated = true;
       // compress() may call this per calibration batch: pass on percent steps and new stages.
       if (stage === lastStage && Math.floor(p * 100) === Math.floor(last * 100)) return;
       last = p;
@@ -157,6 +159,19 @@ async function run(start: WorkerStart): Promise<void> {
       post({ type: "progress", progress: p * 0.9, stage: stage === "done" ? "compressed" : stage });
     },
   });
+
+  if (calibrationTensor && !calibrated) {
+    report.notes.push(
+      `the calibration data (${calibrationTensor.dims[0]} samples) was used only for the ` +
+        `evaluation: the recipe quantizes no layer with static int8, the only method that ` +
+        `calibrates`,
+    );
+  }
+  // The report describes the artifact the server stores: these very bytes.
+  if (report.size.after !== model.length) {
+    report.size.after = model.length;
+    report.size.gzipAfter = gzipSync(model, { level: 9 }).length;
+  }
 
   // The result must load in the engine before it becomes a model resource.
   post({ type: "progress", progress: 0.9, stage: "validating" });

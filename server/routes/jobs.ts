@@ -1,6 +1,6 @@
 // Compression jobs: POST /v1/models/:id/compress, GET /v1/jobs[/:id], the SSE stream
 // /v1/jobs/:id/events and the report /v1/jobs/:id/report.
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { accepts } from "hono/accepts";
 import {
@@ -18,10 +18,18 @@ import type { AppEnv } from "../context.ts";
 import type { Deps } from "../app.ts";
 import type { CalibrationInfo, EventRecord, JobRecord, ModelRecord } from "../store/db.ts";
 import { TERMINAL_STATES } from "../store/db.ts";
-import { badRequest, conflict, HttpError, notFound, unsupportedMedia } from "../errors.ts";
+import {
+  badRequest,
+  conflict,
+  HttpError,
+  notFound,
+  shuttingDown,
+  unsupportedMedia,
+} from "../errors.ts";
 import { isJobId, newId } from "../ids.ts";
 import { isTerminalEvent } from "../jobs/queue.ts";
-import { limits } from "./limits.ts";
+import { limits, readBody } from "./limits.ts";
+import { formOf, testDelay } from "./models.ts";
 
 /** The job resource as the API returns it. */
 export function jobView(j: JobRecord): Record<string, unknown> {
@@ -63,12 +71,13 @@ interface CompressRequest {
   calibration?: Uint8Array;
 }
 
-async function readCompressRequest(req: Request): Promise<CompressRequest> {
-  const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+async function readCompressRequest(c: Context<AppEnv>): Promise<CompressRequest> {
+  const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
   if (type === "application/json") {
+    const text = new TextDecoder().decode(await readBody(c));
     let body: unknown;
     try {
-      body = await req.json();
+      body = JSON.parse(text);
     } catch (e) {
       throw badRequest(`the body is not valid JSON: ${(e as Error).message}`);
     }
@@ -90,12 +99,7 @@ async function readCompressRequest(req: Request): Promise<CompressRequest> {
     return { recipe: o.recipe, name: o.name as string | undefined };
   }
   if (type === "multipart/form-data") {
-    let form: FormData;
-    try {
-      form = await req.formData();
-    } catch (e) {
-      throw badRequest(`malformed multipart body: ${(e as Error).message}`);
-    }
+    const form = await formOf(c);
     const out: CompressRequest = { recipe: undefined };
     for (const [key, value] of form.entries()) {
       if (key === "recipe" || key === "name") {
@@ -107,9 +111,9 @@ async function readCompressRequest(req: Request): Promise<CompressRequest> {
       } else if (key === "calibration") {
         if (typeof value === "string") throw badRequest("'calibration' must be a .npy file");
         out.calibration = new Uint8Array(await value.arrayBuffer());
-      } else {throw badRequest(
-          `unknown form field '${key.slice(0, 40)}' (recipe, name, calibration)`,
-        );}
+      } else {
+        throw badRequest(`unknown form field '${key.slice(0, 40)}' (recipe, name, calibration)`);
+      }
     }
     return out;
   }
@@ -118,11 +122,49 @@ async function readCompressRequest(req: Request): Promise<CompressRequest> {
   );
 }
 
-/** Every `layers` key of the recipe must name a node or an op type of the model. */
-function checkRecipeFits(recipe: Recipe, bytes: Uint8Array, ext?: Record<string, Uint8Array>) {
+type Graph = ReturnType<typeof importModel>;
+type GraphNode = Graph["nodes"][number];
+
+const WEIGHT_OPS = new Set(["Conv", "Gemm", "MatMul"]);
+
+/**
+ * The layers compression can work on: Conv / Gemm / MatMul of the default domain whose weight
+ * (input 1) is a float32 initializer, or is computed from initializers only (compress() folds
+ * those before its passes).
+ */
+function weightLayers(g: Graph): GraphNode[] {
+  const constant = new Map<string, boolean>();
+  const isConstant = (v: GraphNode["inputs"][number], depth = 0): boolean => {
+    if (!v) return false;
+    if (v.constant) return true;
+    if (!v.producer || depth > 64) return false;
+    const known = constant.get(v.name);
+    if (known !== undefined) return known;
+    const ok = v.producer.inputs.every((x) => !x || isConstant(x, depth + 1));
+    constant.set(v.name, ok);
+    return ok;
+  };
+  return g.nodes.filter((n) => {
+    if (n.domain && n.domain !== "ai.onnx") return false;
+    if (!WEIGHT_OPS.has(n.op)) return false;
+    const w = n.inputs[1];
+    return w?.constant ? w.constant.type === "float32" : isConstant(w);
+  });
+}
+
+/** The method a recipe gives a node (recipe.ts's methodFor: by name, then op type, then default). */
+function methodOf(r: Recipe, n: GraphNode): string {
+  return r.layers[n.name]?.method ?? r.layers[n.op]?.method ?? r.method;
+}
+
+/**
+ * The recipe must fit the model: every `layers` key names a node or an op type of it, and the
+ * recipe changes at least one layer (a Conv / Gemm / MatMul with constant float weights that it
+ * quantizes, or that its pruning, low-rank or clustering works on). A recipe that compresses
+ * nothing is refused here, before a job exists, rather than failing in the worker.
+ */
+function checkRecipeFits(recipe: Recipe, g: Graph, presetOrJson: unknown): void {
   const keys = Object.keys(recipe.layers);
-  if (!keys.length) return;
-  const g = importModel(bytes, { externalData: ext });
   const known = new Set<string>();
   for (const n of g.nodes) known.add(n.name).add(n.op).add(n.qualifiedOp);
   const unknown = keys.filter((k) => !known.has(k));
@@ -132,9 +174,34 @@ function checkRecipeFits(recipe: Recipe, bytes: Uint8Array, ext?: Record<string,
         `type of the model`,
     );
   }
+  const layers = weightLayers(g);
+  const what = typeof presetOrJson === "string" && !presetOrJson.trim().startsWith("{")
+    ? `recipe '${presetOrJson.trim().slice(0, 40)}'`
+    : "the recipe";
+  if (!layers.length) {
+    const histogram = new Map<string, number>();
+    for (const n of g.nodes) histogram.set(n.qualifiedOp, (histogram.get(n.qualifiedOp) ?? 0) + 1);
+    const ops = [...histogram].map(([op, k]) => `${op} ×${k}`).join(", ");
+    throw new ArgumentError(
+      `${what} compresses nothing in this model: it has no Conv, Gemm or MatMul layer with ` +
+        `constant float32 weights, which every method works on (its ops: ${ops || "none"})`,
+    );
+  }
+  const weightPasses = !!(recipe.prune || recipe.structured || recipe.lowrank || recipe.cluster);
+  if (!weightPasses && layers.every((n) => methodOf(recipe, n) === "none")) {
+    throw new ArgumentError(
+      `${what} compresses nothing in this model: it leaves every weight layer (${
+        layers.slice(0, 8).map((n) => `'${n.name}' ${n.op}`).join(", ")
+      }${layers.length > 8 ? ", …" : ""}) at method 'none' and asks for no pruning, ` +
+        `low-rank or clustering`,
+    );
+  }
 }
 
-/** Calibration data must be one batch (N ≥ 1 samples) for the model's single input. */
+/**
+ * Calibration data must be one array of N ≥ 1 samples for the model's single input; when the
+ * input fixes its batch size B, N must be a multiple of B (it runs in batches of B).
+ */
 function checkCalibration(t: Tensor, m: ModelRecord): void {
   if (m.inputs.length !== 1) {
     throw badRequest(
@@ -161,6 +228,13 @@ function checkCalibration(t: Tensor, m: ModelRecord): void {
       );
     }
   });
+  const batch = input.dims[0];
+  if (typeof batch === "number" && batch > 0 && t.dims[0] % batch !== 0) {
+    throw badRequest(
+      `the input '${input.name}' has a fixed batch size of ${batch} ([${input.dims}]): the ` +
+        `calibration data's ${t.dims[0]} samples must be a multiple of ${batch}`,
+    );
+  }
 }
 
 function escapeHtml(s: unknown): string {
@@ -209,6 +283,15 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
   const { catalog, store, queue, artifacts, config } = deps;
   const app = new Hono<AppEnv>();
 
+  /**
+   * The job's input model labels the request's log line; its metric series only while the
+   * model exists (a finished job outlives its model, whose series are gone for good).
+   */
+  const concerns = (c: Context<AppEnv>, job: JobRecord) => {
+    c.set("modelId", job.modelId);
+    if (!store.getModel(job.modelId)) c.set("modelDeleted", true);
+  };
+
   const getJob = (id: string): JobRecord => {
     if (!isJobId(id)) {
       throw badRequest(
@@ -223,16 +306,18 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
 
   app.post(
     "/v1/models/:id/compress",
-    limits(config.maxUploadBytes, config.requestTimeoutMs),
+    limits({
+      maxBytes: config.maxUploadBytes,
+      timeoutMs: config.requestTimeoutMs,
+      inflight: deps.inflight,
+      log: deps.log,
+    }),
     async (c) => {
       const m = catalog.resolve(c.req.param("id"));
       c.set("modelId", m.id);
-      if (!queue.accepting) {
-        throw new HttpError(503, "unavailable", "the server is shutting down", {
-          "Retry-After": "5",
-        });
-      }
-      const body = await readCompressRequest(c.req.raw);
+      if (!queue.accepting) throw shuttingDown();
+      const body = await readCompressRequest(c);
+      await testDelay(deps);
       if (body.recipe === undefined || body.recipe === null || body.recipe === "") {
         throw badRequest(
           'a recipe is required: a preset ("int8", "int4", "prune:0.9", …) or a recipe object',
@@ -241,7 +326,11 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
       const recipe = parseRecipe(body.recipe);
       catalog.checkNewName(body.name);
       const src = await catalog.source(m);
-      checkRecipeFits(recipe, src.bytes, src.externalData);
+      checkRecipeFits(
+        recipe,
+        importModel(src.bytes, { externalData: src.externalData }),
+        body.recipe,
+      );
       let calibration: CalibrationInfo | undefined;
       if (body.calibration) {
         const t = parseNpy(body.calibration);
@@ -290,6 +379,8 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
           if (!store.getModel(m.id)) throw notFound(`no model '${m.id}'`);
           store.insertJob(job);
           queue.emit(job.id, "state", { state: "queued", progress: 0, stage: "queued" });
+          // The commit point: past the request's deadline this throws and nothing is kept.
+          c.get("deadline")?.commit();
         });
       } catch (e) {
         if (pinned) {
@@ -323,13 +414,13 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
 
   app.get("/v1/jobs/:id", (c) => {
     const j = getJob(c.req.param("id"));
-    c.set("modelId", j.modelId);
+    concerns(c, j);
     return c.json(jobView(j));
   });
 
   app.get("/v1/jobs/:id/events", (c) => {
     const job = getJob(c.req.param("id"));
-    c.set("modelId", job.modelId);
+    concerns(c, job);
     const lastHeader = c.req.header("last-event-id") ?? c.req.query("lastEventId");
     const lastId = lastHeader !== undefined && /^\d{1,9}$/.test(lastHeader)
       ? Number(lastHeader)
@@ -391,7 +482,7 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
 
   app.get("/v1/jobs/:id/report", (c) => {
     const job = getJob(c.req.param("id"));
-    c.set("modelId", job.modelId);
+    concerns(c, job);
     if (job.state !== "succeeded" || !job.report) {
       throw conflict(
         job.state === "failed"

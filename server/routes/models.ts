@@ -1,11 +1,11 @@
 // /v1/models: upload (raw ONNX body or multipart with external data), list, get, delete,
 // download.
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { AppEnv } from "../context.ts";
 import type { Deps } from "../app.ts";
 import { modelView } from "../catalog.ts";
 import { badRequest, unsupportedMedia } from "../errors.ts";
-import { limits } from "./limits.ts";
+import { limits, parseForm, readBody } from "./limits.ts";
 
 const RAW_TYPES = ["", "application/octet-stream", "application/x-onnx", "application/onnx"];
 
@@ -15,12 +15,20 @@ export interface Upload {
   name?: string;
 }
 
-async function formOf(req: Request): Promise<FormData> {
+/** A multipart body (read within the route's limits), parsed. */
+export async function formOf(c: Context<AppEnv>): Promise<FormData> {
+  const bytes = await readBody(c);
   try {
-    return await req.formData();
+    return await parseForm(bytes, c.req.header("content-type") ?? "");
   } catch (e) {
     throw badRequest(`malformed multipart body: ${(e as Error).message}`);
   }
+}
+
+/** Test hook (SQZ_TEST_REQUEST_DELAY_MS): a slow handler, after its body was read. */
+export async function testDelay(deps: Deps): Promise<void> {
+  const ms = deps.config.testRequestDelayMs;
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
 }
 
 /**
@@ -28,10 +36,10 @@ async function formOf(req: Request): Promise<FormData> {
  * field `model`, optional file fields `external` (each file's name is the `location` the model
  * refers to) and an optional text field `name`.
  */
-export async function readModelUpload(req: Request, query: URLSearchParams): Promise<Upload> {
-  const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+export async function readModelUpload(c: Context<AppEnv>): Promise<Upload> {
+  const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
   if (type === "multipart/form-data") {
-    const form = await formOf(req);
+    const form = await formOf(c);
     let bytes: Uint8Array | undefined, name: string | undefined;
     const externalData: Record<string, Uint8Array> = {};
     for (const [key, value] of form.entries()) {
@@ -64,10 +72,7 @@ export async function readModelUpload(req: Request, query: URLSearchParams): Pro
       `send the ONNX file as application/octet-stream or multipart/form-data, not '${type}'`,
     );
   }
-  return {
-    bytes: new Uint8Array(await req.arrayBuffer()),
-    name: query.get("name") ?? undefined,
-  };
+  return { bytes: await readBody(c), name: c.req.query("name") };
 }
 
 export function modelRoutes(deps: Deps): Hono<AppEnv> {
@@ -76,10 +81,16 @@ export function modelRoutes(deps: Deps): Hono<AppEnv> {
 
   app.post(
     "/v1/models",
-    limits(deps.config.maxUploadBytes, deps.config.requestTimeoutMs),
+    limits({
+      maxBytes: deps.config.maxUploadBytes,
+      timeoutMs: deps.config.requestTimeoutMs,
+      inflight: deps.inflight,
+      log: deps.log,
+    }),
     async (c) => {
-      const upload = await readModelUpload(c.req.raw, new URL(c.req.url).searchParams);
-      const m = await catalog.create(upload);
+      const upload = await readModelUpload(c);
+      await testDelay(deps);
+      const m = await catalog.create(upload, c.get("deadline"));
       c.set("modelId", m.id);
       deps.log.info("model created", { model: m.id, name: m.name, bytes: m.bytes });
       return c.json(modelView(m), 201, { Location: `/v1/models/${m.id}` });

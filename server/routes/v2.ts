@@ -12,14 +12,17 @@
 // request parameter `binary_data_output: true`) come back the same way.
 //
 // JSON cannot hold NaN or ±Infinity: such output values are written as null (ask for binary
-// outputs to get them exactly).
+// outputs to get them exactly). JSON input values must be finite in their datatype: an FP32
+// value beyond ±3.4028235e38 or an FP16 one beyond ±65504 (after rounding to the type) is
+// refused, not turned into ±Infinity. FP16 travels in JSON as numbers (rounded to the nearest
+// half, ties to even) and in binary as IEEE 754 binary16 bits.
 import { Hono } from "hono";
 import type { Tensor, TensorType } from "../../src/mod.ts";
 import type { AppEnv } from "../context.ts";
 import type { Deps } from "../app.ts";
 import type { ModelRecord, TensorSpec } from "../store/db.ts";
 import { badRequest, HttpError, notFound } from "../errors.ts";
-import { limits } from "./limits.ts";
+import { limits, readBody } from "./limits.ts";
 
 export const SERVER_VERSION = "0.1.0";
 export const MODEL_VERSION = "1";
@@ -78,6 +81,42 @@ const RANGE: Partial<Record<TensorType, [number, number]>> = {
   int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
   uint64: [0, Number.MAX_SAFE_INTEGER],
 };
+
+/** x rounded to an integer, ties to even. */
+function roundEven(x: number): number {
+  const f = Math.floor(x), d = x - f;
+  return d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+}
+
+/**
+ * The IEEE 754 binary16 bits of `v`, rounded to nearest (ties to even) directly from the
+ * double (no double rounding through float32); undefined when it rounds to ±Infinity.
+ */
+export function halfBits(v: number): number | undefined {
+  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (a === 0) return sign;
+  if (a >= 65520) return undefined; // halfway between 65504 and 2^16 and up: rounds to ∞
+  if (a < 2 ** -14) return sign | roundEven(a * 2 ** 24); // subnormal, in units of 2^-24
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  let m = roundEven((a / 2 ** e - 1) * 1024); // exact: a / 2^e is in [1, 2)
+  if (m === 1024) {
+    m = 0;
+    e++;
+  }
+  if (e > 15) return undefined;
+  return sign | ((e + 15) << 10) | m;
+}
+
+/** The value of binary16 bits. */
+export function halfValue(h: number): number {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 31, m = h & 1023;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
 
 const shapeOf = (dims: TensorSpec["dims"]) =>
   dims.map((d) => (typeof d === "number" && d > 0 ? d : -1));
@@ -148,7 +187,7 @@ function readInput(
   input: InferInput,
   spec: TensorSpec,
   binary: Uint8Array | undefined,
-  budget: { elements: number },
+  budget: { elements: number; limit: number },
 ): Tensor {
   const what = `input '${spec.name}'`;
   const type = spec.type as TensorType;
@@ -185,7 +224,8 @@ function readInput(
     throw new HttpError(
       413,
       "too_many_elements",
-      `the request's tensors exceed the limit of elements per request`,
+      `the request's tensors hold more than the limit of ${budget.limit} elements per request ` +
+        `(${what} alone has ${count}; SQZ_MAX_TENSOR_ELEMENTS)`,
     );
   }
   budget.elements -= count;
@@ -208,7 +248,6 @@ function readInput(
     return { type, dims, data } as Tensor;
   }
   if (input.data === undefined) throw badRequest(`${what} has no data`);
-  if (type === "float16") throw badRequest(`${what} is FP16: send it as binary data`);
   const flat = flatten(input.data, count, what);
   if (flat.length !== count) {
     throw badRequest(
@@ -227,6 +266,11 @@ function readInput(
   const range = RANGE[type];
   const data = new Ctor(count);
   const big = type === "int64" || type === "uint64";
+  const outOfRange = (i: number, v: number, max: string) =>
+    badRequest(
+      `${what}: value ${i} (${v}) is outside the finite range of ${want} (±${max})`,
+      "invalid_datatype",
+    );
   for (let i = 0; i < count; i++) {
     const v = flat[i];
     if (typeof v !== "number" || !Number.isFinite(v)) {
@@ -236,7 +280,16 @@ function readInput(
       throw badRequest(`${what}: value ${i} (${v}) is not a ${want} integer`, "invalid_datatype");
     }
     if (big) (data as BigInt64Array)[i] = BigInt(v);
-    else (data as Float32Array)[i] = v;
+    else if (type === "float16") {
+      const h = halfBits(v);
+      if (h === undefined) throw outOfRange(i, v, "65504");
+      (data as Uint16Array)[i] = h;
+    } else {
+      (data as Float32Array)[i] = v;
+      if (type === "float32" && !Number.isFinite(data[i] as number)) {
+        throw outOfRange(i, v, "3.4028235e38");
+      }
+    }
   }
   return { type, dims, data } as Tensor;
 }
@@ -244,6 +297,7 @@ function readInput(
 /** JSON values of an output tensor. */
 function jsonData(t: Tensor): unknown[] {
   if (t.type === "bool") return Array.from(t.data as Uint8Array, (b) => b !== 0);
+  if (t.type === "float16") return Array.from(t.data as Uint16Array, halfValue);
   if (t.data instanceof BigInt64Array || t.data instanceof BigUint64Array) {
     return Array.from(t.data as BigInt64Array, (b) => Number(b));
   }
@@ -314,18 +368,19 @@ export function v2Routes(deps: Deps): Hono<AppEnv> {
       return c.json({ name: m.name ?? m.id, ready: true });
     });
 
-    app.post(`${base}/infer`, limits(config.maxInferBytes), async (c) => {
+    app.post(`${base}/infer`, limits({ maxBytes: config.maxInferBytes }), async (c) => {
       const m = resolve(c.req.param("name")!, c.req.param("version"));
       c.set("modelId", m.id);
       let outcome = "failure";
       try {
-        const body = new Uint8Array(await c.req.arrayBuffer());
+        const body = await readBody(c);
         const { req, binary } = parseRequest(body, c.req.header("inference-header-content-length"));
         const res = await infer(m, req, binary);
         outcome = "success";
         return res;
       } finally {
-        metrics.inferRequests.inc({ model: m.id, outcome });
+        // Not for a model deleted meanwhile: its series are gone and must stay gone.
+        if (!metrics.isForgotten(m.id)) metrics.inferRequests.inc({ model: m.id, outcome });
       }
     });
   }
@@ -333,7 +388,7 @@ export function v2Routes(deps: Deps): Hono<AppEnv> {
   async function infer(m: ModelRecord, req: InferRequest, binary?: Uint8Array): Promise<Response> {
     // Inputs: each declared input exactly once, nothing else.
     const feeds: Record<string, Tensor> = {};
-    const budget = { elements: config.maxTensorElements };
+    const budget = { elements: config.maxTensorElements, limit: config.maxTensorElements };
     let offset = 0;
     for (const input of req.inputs) {
       if (!isObject(input) || typeof input.name !== "string") {
@@ -399,7 +454,9 @@ export function v2Routes(deps: Deps): Hono<AppEnv> {
     try {
       const t0 = performance.now();
       results = await lease.session.run(feeds, { outputs: wanted.map((w) => w.name) });
-      metrics.inferDuration.observe({ model: m.id }, (performance.now() - t0) / 1000);
+      if (!metrics.isForgotten(m.id)) {
+        metrics.inferDuration.observe({ model: m.id }, (performance.now() - t0) / 1000);
+      }
     } finally {
       lease.release();
     }
