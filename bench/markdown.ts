@@ -80,16 +80,21 @@ const cr = rows.filter((r) => r.suite === "compression") as unknown as Compressi
 if (cr.length) {
   const pct = (v?: number) => (v === undefined ? "–" : `${(v * 100).toFixed(2)}%`);
   console.log(
-    "| model | recipe | accuracy | top-1 agreement | KL | size | × smaller | gzip | sqz p50 ms | ORT accuracy (same file) |",
+    "| model | recipe | accuracy | top-1 agreement | KL | size | × smaller | gzip | gzip × smaller | sqz p50 ms | ORT accuracy (same file) |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  const floatGzip = new Map(
+    cr.filter((r) => r.recipe === "float").map((r) => [r.model, r.gzipBytes]),
+  );
   for (const r of cr) {
     console.log(
       `| ${r.model} | ${r.recipe} | ${pct(r.accuracy)} | ${pct(r.agreement)} | ${
         r.kl.toExponential(1)
       } | ${(r.bytes / 1024).toFixed(1)} KiB | ${r.ratio.toFixed(2)}× | ${
         (r.gzipBytes / 1024).toFixed(1)
-      } KiB | ${r.p50Ms?.toFixed(3) ?? "–"} | ${
+      } KiB | ${
+        floatGzip.has(r.model) ? `${(floatGzip.get(r.model)! / r.gzipBytes).toFixed(1)}×` : "–"
+      } | ${r.p50Ms?.toFixed(3) ?? "–"} | ${
         r.ortAccuracy === undefined ? "– (ai.sqz ops)" : pct(r.ortAccuracy)
       } |`,
     );
