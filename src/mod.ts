@@ -51,3 +51,7 @@ export type { LayerReport } from "./compress/types.ts";
 /** Evaluation: accuracy, agreement with the float model, per-layer SQNR, size, latency. */
 export { type Dataset, type EvalReport, evaluate, type EvaluateOptions } from "./eval/evaluate.ts";
 export { reportHtml } from "./eval/report_html.ts";
+/** Calibration feeds from an N×… array of samples. */
+export { batchFeeds } from "./compress/calibrate.ts";
+/** The typed-array class of each tensor type. */
+export { arrayCtor } from "./ops/tensor_util.ts";

@@ -10,6 +10,7 @@
 // it built from digests) and writes nothing: storing the result is the main thread's job.
 /// <reference lib="deno.worker" />
 import {
+  batchFeeds,
   compress,
   type CompressReport,
   type EvalReport,
@@ -58,21 +59,6 @@ const EVAL_SAMPLES = 64;
 
 function post(m: WorkerMessage, transfer: Transferable[] = []): void {
   self.postMessage(m, transfer);
-}
-
-function* batches(input: string, t: Tensor, batch: number): Generator<Record<string, Tensor>> {
-  const n = t.dims[0];
-  const per = t.data.length / Math.max(n, 1);
-  for (let i = 0; i < n; i += batch) {
-    const m = Math.min(batch, n - i);
-    yield {
-      [input]: {
-        type: t.type,
-        dims: [m, ...t.dims.slice(1)],
-        data: t.data.slice(i * per, (i + m) * per),
-      } as Tensor,
-    };
-  }
 }
 
 /** Deterministic uniform [0, 1) values (mulberry32), so reports are reproducible. */
@@ -142,7 +128,11 @@ async function run(start: WorkerStart): Promise<void> {
   let calibration: Iterable<Record<string, Tensor>> | undefined;
   if (start.calibrationPath) {
     calibrationTensor = parseNpy(await Deno.readFile(start.calibrationPath));
-    calibration = batches(start.calibrationInput, calibrationTensor, start.calibrationBatch);
+    calibration = batchFeeds(
+      start.calibrationInput,
+      calibrationTensor,
+      start.calibrationBatch,
+    );
   }
   let last = -1, lastStage = "", calibrated = false;
   const { model, report } = await compress(bytes, start.recipe as string, {

@@ -17,7 +17,7 @@
 // refused, not turned into ±Infinity. FP16 travels in JSON as numbers (rounded to the nearest
 // half, ties to even) and in binary as IEEE 754 binary16 bits.
 import { Hono } from "hono";
-import type { Tensor, TensorType } from "../../src/mod.ts";
+import { arrayCtor, type Tensor, type TensorType } from "../../src/mod.ts";
 import type { AppEnv } from "../context.ts";
 import type { Deps } from "../app.ts";
 import type { ModelRecord, TensorSpec } from "../store/db.ts";
@@ -54,21 +54,6 @@ type Ctor =
   | Uint32ArrayConstructor
   | BigInt64ArrayConstructor
   | BigUint64ArrayConstructor;
-
-const ARRAY_OF: Partial<Record<TensorType, Ctor>> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-};
 
 /** Integer ranges of the JSON-encoded integer types. */
 const RANGE: Partial<Record<TensorType, [number, number]>> = {
@@ -229,7 +214,7 @@ function readInput(
     );
   }
   budget.elements -= count;
-  const Ctor = ARRAY_OF[type]!;
+  const Ctor = arrayCtor(type) as unknown as Ctor;
   const dims = [...shape];
   const size = input.parameters?.binary_data_size;
   if (size !== undefined) {

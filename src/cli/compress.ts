@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import {
   ArgumentError,
+  batchFeeds,
   compress,
   type CompressReport,
   parseNpy,
@@ -14,26 +15,6 @@ import {
 const USAGE =
   "usage: sqz compress model.onnx --recipe int8|int8-dynamic|int4|binary|ternary|prune:0.9|" +
   "svd:0.95|cluster:32|recipe.json [--calib data.npy] [--calib-batch N] -o out.onnx [--json]";
-
-/** Splits an N×… calibration array into feeds of `batch` samples for the model's one input. */
-export function* batches(
-  input: string,
-  t: Tensor,
-  batch: number,
-): Generator<Record<string, Tensor>> {
-  const n = t.dims[0];
-  const per = t.data.length / Math.max(n, 1);
-  for (let i = 0; i < n; i += batch) {
-    const m = Math.min(batch, n - i);
-    yield {
-      [input]: {
-        type: t.type,
-        dims: [m, ...t.dims.slice(1)],
-        data: t.data.slice(i * per, (i + m) * per),
-      } as Tensor,
-    };
-  }
-}
 
 export async function compressCommand(args: string[]): Promise<void> {
   let parsed;
@@ -86,7 +67,7 @@ export async function compressCommand(args: string[]): Promise<void> {
         `${values.calib} is ${t.type}, the input '${inputs[0].name}' is ${inputs[0].type}`,
       );
     }
-    calibration = batches(inputs[0].name, t, batch);
+    calibration = batchFeeds(inputs[0].name, t, batch);
   }
 
   const tty = Deno.stderr.isTerminal();

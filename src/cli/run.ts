@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import {
   ArgumentError,
+  arrayCtor,
   encodeNpy,
   type NodeProfile,
   parseNpy,
@@ -182,17 +183,6 @@ const INT_RANGE: Partial<Record<TensorType, [bigint, bigint]>> = {
   uint64: [0n, 2n ** 64n - 1n],
 };
 
-const INT_ARRAY: Partial<Record<TensorType, new (n: number) => Tensor["data"]>> = {
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-};
-
 /**
  * Converts a file's tensor to the type the model declares where that is safe: float64 ↔ float32
  * (numpy's default float is float64) and integer → integer when every value fits. Each
@@ -209,7 +199,7 @@ function castTo(meta: ValueMetadata, t: Tensor, path: string, notes: string[]): 
     const Ctor = meta.type === "float32" ? Float32Array : Float64Array;
     return { type: meta.type, dims: t.dims, data: Ctor.from(t.data as Float64Array) };
   }
-  const range = INT_RANGE[meta.type], Out = INT_ARRAY[meta.type];
+  const range = INT_RANGE[meta.type], Out = arrayCtor(meta.type);
   if (range && Out && INT_RANGE[t.type]) {
     const out = new Out(t.data.length);
     const big = out instanceof BigInt64Array || out instanceof BigUint64Array;

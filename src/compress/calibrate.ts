@@ -228,3 +228,19 @@ export function paramsFor(
   const t = threshold(s, method, percentile);
   return quantParams(Math.max(s.min, -t), Math.min(s.max, t), type);
 }
+
+/** Splits an N×… array of samples into feeds of `batch` samples for the input `input`. */
+export function* batchFeeds(input: string, t: Tensor, batch: number): Generator<Feeds> {
+  const n = t.dims[0];
+  const per = t.data.length / Math.max(n, 1);
+  for (let i = 0; i < n; i += batch) {
+    const m = Math.min(batch, n - i);
+    yield {
+      [input]: {
+        type: t.type,
+        dims: [m, ...t.dims.slice(1)],
+        data: t.data.slice(i * per, (i + m) * per),
+      } as Tensor,
+    };
+  }
+}
