@@ -14,6 +14,7 @@
 // pass of the same layers over 8 seeded inputs from the model's input distribution and takes
 // each activation's min/max (widened to include 0), as the MinMax calibrator does. It is done
 // in JS rather than in sqz so the model bytes do not depend on the engine under test.
+import { seededRandom } from "../src/mod.ts";
 import {
   DataType,
   makeModel,
@@ -25,17 +26,8 @@ import {
 } from "../src/onnx/proto.ts";
 import { ArgumentError } from "../src/errors.ts";
 
-/** mulberry32: uniform [0, 1). */
-export function zooRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: uniform [0, 1) (the engine's seeded PRNG). */
+export const zooRng = seededRandom;
 
 /** Standard normal samples (Box–Muller) from a uniform source. */
 export function normalFrom(r: () => number): () => number {

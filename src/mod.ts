@@ -55,3 +55,5 @@ export { reportHtml } from "./eval/report_html.ts";
 export { batchFeeds } from "./compress/calibrate.ts";
 /** The typed-array class of each tensor type. */
 export { arrayCtor } from "./ops/tensor_util.ts";
+/** The seeded PRNG (mulberry32) sqz uses for splits, folds and synthetic data. */
+export { seededRandom } from "./eval/metrics.ts";

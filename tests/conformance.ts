@@ -8,6 +8,7 @@ import {
   tensorToArray,
 } from "../src/onnx/proto.ts";
 import { ONNX_TYPES, type Tensor } from "../src/graph/tensor.ts";
+import { halfToFloat } from "../src/ops/quant.ts";
 import { importModel } from "../src/onnx/import.ts";
 import type { Value } from "../src/graph/ir.ts";
 import { jsContext, type OpImpl } from "../src/ops/types.ts";
@@ -119,13 +120,16 @@ export function compareTensor(
 ): string | undefined {
   if (got.type !== want.type) return `type ${got.type}, expected ${want.type}`;
   if (got.dims.join() !== want.dims.join()) return `dims [${got.dims}], expected [${want.dims}]`;
-  const g = got.data as ArrayLike<number | bigint>, w = want.data as ArrayLike<number | bigint>;
+  const half = got.type === "float16";
+  // float16 compares as the values its bits stand for.
+  const g = (half ? halfToFloat(got.data as Uint16Array) : got.data) as ArrayLike<number | bigint>;
+  const w = (half ? halfToFloat(want.data as Uint16Array) : want.data) as ArrayLike<
+    number | bigint
+  >;
   if (g.length !== w.length) return `${g.length} elements, expected ${w.length}`;
   const float = got.type === "float32" || got.type === "float64";
-  const half = got.type === "float16";
   for (let i = 0; i < w.length; i++) {
-    let a = g[i], b = w[i];
-    if (half) [a, b] = [halfToFloat(a as number), halfToFloat(b as number)];
+    const a = g[i], b = w[i];
     if (float || half) {
       const x = a as number, y = b as number;
       if (Number.isNaN(x) && Number.isNaN(y)) continue;
@@ -134,13 +138,6 @@ export function compareTensor(
     } else if (a !== b) return `[${i}] ${a} vs ${b}`;
   }
   return undefined;
-}
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
 /** One test_data_set_N directory of a case, as engine tensors (inputs and outputs in order). */

@@ -4,17 +4,10 @@ import type { Tensor } from "../src/graph/tensor.ts";
 import { jsContext, type OpImpl } from "../src/ops/types.ts";
 import { availableBuilds, type KernelBuild } from "../src/kernels/features.ts";
 import { KernelModule } from "../src/kernels/module.ts";
+import { seededRandom } from "../src/eval/metrics.ts";
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: the engine's own seeded PRNG. */
+export const rng = seededRandom;
 
 export function randInt(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo + 1));

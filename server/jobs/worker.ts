@@ -17,11 +17,11 @@ import {
   evaluate,
   inspectModel,
   parseNpy,
+  seededRandom,
   Session,
   SqzError,
   type Tensor,
 } from "../../src/mod.ts";
-import { gzipSync } from "node:zlib";
 import type { TensorSpec } from "../store/db.ts";
 
 export interface WorkerStart {
@@ -61,18 +61,10 @@ function post(m: WorkerMessage, transfer: Transferable[] = []): void {
   self.postMessage(m, transfer);
 }
 
-/** Deterministic uniform [0, 1) values (mulberry32), so reports are reproducible. */
+/** Deterministic uniform [0, 1) values, so reports are reproducible. */
 function uniform(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  return out;
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: n }, random);
 }
 
 /**
@@ -156,11 +148,6 @@ async function run(start: WorkerStart): Promise<void> {
         `evaluation: the recipe quantizes no layer with static int8, the only method that ` +
         `calibrates`,
     );
-  }
-  // The report describes the artifact the server stores: these very bytes.
-  if (report.size.after !== model.length) {
-    report.size.after = model.length;
-    report.size.gzipAfter = gzipSync(model, { level: 9 }).length;
   }
 
   // The result must load in the engine before it becomes a model resource.

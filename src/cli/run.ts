@@ -270,17 +270,10 @@ async function writeOutputs(dir: string, outputs: Record<string, Tensor>): Promi
   }
 }
 
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
 /** Element i as a number (int64 beyond 2^53 loses precision, fine for a summary). */
 function valueAt(t: Tensor, i: number): number {
   const v = t.data[i];
-  return t.type === "float16" ? halfToFloat(v as number) : Number(v);
+  return t.type === "float16" ? new Float16Array(Uint16Array.of(v as number).buffer)[0] : Number(v);
 }
 
 const fmt = (x: number) =>

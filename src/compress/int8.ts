@@ -23,6 +23,8 @@
 import { type Graph, Node, type Value } from "../graph/ir.ts";
 import type { Tensor } from "../graph/tensor.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
+import { MOVEMENT_OPS } from "../graph/qdq.ts";
+import { roundHalfEven } from "../ops/quant.ts";
 import type { LayerReport, PassResult } from "./types.ts";
 import { DEQUANTIZED_SUFFIX, QUANTIZED_SUFFIX } from "./types.ts";
 import { methodFor, type Recipe } from "./recipe.ts";
@@ -36,17 +38,6 @@ export interface Layer {
   /** The tensor the layer's quantized output represents (its own, or its activation's). */
   out: Value;
 }
-
-const MOVEMENT = new Set([
-  "MaxPool",
-  "Reshape",
-  "Flatten",
-  "Transpose",
-  "Squeeze",
-  "Unsqueeze",
-  "Identity",
-  "GlobalMaxPool",
-]);
 
 /**
  * Gemm's C as one value per output column (`channels`), beta applied; undefined without C (or
@@ -208,11 +199,6 @@ export function quantizeWeights(
   return { q, scales };
 }
 
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 class Builder {
   #fresh = 0;
   constructor(readonly g: Graph) {}
@@ -271,7 +257,7 @@ export function quantizeStatic(
     if (p) return p;
     // A tensor that only moved through MaxPool / Reshape / … keeps its source's parameters.
     const prod = v.producer;
-    if (prod && MOVEMENT.has(prod.op) && prod.inputs[0]) {
+    if (prod && MOVEMENT_OPS.has(prod.op) && prod.inputs[0]) {
       const src = paramsOf(source.get(prod.inputs[0]) ?? prod.inputs[0]);
       if (src) p = src;
     }

@@ -17,7 +17,8 @@ import type { Tensor } from "./tensor.ts";
 
 export const SQZ_DOMAIN = "ai.sqz";
 
-function scalarOf(v: Value | undefined): number | undefined {
+/** The value of a one-element constant (a per-tensor scale or zero point), else undefined. */
+export function scalarOf(v: Value | undefined): number | undefined {
   const c = v?.constant;
   return c && c.data.length === 1 ? Number((c.data as ArrayLike<number | bigint>)[0]) : undefined;
 }
@@ -167,7 +168,7 @@ export function fuseQdq(g: Graph, accept: (n: Node) => boolean): number {
 }
 
 /** Ops that only move or select values: they commute with a per-tensor DequantizeLinear. */
-const MOVEMENT = new Set([
+export const MOVEMENT_OPS: ReadonlySet<string> = new Set([
   "MaxPool",
   "GlobalMaxPool",
   "Reshape",
@@ -192,7 +193,7 @@ function sameConstant(a: Value | undefined, b: Value | undefined): boolean {
 export function dropQdqAroundMovement(g: Graph): number {
   let moved = 0;
   for (const n of [...g.nodes]) {
-    if (!MOVEMENT.has(n.op) || (n.domain && n.domain !== "ai.onnx")) continue;
+    if (!MOVEMENT_OPS.has(n.op) || (n.domain && n.domain !== "ai.onnx")) continue;
     if (n.op === "MaxPool" && n.outputs.length > 1 && n.outputs[1].consumers.length) continue;
     const x = dequantize(n.inputs[0], false);
     if (!x || x.q.type === "int32" || scalarOf(x.scale) === undefined) continue;
@@ -201,7 +202,7 @@ export function dropQdqAroundMovement(g: Graph): number {
     let y = n.outputs[0];
     let q = onlyConsumer(g, y);
     while (
-      q && MOVEMENT.has(q.op) && (!q.domain || q.domain === "ai.onnx") && q.outputs.length === 1
+      q && MOVEMENT_OPS.has(q.op) && (!q.domain || q.domain === "ai.onnx") && q.outputs.length === 1
     ) {
       chain.push(q);
       y = q.outputs[0];

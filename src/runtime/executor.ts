@@ -248,18 +248,15 @@ export class Executor {
               const s = inSlot(i);
               return s && view(s);
             });
-            const given = new Map<number, Tensor>();
             const ctx: OpContext = {
               node,
               opset: this.opsets[step],
               alloc: (i, type, dims) => {
                 const vi = outs[i];
                 const at = vi === undefined ? -1 : slotFor(vi, byteSize(type, dims));
-                const t = at >= 0
+                return at >= 0
                   ? { type, dims: [...dims], data: wasmView(mod, type, at, elementCount(dims)) }
                   : allocTensor(type, dims);
-                given.set(i, t);
-                return t;
               },
             };
             const results = impl.fn(inputs, ctx);

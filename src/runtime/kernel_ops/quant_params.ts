@@ -5,6 +5,7 @@
 // TypeScript op).
 import type { Node, Value } from "../../graph/ir.ts";
 import type { Tensor } from "../../graph/tensor.ts";
+import { scalarOf } from "../../graph/qdq.ts";
 
 export type QType = "uint8" | "int8";
 
@@ -21,9 +22,7 @@ export function constNumbers(v: Value | undefined): number[] | undefined {
 
 /** A per-tensor constant (one element): its value; `dflt` when the input is absent. */
 export function scalarConst(v: Value | undefined, dflt?: number): number | undefined {
-  if (!v) return dflt;
-  const xs = constNumbers(v);
-  return xs && xs.length === 1 ? xs[0] : undefined;
+  return v ? scalarOf(v) : dflt;
 }
 
 /**
