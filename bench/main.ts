@@ -5,6 +5,7 @@ import { benchConv, CONV_LAYERS } from "./conv.ts";
 import { benchModels } from "./models.ts";
 import { benchCompression } from "./compression.ts";
 import { benchServe } from "./serve.ts";
+import { benchTrain } from "./train.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -35,6 +36,7 @@ const suites: Record<string, () => Promise<unknown>> = {
     benchModels({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
   compression: () => benchCompression({ json: values.json, quick: values.quick }),
   serve: () => benchServe({ json: values.json, quick: values.quick }),
+  train: () => benchTrain({ json: values.json, quick: values.quick }),
 };
 
 const names = positionals.length ? positionals : Object.keys(suites);

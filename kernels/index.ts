@@ -17,6 +17,9 @@ import {
 } from "./pack/pack_bin";
 import { gemmBin } from "./gemm/gemm_bin";
 import { convBin, convF32, convI8, convWorkspaceBytes } from "./conv/conv";
+import {
+  col2imF32, im2colF32, im2rowNhwcF32, row2imNhwcF32, transposeF32,
+} from "./conv/im2col";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -147,6 +150,67 @@ export function sqz_bin_conv2d(
   cp: usize, x: usize, packed: usize, y: usize, ws: usize, mode: i32, params: usize,
 ): void {
   convBin(cp, x, packed, y, ws, mode, params);
+}
+
+// ---- training data movement (NCHW; kernels/conv/im2col.ts) ------------------------------
+// One image's x[c][h][w] and the matrix col[c·kh·kw][oh·ow] with row stride ldcol ≥ oh·ow
+// (image n of a batch at column offset n·oh·ow of a [K, N·oh·ow] matrix). Row r =
+// (ci·kh + ky)·kw + kx, column p = oy·ow + ox, tap (iy, ix) = (oy·sh − pt + ky·dh,
+// ox·sw − pl + kx·dw); bottom/right padding follows from oh/ow. x, col, src, dst are byte
+// offsets of f32 buffers; ldcol, ldSrc, ldDst count elements. Buffers must not overlap. These
+// kernels read and write nothing outside the elements they address (no slack needed), and
+// give the same bits in every build (src/kernels/reference_im2col.ts is their reference).
+
+/** col[r·ldcol + p] = x[(ci·h + iy)·w + ix], or padValue where the tap is outside the image. */
+export function sqz_f32_im2col(
+  c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, dw: i32,
+  pt: i32, pl: i32, oh: i32, ow: i32, x: usize, col: usize, ldcol: i32, padValue: f32,
+): void {
+  im2colF32(c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, x, col, ldcol, padValue);
+}
+
+/**
+ * The adjoint, accumulating into x: x[(ci·h + iy)·w + ix] += col[r·ldcol + p] for every
+ * in-image tap, r ascending (the reference's rounding order).
+ */
+export function sqz_f32_col2im(
+  c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, dw: i32,
+  pt: i32, pl: i32, oh: i32, ow: i32, col: usize, ldcol: i32, x: usize,
+): void {
+  col2imF32(c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, col, ldcol, x);
+}
+
+/** dst[j·ldDst + i] = src[i·ldSrc + j] for i < rows, j < cols (not in place). */
+export function sqz_f32_transpose(
+  rows: i32, cols: i32, src: usize, ldSrc: i32, dst: usize, ldDst: i32,
+): void {
+  transposeF32(rows, cols, src, ldSrc, dst, ldDst);
+}
+
+// The same patches of a channels-last image, patch-major (the GEMM A operand of NHWC
+// training): x holds h·w pixels of ldx ≥ c floats (a group reads channels [0, c) of each
+// pixel: offset x by the group's first channel); rows is [oh·ow][kh·kw·c] with row stride
+// ldrow ≥ kh·kw·c, column r = (ky·kw + kx)·c + ci (an OHWI weight's order). Geometry and
+// guarantees as above.
+
+/** rows[p·ldrow + r] = x[(iy·w + ix)·ldx + ci], or padValue where the tap is outside. */
+export function sqz_f32_im2row_nhwc(
+  c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, dw: i32,
+  pt: i32, pl: i32, oh: i32, ow: i32, x: usize, ldx: i32, rows: usize, ldrow: i32,
+  padValue: f32,
+): void {
+  im2rowNhwcF32(c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, x, ldx, rows, ldrow, padValue);
+}
+
+/**
+ * The adjoint, accumulating into x: x[(iy·w + ix)·ldx + ci] += rows[p·ldrow + r] for every
+ * in-image tap, p ascending (the reference's rounding order).
+ */
+export function sqz_f32_row2im_nhwc(
+  c: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, dw: i32,
+  pt: i32, pl: i32, oh: i32, ow: i32, rows: usize, ldrow: i32, x: usize, ldx: i32,
+): void {
+  row2imNhwcF32(c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, rows, ldrow, x, ldx);
 }
 
 // ---- pooling and depthwise convolution (documented in their own ABI files) ---------------

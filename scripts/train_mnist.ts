@@ -119,7 +119,7 @@ function maxPoolGrad(dy: tf.Tensor4D, input: tf.Tensor4D, output: tf.Tensor4D): 
 
 const reluGrad = (d: tf.Tensor, z: tf.Tensor) => tf.mul(d, tf.step(z));
 
-interface Net {
+export interface Net {
   name: string;
   params: Record<string, tf.Variable>;
   /** Logits for an NHWC batch. */
@@ -156,7 +156,7 @@ function denseGrads(x: tf.Tensor2D, dz: tf.Tensor2D, w: tf.Tensor) {
   };
 }
 
-function makeCnn(rand: () => number): Net {
+export function makeCnn(rand: () => number): Net {
   // Filters in tfjs' HWIO layout, [3, 3, in, out].
   const p = {
     w1: variable("cnn_w1", [3, 3, 1, 16], heNormal(9 * 16, 9, rand)),
@@ -224,7 +224,7 @@ function makeCnn(rand: () => number): Net {
   };
 }
 
-function makeMlp(rand: () => number): Net {
+export function makeMlp(rand: () => number): Net {
   const p = {
     w1: variable("mlp_w1", [784, 256], heNormal(784 * 256, 784, rand)),
     b1: variable("mlp_b1", [256], new Float32Array(256)),
@@ -279,7 +279,7 @@ const MAX_SHIFT = 2;
  * uncovered border filled with background: 8,000 digits are few, and without this both nets
  * memorize them.
  */
-function batch(
+export function batch(
   s: Split,
   idx: ArrayLike<number>,
   rand?: () => number,

@@ -18,6 +18,7 @@ import { apiKeyAuth, isPublicPath } from "./auth.ts";
 import { InFlight } from "./routes/limits.ts";
 import { Store } from "./store/db.ts";
 import { ArtifactStore } from "./store/artifacts.ts";
+import { JobFiles } from "./store/checkpoints.ts";
 import { lockDataDir } from "./store/lock.ts";
 import { SessionCache } from "./sessions.ts";
 import { Catalog, modelSource } from "./catalog.ts";
@@ -69,12 +70,21 @@ export async function openDeps(
     metrics,
   );
   const catalog = new Catalog(store, artifacts, sessions, metrics);
-  const queue = new JobQueue(store, artifacts, catalog, metrics, log, {
-    concurrency: config.jobConcurrency,
-    timeoutMs: config.jobTimeoutMs,
-    maxAttempts: config.jobMaxAttempts,
-    delayMs: config.testJobDelayMs,
-  });
+  const queue = new JobQueue(
+    store,
+    artifacts,
+    new JobFiles(config.dataDir),
+    catalog,
+    metrics,
+    log,
+    {
+      concurrency: config.jobConcurrency,
+      timeoutMs: config.jobTimeoutMs,
+      maxAttempts: config.jobMaxAttempts,
+      delayMs: config.testJobDelayMs,
+      epochDelayMs: config.testEpochDelayMs,
+    },
+  );
   await queue.recover();
   const removed = await artifacts.removeUnreferenced(store.referencedArtifacts());
   if (removed) log.info("removed unreferenced artifacts", { count: removed });

@@ -25,6 +25,8 @@
 //                                       starts compressing (the restart test kills it then)
 //   SQZ_TEST_REQUEST_DELAY_MS           0: test hook; uploads and compression requests wait this
 //                                       long after reading their body (tests of the time limit)
+//   SQZ_TEST_EPOCH_DELAY_MS             0: test hook; a fine-tuning job's worker waits this long
+//                                       before each checkpoint it writes (tests of resume, cancel)
 import { parseArgs } from "node:util";
 import { ArgumentError } from "../src/mod.ts";
 
@@ -48,6 +50,7 @@ export interface Config {
   log: boolean;
   testJobDelayMs: number;
   testRequestDelayMs: number;
+  testEpochDelayMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -70,6 +73,7 @@ export const DEFAULTS: Omit<Config, "apiKeyHashes"> = {
   log: true,
   testJobDelayMs: 0,
   testRequestDelayMs: 0,
+  testEpochDelayMs: 0,
 };
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -213,5 +217,6 @@ export async function loadConfig(
     log: (env.SQZ_LOG ?? "info").toLowerCase() !== "off",
     testJobDelayMs: int("SQZ_TEST_JOB_DELAY_MS", env.SQZ_TEST_JOB_DELAY_MS, 0, 0),
     testRequestDelayMs: int("SQZ_TEST_REQUEST_DELAY_MS", env.SQZ_TEST_REQUEST_DELAY_MS, 0, 0),
+    testEpochDelayMs: int("SQZ_TEST_EPOCH_DELAY_MS", env.SQZ_TEST_EPOCH_DELAY_MS, 0, 0),
   };
 }

@@ -273,8 +273,17 @@ export const OPENAPI = {
           "Conv / Gemm / MatMul with constant float weights it quantizes, prunes, factorizes or " +
           "clusters). Without calibration data `int8` falls back to dynamic quantization and " +
           "the report says so; with a recipe that does not calibrate, the data serves the " +
-          "evaluation only and the report says that. `name` names the compressed model. Past " +
-          "SQZ_REQUEST_TIMEOUT_MS the answer is 504 and no job is made.",
+          "evaluation only and the report says that. `name` names the compressed model. " +
+          "A recipe that fine-tunes (a `<preset>+ft` such as `int8+ft`, `binary+ft`, " +
+          "`prune:0.9+ft`, or a recipe with a `finetune` block) needs multipart `train` (.npy, N " +
+          "samples of the model's single input, float32, finite) and takes `labels` (.npy, N " +
+          "class indices: int64, int32, uint8, …, each below the model's class count), " +
+          "`validation` and `validation_labels` likewise; without labels it distills from the " +
+          "float model. Training data with a recipe that does not fine-tune is 400, as are " +
+          "malformed .npy files, wrong dtypes or dims and label counts that differ from the " +
+          "sample counts. The job reports every finished epoch as an `epoch` event and in its " +
+          "`training` field, writes a checkpoint after each, and after a server restart goes on " +
+          "from the last one. Past SQZ_REQUEST_TIMEOUT_MS the answer is 504 and no job is made.",
         tags: ["jobs"],
         requestBody: {
           required: true,
@@ -294,7 +303,31 @@ export const OPENAPI = {
                 properties: {
                   recipe: { type: "string" },
                   name: { type: "string" },
-                  calibration: { type: "string", format: "binary" },
+                  calibration: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: N samples for static int8 calibration.",
+                  },
+                  train: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: N training samples (float32) for a fine-tuning recipe.",
+                  },
+                  labels: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: N class indices of `train` (int64, int32, uint8, …).",
+                  },
+                  validation: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: held-out samples: per-epoch accuracy, early stopping.",
+                  },
+                  validation_labels: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: class indices of `validation`.",
+                  },
                 },
               },
             },
@@ -304,7 +337,9 @@ export const OPENAPI = {
           202: { description: "Queued; Location is the job.", content: json(ref("Job")) },
           400: error(
             "Bad recipe, recipe that does not fit the model or compresses nothing in it, bad " +
-              "calibration data.",
+              "calibration, training or validation data (malformed .npy, dtype, dims, label " +
+              "count or range, non-finite values), training data missing for a fine-tuning " +
+              "recipe or given to one that does not fine-tune.",
           ),
           404: error("No such model."),
           409: error("The result name is taken."),
@@ -323,7 +358,10 @@ export const OPENAPI = {
           {
             name: "state",
             in: "query",
-            schema: { type: "string", enum: ["queued", "running", "succeeded", "failed"] },
+            schema: {
+              type: "string",
+              enum: ["queued", "running", "succeeded", "failed", "cancelled"],
+            },
           },
           {
             name: "model",
@@ -360,9 +398,14 @@ export const OPENAPI = {
         summary: "The job's progress as Server-Sent Events",
         description:
           "Every past event, then live ones; the stream ends after the event that puts the job " +
-          "in a final state. Events: `state` (`{ state, progress, stage, error?, resultModelId?, " +
-          "reason? }`) and `progress` (`{ progress, stage }`); each has `id` = its sequence " +
-          "number, so a client reconnecting with Last-Event-ID gets only what it missed.",
+          "in a final state (succeeded, failed, cancelled). Events: `state` (`{ state, progress, " +
+          "stage, error?, resultModelId?, reason? }`), `progress` (`{ progress, stage }`), and " +
+          "for fine-tuning jobs `epoch` (an EpochProgress: `{ epoch, epochs, loss, " +
+          "trainAccuracy?, valAccuracy?, valAgreement?, lr, ms }`, one per finished epoch), " +
+          "`checkpoint` (`{ epoch }`: its checkpoint is on disk) and `resumed` (`{ fromEpoch }`: " +
+          "a restarted job goes on after that epoch). Every event has `jobId`, `seq` and `at`, " +
+          "and `id` = `seq`, so a client reconnecting with Last-Event-ID gets only what it " +
+          "missed.",
         tags: ["jobs"],
         responses: {
           200: {
@@ -370,6 +413,24 @@ export const OPENAPI = {
             content: { "text/event-stream": { schema: { type: "string" } } },
           },
           404: error("No such job."),
+        },
+      },
+    },
+    "/v1/jobs/{id}/cancel": {
+      parameters: [jobParam],
+      post: {
+        summary: "Cancel a queued or running job",
+        description:
+          "A queued job is cancelled at once. A running one is stopped: its worker's compress() " +
+          "gets an aborted signal, and a worker that does not stop within 2 s is terminated. " +
+          "The answer comes once the job is `cancelled`: nothing was stored (no model, no " +
+          "report), its input files and checkpoints are deleted, and its event stream ends " +
+          "with a `state` event `cancelled`.",
+        tags: ["jobs"],
+        responses: {
+          200: { description: "The job, cancelled.", content: json(ref("Job")) },
+          404: error("No such job."),
+          409: error("The job has finished already (succeeded, failed or cancelled)."),
         },
       },
     },
@@ -392,7 +453,7 @@ export const OPENAPI = {
             },
           },
           404: error("No such job."),
-          409: error("The job has not succeeded."),
+          409: error("The job has not succeeded (running, failed, cancelled)."),
         },
       },
     },
@@ -540,13 +601,47 @@ export const OPENAPI = {
         ],
         properties: {
           id: { type: "string", pattern: "^j_[a-z2-7]{24}$" },
-          state: { type: "string", enum: ["queued", "running", "succeeded", "failed"] },
+          state: {
+            type: "string",
+            enum: ["queued", "running", "succeeded", "failed", "cancelled"],
+          },
           progress: { type: "number", minimum: 0, maximum: 1 },
           stage: { type: "string" },
           modelId: { type: "string" },
           recipe: ref("Recipe"),
           name: { type: "string" },
-          calibration: { type: "object" },
+          calibration: ref("NpyInput"),
+          train: {
+            description: "Training data of a fine-tuning job, with its labels when given.",
+            allOf: [ref("NpyInput")],
+            properties: { labels: ref("NpyInput") },
+          },
+          validation: {
+            description: "Validation data of a fine-tuning job, with its labels when given.",
+            allOf: [ref("NpyInput")],
+            properties: { labels: ref("NpyInput") },
+          },
+          training: {
+            type: "object",
+            description: "Fine-tuning progress (absent until an epoch has finished).",
+            required: ["epochsDone"],
+            properties: {
+              epochs: { type: "integer", description: "Epochs the recipe asks for." },
+              epochsDone: {
+                type: "integer",
+                description: "Epochs finished, over every attempt (a resumed run continues).",
+              },
+              checkpointEpoch: {
+                type: "integer",
+                description: "The epoch of the last checkpoint written; a restart resumes there.",
+              },
+              resumedFromEpoch: {
+                type: "integer",
+                description: "This attempt resumed after that epoch.",
+              },
+              last: ref("EpochProgress"),
+            },
+          },
           resultModelId: { type: "string" },
           error: {
             type: "object",
@@ -562,9 +657,57 @@ export const OPENAPI = {
       Recipe: {
         description:
           "A preset (int8, int8-dynamic, int4, binary, ternary, prune:<sparsity>, svd:<energy>, " +
-          "cluster:<k>) or a recipe object (method, int8, int4, binary, layers, prune, " +
-          "structured, lowrank, cluster), as src/compress/recipe.ts documents.",
+          "cluster:<k>, and any of them with `+ft`: fine-tuned, e.g. binary+ft) or a recipe " +
+          "object (method, int8, int4, binary, layers, prune, structured, lowrank, cluster, " +
+          "finetune), as src/compress/recipe.ts documents. `finetune`: `{ epochs, batchSize, " +
+          "optimizer: sgd|adam|adamw, lr, momentum, weightDecay, schedule: constant|cosine|" +
+          "step, stepEpochs, gamma, warmupEpochs, clipNorm, seed, distill?: { temperature, " +
+          "alpha }, earlyStopping?: { patience, minDelta } }`, every field optional.",
         oneOf: [{ type: "string" }, { type: "object" }],
+        examples: [
+          "int8",
+          "binary+ft",
+          {
+            method: "binary",
+            finetune: {
+              epochs: 10,
+              batchSize: 64,
+              optimizer: "adam",
+              lr: 0.001,
+              schedule: "cosine",
+              distill: { temperature: 4, alpha: 0.7 },
+              earlyStopping: { patience: 3 },
+            },
+          },
+        ],
+      },
+      NpyInput: {
+        type: "object",
+        description: "A .npy input file of a job, as its header describes it.",
+        properties: {
+          samples: { type: "integer" },
+          dims: { type: "array", items: { type: "integer" } },
+          type: { type: "string", examples: ["float32", "int64"] },
+          bytes: { type: "integer" },
+        },
+      },
+      EpochProgress: {
+        type: "object",
+        description: "One finished fine-tuning epoch (the SSE `epoch` event's data).",
+        required: ["epoch", "epochs", "loss", "lr", "ms"],
+        properties: {
+          epoch: { type: "integer" },
+          epochs: { type: "integer" },
+          loss: { type: "number" },
+          trainAccuracy: { type: "number" },
+          valAccuracy: { type: "number" },
+          valAgreement: {
+            type: "number",
+            description: "Top-1 agreement with the teacher on unlabelled validation data.",
+          },
+          lr: { type: "number" },
+          ms: { type: "number" },
+        },
       },
       ModelMetadata: {
         type: "object",

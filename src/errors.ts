@@ -40,3 +40,10 @@ export class ModelError extends SqzError {
     super("invalid_model", message);
   }
 }
+
+/** Fine-tuning could not go on: the loss became NaN or exploded. */
+export class TrainingError extends SqzError {
+  constructor(message: string) {
+    super("training_diverged", message);
+  }
+}

@@ -36,6 +36,11 @@ Deno.test("every build is standalone: imports only env.abort, exports the ABI", 
         "sqz_bin_pack_weights",
         "sqz_bin_pack_rows",
         "sqz_bin_gemm",
+        "sqz_f32_im2col",
+        "sqz_f32_col2im",
+        "sqz_f32_transpose",
+        "sqz_f32_im2row_nhwc",
+        "sqz_f32_row2im_nhwc",
       ]
     ) assert(exports.includes(name), `${build} lacks export ${name}`);
   }

@@ -1,30 +1,44 @@
 // The compression job queue. Its state lives in SQLite (jobs, events), so it survives restarts:
 //
 //   queued ──start──▶ running ──▶ succeeded | failed
-//      ▲                 │
+//      ▲  │              │ │
+//      │  └──cancel──┐   │ └──cancel──▶ cancelled
+//      │             ▼   │
+//      │        cancelled│
 //      └── restart / ────┘   (a job found `running` at startup, or stopped by a graceful
-//          shutdown             shutdown, runs again from the beginning)
+//          shutdown             shutdown, runs again: from the beginning, or — fine-tuning —
+//                               from its last checkpoint, after the last finished epoch)
 //
 // Jobs run oldest first, `concurrency` at a time (default 1), each in its own Web Worker
 // (worker.ts). Every progress step and state change is an event row (numbered per job) and is
 // pushed to subscribers (the SSE streams). At startup, recover() re-queues every job left
 // `running` — unless it has been started `maxAttempts` times already (a job that keeps killing
 // the server must not loop forever) — and fails every unfinished job whose inputs are gone.
+//
+// Cancelling a running job sends its worker "cancel" (an AbortSignal into compress()); a
+// worker that has not stopped within CANCEL_GRACE_MS (busy in a synchronous stretch) is
+// terminated. Either way the job ends `cancelled` with nothing stored: a result that arrives
+// meanwhile is discarded (checked again inside the transaction that would store it). A
+// finished job's input files and its directory (checkpoints) are deleted.
 import type { CompressReport, EvalReport } from "../../src/mod.ts";
-import type {
-  EventRecord,
-  JobRecord,
-  JobState,
-  ModelRecord,
-  Store,
-  TensorSpec,
+import {
+  type EventRecord,
+  jobInputFiles,
+  type JobRecord,
+  type JobState,
+  type ModelRecord,
+  type Store,
+  type TensorSpec,
+  TERMINAL_STATES,
+  type TrainingState,
 } from "../store/db.ts";
 import { HttpError } from "../errors.ts";
 import type { ArtifactStore } from "../store/artifacts.ts";
+import type { JobFiles } from "../store/checkpoints.ts";
 import type { Catalog } from "../catalog.ts";
 import type { ServerMetrics } from "../metrics.ts";
 import type { Logger } from "../log.ts";
-import type { WorkerMessage, WorkerStart } from "./worker.ts";
+import type { WorkerCommand, WorkerMessage, WorkerStart } from "./worker.ts";
 
 export interface QueueOptions {
   concurrency: number;
@@ -32,6 +46,10 @@ export interface QueueOptions {
   maxAttempts: number;
   /** Test hook passed to the worker (SQZ_TEST_JOB_DELAY_MS). */
   delayMs: number;
+  /** Test hook passed to the worker (SQZ_TEST_EPOCH_DELAY_MS): a pause before each checkpoint. */
+  epochDelayMs?: number;
+  /** How long a cancelled worker has to stop before it is terminated (default 2 s). */
+  cancelGraceMs?: number;
   /** Samples per calibration batch of models whose batch dim is dynamic (default 32). */
   calibrationBatch?: number;
 }
@@ -51,11 +69,20 @@ interface Running {
   timer: ReturnType<typeof setTimeout>;
   /** Set once the job has reached a final state (or was handed back to the queue). */
   settled: boolean;
+  /** A client cancelled the job: whatever the worker says next, it ends `cancelled`. */
+  cancelling: boolean;
+  /** Terminates a cancelled worker that does not stop by itself. */
+  killTimer?: ReturnType<typeof setTimeout>;
 }
+
+/** Thrown inside the transaction that would store a result the client cancelled meanwhile. */
+class CancelledWhileStoring extends Error {}
+
+const CANCEL_GRACE_MS = 2000;
 
 export type Listener = (ev: EventRecord) => void;
 
-const TERMINAL = new Set<JobState>(["succeeded", "failed"]);
+const TERMINAL = new Set<JobState>(TERMINAL_STATES);
 
 export function isTerminalEvent(ev: EventRecord): boolean {
   return ev.type === "state" && TERMINAL.has(ev.data.state as JobState);
@@ -65,10 +92,15 @@ export class JobQueue {
   #running = new Map<string, Running>();
   #listeners = new Map<string, Set<Listener>>();
   #accepting = true;
+  /** Jobs cancelled while their result was being stored (the worker is gone already). */
+  #cancelStoring = new Set<string>();
+  /** Finished jobs whose files are being deleted. */
+  #cleanups = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
     private readonly artifacts: ArtifactStore,
+    private readonly files: JobFiles,
     private readonly catalog: Catalog,
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
@@ -114,10 +146,18 @@ export class JobQueue {
         return `the file of its input model ${job.modelId} (${sha}) is missing`;
       }
     }
-    if (job.calibration && !(await this.artifacts.has(job.calibration.sha256))) {
-      return `its calibration data (${job.calibration.sha256}) is missing`;
+    for (const f of jobInputFiles(job)) {
+      if (!(await this.artifacts.has(f.sha256))) return `its ${f.role} (${f.sha256}) is missing`;
     }
     return undefined;
+  }
+
+  /** Where a job handed back to the queue goes on from, as a sentence for its event. */
+  async #resumeNote(job: JobRecord): Promise<string> {
+    const cp = await this.files.latestCheckpoint(job.id).catch(() => undefined);
+    return cp
+      ? `it resumes from its checkpoint after epoch ${cp.epoch}`
+      : "it runs again from the start";
   }
 
   /** Startup: re-queue or fail what a crash or a stop left unfinished. */
@@ -132,13 +172,14 @@ export class JobQueue {
         failed++;
         continue;
       }
+      const resume = await this.#resumeNote(job);
       this.store.transaction(() => {
         this.store.updateJob(job.id, { state: "queued", progress: 0, stage: "queued" });
         this.emit(job.id, "state", {
           state: "queued",
           progress: 0,
           stage: "queued",
-          reason: "the server restarted while the job was running: it runs again from the start",
+          reason: `the server restarted while the job was running: ${resume}`,
         });
       });
       requeued++;
@@ -150,6 +191,12 @@ export class JobQueue {
         failed++;
       }
     }
+    // Job directories: only unfinished jobs keep theirs (checkpoints), without temp files.
+    const unfinished = new Set(
+      [...this.store.listJobs({ state: "queued" }), ...this.store.listJobs({ state: "running" })]
+        .map((j) => j.id),
+    );
+    await this.files.sweep(unfinished);
     if (requeued || failed) this.log.info("jobs recovered", { requeued, failed });
     return { requeued, failed };
   }
@@ -190,6 +237,7 @@ export class JobQueue {
         }, r.startedAt);
       }, this.options.timeoutMs),
       settled: false,
+      cancelling: false,
     };
     this.#running.set(job.id, r);
     this.log.info("job started", { job: job.id, model: job.modelId, attempt: job.attempts + 1 });
@@ -203,11 +251,66 @@ export class JobQueue {
     const m = this.store.getModel(job.modelId)!;
     const external: Record<string, string> = {};
     for (const f of m.external) external[f.location] = this.artifacts.path(f.sha256);
+    // Fine-tuning progress: what a resumed run goes on from (its checkpoint's epoch), or none.
+    const checkpoint = await this.files.latestCheckpoint(job.id).catch(() => undefined);
+    let training: TrainingState | null = checkpoint
+      ? {
+        epochs: job.training?.epochs,
+        epochsDone: checkpoint.epoch,
+        checkpointEpoch: checkpoint.epoch,
+      }
+      : null;
+    if (r.settled) return;
+    this.store.updateJob(job.id, { training });
     let lastProgress = 0, lastStage = "starting";
     worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
       if (r.settled) return;
       const msg = e.data;
-      if (msg.type === "progress") {
+      if (
+        r.cancelling && (msg.type === "done" || msg.type === "error" || msg.type === "cancelled")
+      ) {
+        // Cancelled: a result that arrives anyway is discarded, a failure is not one.
+        this.#finishRun(job.id, r);
+        this.#cancelled(job, r.startedAt);
+        return;
+      }
+      if (msg.type === "epoch") {
+        const ep = msg.epoch;
+        training = {
+          ...(training ?? {}),
+          epochs: ep.epochs,
+          epochsDone: Math.max(training?.epochsDone ?? 0, ep.epoch),
+          last: ep,
+        };
+        const t = training;
+        this.store.transaction(() => {
+          this.store.updateJob(job.id, { training: t });
+          this.emit(job.id, "epoch", { ...ep });
+        });
+      } else if (msg.type === "checkpoint") {
+        training = { ...(training ?? { epochsDone: msg.epoch }), checkpointEpoch: msg.epoch };
+        const t = training;
+        this.store.transaction(() => {
+          this.store.updateJob(job.id, { training: t });
+          this.emit(job.id, "checkpoint", { epoch: msg.epoch });
+        });
+      } else if (msg.type === "resumed") {
+        training = {
+          ...(training ?? {}),
+          epochsDone: msg.epoch,
+          checkpointEpoch: msg.epoch,
+          resumedFromEpoch: msg.epoch,
+        };
+        const t = training;
+        this.store.transaction(() => {
+          this.store.updateJob(job.id, { training: t });
+          this.emit(job.id, "resumed", { fromEpoch: msg.epoch });
+        });
+      } else if (msg.type === "cancelled") {
+        // Only a cancel makes a worker say this (and r.cancelling is set then): handled above.
+        this.#finishRun(job.id, r);
+        this.#cancelled(job, r.startedAt);
+      } else if (msg.type === "progress") {
         // Persisted at whole percents and stage changes: enough for any client, few writes.
         const p = Math.round(msg.progress * 1000) / 1000;
         if (msg.stage === lastStage && Math.floor(p * 100) <= Math.floor(lastProgress * 100)) {
@@ -220,6 +323,7 @@ export class JobQueue {
       } else if (msg.type === "done") {
         this.#finishRun(job.id, r);
         this.#succeed(job, msg, r.startedAt).catch((err) => {
+          if (err instanceof CancelledWhileStoring) return this.#cancelled(job, r.startedAt);
           this.log.error("storing a job result failed", { job: job.id, error: String(err) });
           this.#fail(job, { code: "internal", message: "storing the result failed" }, r.startedAt);
         });
@@ -232,6 +336,7 @@ export class JobQueue {
       e.preventDefault();
       if (r.settled) return;
       this.#finishRun(job.id, r);
+      if (r.cancelling) return this.#cancelled(job, r.startedAt);
       this.log.error("job worker crashed", { job: job.id, error: e.message });
       this.#fail(job, { code: "internal", message: "the compression worker crashed" }, r.startedAt);
     };
@@ -246,18 +351,119 @@ export class JobQueue {
       calibrationBatch: m.inputs[0]
         ? calibrationBatch(m.inputs[0], this.options.calibrationBatch)
         : 1,
+      train: job.data?.train
+        ? {
+          path: this.artifacts.path(job.data.train.sha256),
+          labelsPath: job.data.labels ? this.artifacts.path(job.data.labels.sha256) : undefined,
+        }
+        : undefined,
+      validation: job.data?.validation
+        ? {
+          path: this.artifacts.path(job.data.validation.sha256),
+          labelsPath: job.data.validationLabels
+            ? this.artifacts.path(job.data.validationLabels.sha256)
+            : undefined,
+        }
+        : undefined,
+      jobDir: this.files.dir(job.id),
       delayMs: this.options.delayMs,
+      epochDelayMs: this.options.epochDelayMs ?? 0,
     };
     worker.postMessage(start);
   }
 
-  /** Ends a run's worker and timer; the slot is free for the next job. */
+  /** Ends a run's worker and timers; the slot is free for the next job. */
   #finishRun(jobId: string, r: Running): void {
     if (r.settled) return;
     r.settled = true;
     clearTimeout(r.timer);
+    clearTimeout(r.killTimer);
     r.worker.terminate();
     this.#running.delete(jobId);
+  }
+
+  /**
+   * Cancels a queued or running job and resolves once it has ended `cancelled` — or in the
+   * final state it reached first (a result stored a moment before). False when the job was
+   * finished already (or does not exist).
+   */
+  async cancel(jobId: string): Promise<boolean> {
+    const job = this.store.getJob(jobId);
+    if (!job || TERMINAL.has(job.state)) return false;
+    if (job.state === "queued") {
+      this.#cancelled(job);
+      await this.#cleanups.get(jobId);
+      return true;
+    }
+    const grace = this.options.cancelGraceMs ?? CANCEL_GRACE_MS;
+    let unsubscribe = () => {};
+    const ended = new Promise<void>((resolve) => {
+      unsubscribe = this.subscribe(jobId, (ev) => {
+        if (isTerminalEvent(ev) || (ev.type === "state" && ev.data.state === "queued")) resolve();
+      });
+    });
+    const r = this.#running.get(jobId);
+    if (r && !r.settled) {
+      if (!r.cancelling) {
+        r.cancelling = true;
+        this.log.info("job cancel requested", { job: jobId });
+        try {
+          r.worker.postMessage({ type: "cancel" } satisfies WorkerCommand);
+        } catch { /* terminated meanwhile */ }
+        // A worker in a long synchronous stretch does not see the message: it is terminated.
+        r.killTimer = setTimeout(() => {
+          if (r.settled) return;
+          this.log.warn("cancelled job's worker did not stop in time: terminated", {
+            job: jobId,
+            graceMs: grace,
+          });
+          this.#finishRun(jobId, r);
+          this.#cancelled(job, r.startedAt);
+        }, grace);
+      }
+    } else {
+      // The worker is done and the result is being stored: the storing transaction refuses it.
+      this.#cancelStoring.add(jobId);
+    }
+    // Bounded: whatever happens, the caller gets an answer.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([ended, new Promise<void>((r) => timer = setTimeout(r, grace + 10_000))]);
+    clearTimeout(timer);
+    unsubscribe();
+    await this.#cleanups.get(jobId);
+    return true;
+  }
+
+  /** The job ends `cancelled`: nothing was stored; its input files and directory go. */
+  #cancelled(job: JobRecord, startedAt?: number): void {
+    this.#cancelStoring.delete(job.id);
+    const current = this.store.getJob(job.id);
+    if (!current || TERMINAL.has(current.state)) return;
+    this.store.transaction(() => {
+      this.store.updateJob(job.id, {
+        state: "cancelled",
+        stage: "cancelled",
+        finishedAt: new Date().toISOString(),
+      });
+      this.emit(job.id, "state", {
+        state: "cancelled",
+        progress: current.progress,
+        stage: "cancelled",
+        reason: current.state === "queued"
+          ? "cancelled before it started"
+          : "cancelled while it was running: nothing was stored",
+        ...(current.training ? { epochsDone: current.training.epochsDone } : {}),
+      });
+    });
+    if (startedAt !== undefined) {
+      this.metrics.jobDuration.observe(
+        { state: "cancelled" },
+        (performance.now() - startedAt) / 1000,
+      );
+    }
+    this.metrics.jobsFinished.inc({ state: "cancelled" });
+    this.log.info("job cancelled", { job: job.id, model: job.modelId, was: current.state });
+    this.#dropInputs(job).finally(() => this.kick());
   }
 
   async #succeed(
@@ -278,6 +484,8 @@ export class JobQueue {
         { bytes: msg.model, name, parentId: job.modelId, jobId: job.id },
         { inputs: msg.inputs, outputs: msg.outputs, opHistogram: msg.opHistogram },
         (m) => {
+          // Cancelled while the file was written: the transaction rolls back, the file goes.
+          if (this.#cancelStoring.has(job.id)) throw new CancelledWhileStoring();
           this.store.updateJob(job.id, {
             state: "succeeded",
             progress: 1,
@@ -319,7 +527,7 @@ export class JobQueue {
     this.metrics.jobDuration.observe({ state: "succeeded" }, seconds);
     this.metrics.jobsFinished.inc({ state: "succeeded" });
     this.log.info("job succeeded", { job: job.id, model: job.modelId, result: m.id, seconds });
-    await this.#dropCalibration(job);
+    await this.#dropInputs(job);
     this.kick();
   }
 
@@ -344,20 +552,35 @@ export class JobQueue {
     }
     this.metrics.jobsFinished.inc({ state: "failed" });
     this.log.warn("job failed", { job: job.id, model: job.modelId, code: error.code });
-    this.#dropCalibration(job).finally(() => this.kick());
+    this.#dropInputs(job).finally(() => this.kick());
   }
 
-  /** A finished job's calibration data is no longer needed. */
-  async #dropCalibration(job: JobRecord): Promise<void> {
-    if (!job.calibration) return;
-    await this.artifacts.removeUnreferenced(this.store.referencedArtifacts(), [
-      job.calibration.sha256,
-    ]).catch(() => {});
+  /**
+   * A finished job's input files and its directory (checkpoints) are no longer needed. The
+   * promise is kept until it settles, so cancel() can answer once the files are gone.
+   */
+  #dropInputs(job: JobRecord): Promise<void> {
+    const p = this.#removeInputs(job).finally(() => {
+      if (this.#cleanups.get(job.id) === p) this.#cleanups.delete(job.id);
+    });
+    this.#cleanups.set(job.id, p);
+    return p;
+  }
+
+  async #removeInputs(job: JobRecord): Promise<void> {
+    this.#cancelStoring.delete(job.id);
+    const files = jobInputFiles(job).map((f) => f.sha256);
+    if (files.length) {
+      await this.artifacts.removeUnreferenced(this.store.referencedArtifacts(), files)
+        .catch(() => {});
+    }
+    await this.files.remove(job.id).catch(() => {});
   }
 
   /**
    * Graceful shutdown: no new job starts; running ones are stopped and handed back to the
-   * queue (the attempt does not count), to run again from the start after the restart.
+   * queue (the attempt does not count), to run again after the restart — from the start, or
+   * from a fine-tuning job's last checkpoint. A job being cancelled ends cancelled.
    */
   stop(): void {
     this.#accepting = false;
@@ -365,6 +588,13 @@ export class JobQueue {
       this.#finishRun(id, r);
       const job = this.store.getJob(id);
       if (!job || TERMINAL.has(job.state)) continue;
+      if (r.cancelling) {
+        this.#cancelled(job, r.startedAt);
+        continue;
+      }
+      const resume = job.training?.checkpointEpoch !== undefined
+        ? `it resumes from its checkpoint after epoch ${job.training.checkpointEpoch}`
+        : "it runs again from the start";
       this.store.transaction(() => {
         this.store.updateJob(id, {
           state: "queued",
@@ -376,8 +606,7 @@ export class JobQueue {
           state: "queued",
           progress: 0,
           stage: "queued",
-          reason:
-            "the server is shutting down: the job runs again from the start after it restarts",
+          reason: `the server is shutting down: after it restarts, ${resume}`,
         });
       });
       this.log.info("job interrupted by shutdown", { job: id });

@@ -3,11 +3,19 @@
 //
 // Protocol (structured-clone messages):
 //   in   WorkerStart                               one per worker
+//        { type: "cancel" }                        abort: compress() gets an aborted signal
 //   out  { type: "progress", progress, stage }     progress in [0, 1], as compress() reports it
+//        { type: "epoch", epoch }                  a fine-tuning epoch finished (EpochProgress)
+//        { type: "checkpoint", epoch }             its checkpoint is on disk
+//        { type: "resumed", epoch }                this run resumes after that epoch's checkpoint
 //        { type: "done", model, report, … }        the artifact (transferred) and its metadata
+//        { type: "cancelled" }                     the run stopped on "cancel"; nothing was made
 //        { type: "error", code, message }          a typed failure; the worker then exits
 // The worker reads its inputs from the artifact store by path (the main thread passes paths
-// it built from digests) and writes nothing: storing the result is the main thread's job.
+// it built from digests). It writes only its fine-tuning checkpoints, in the job's directory
+// (store/checkpoints.ts: temp file + rename); storing the result is the main thread's job.
+// A worker busy in a long synchronous stretch sees "cancel" only when it next yields: the
+// main thread terminates it if it has not stopped within a grace period.
 /// <reference lib="deno.worker" />
 import {
   batchFeeds,
@@ -22,7 +30,15 @@ import {
   SqzError,
   type Tensor,
 } from "../../src/mod.ts";
-import type { TensorSpec } from "../store/db.ts";
+import type { EpochRecord, TensorSpec } from "../store/db.ts";
+import { latestCheckpoint, saveCheckpoint } from "../store/checkpoints.ts";
+import { labelsOf } from "./data.ts";
+
+/** A .npy of samples and, optionally, one of their labels (artifact paths). */
+export interface DataFiles {
+  path: string;
+  labelsPath?: string;
+}
 
 export interface WorkerStart {
   type: "start";
@@ -36,12 +52,25 @@ export interface WorkerStart {
   calibrationInput: string;
   /** Samples per calibration batch: the input's fixed batch size, or 32 when it is dynamic. */
   calibrationBatch: number;
+  /** Fine-tuning data (the recipe fine-tunes), for the model's single input. */
+  train?: DataFiles;
+  validation?: DataFiles;
+  /** The job's own directory: its checkpoints (store/checkpoints.ts). */
+  jobDir: string;
   /** Test hook (SQZ_TEST_JOB_DELAY_MS): wait this long before compressing. */
   delayMs: number;
+  /** Test hook (SQZ_TEST_EPOCH_DELAY_MS): wait this long before writing each checkpoint. */
+  epochDelayMs?: number;
 }
+
+export type WorkerCommand = WorkerStart | { type: "cancel" };
 
 export type WorkerMessage =
   | { type: "progress"; progress: number; stage: string }
+  | { type: "epoch"; epoch: EpochRecord }
+  | { type: "checkpoint"; epoch: number }
+  | { type: "resumed"; epoch: number }
+  | { type: "cancelled" }
   | {
     type: "done";
     model: Uint8Array;
@@ -54,8 +83,44 @@ export type WorkerMessage =
   }
   | { type: "error"; code: string; message: string };
 
-/** Samples of the synthetic evaluation batch when there is no calibration data. */
+/** Samples of the evaluation batch (calibration, training or synthetic data). */
 const EVAL_SAMPLES = 64;
+/** Samples of the evaluation batch taken from labelled validation data (accuracy). */
+const EVAL_VALIDATION_SAMPLES = 512;
+
+/** Aborted by a "cancel" message. */
+const cancel = new AbortController();
+
+function abortError(): Error {
+  const e = new Error("the job was cancelled");
+  e.name = "AbortError";
+  return e;
+}
+
+/** Throws an AbortError once the job is cancelled (between the steps compress() does not see). */
+function checkCancelled(): void {
+  if (cancel.signal.aborted) throw abortError();
+}
+
+/** A timer the cancel signal cuts short (with an AbortError). */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (cancel.signal.aborted) return reject(abortError());
+    const done = () => {
+      clearTimeout(timer);
+      cancel.signal.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => {
+      done();
+      reject(abortError());
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    cancel.signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
 
 function post(m: WorkerMessage, transfer: Transferable[] = []): void {
   self.postMessage(m, transfer);
@@ -67,26 +132,75 @@ function uniform(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, random);
 }
 
+/** The first `n` samples of an N×… tensor. */
+function head(t: Tensor, n: number): Tensor {
+  const per = t.data.length / Math.max(t.dims[0], 1);
+  return { type: t.type, dims: [n, ...t.dims.slice(1)], data: t.data.slice(0, n * per) } as Tensor;
+}
+
+/** Real samples to evaluate on, and what they are. */
+interface EvalSource {
+  x: Tensor;
+  labels?: Int32Array;
+  samples: number;
+  what: string;
+}
+
 /**
- * The batch the result is evaluated on against its parent: the first calibration samples when
- * there are some, else uniform [0, 1) inputs (which measure agreement with the parent, not
+ * The data the result is evaluated on against its parent: labelled validation data (then there
+ * is an accuracy), else the first calibration samples, else the first training samples.
+ */
+function evaluationSource(
+  calibration: Tensor | undefined,
+  train: { inputs: Tensor; labels?: Int32Array } | undefined,
+  validation: { inputs: Tensor; labels?: Int32Array } | undefined,
+): EvalSource | undefined {
+  if (validation) {
+    const n = Math.min(
+      validation.labels ? EVAL_VALIDATION_SAMPLES : EVAL_SAMPLES,
+      validation.inputs.dims[0],
+    );
+    return {
+      x: head(validation.inputs, n),
+      labels: validation.labels?.slice(0, n),
+      samples: n,
+      what: `the first ${n} validation samples${
+        validation.labels ? " (labelled)" : " (no labels)"
+      }`,
+    };
+  }
+  if (calibration) {
+    const n = Math.min(EVAL_SAMPLES, calibration.dims[0]);
+    return {
+      x: head(calibration, n),
+      samples: n,
+      what: `the first ${n} calibration samples (no labels)`,
+    };
+  }
+  if (train) {
+    const n = Math.min(EVAL_SAMPLES, train.inputs.dims[0]);
+    return {
+      x: head(train.inputs, n),
+      labels: train.labels?.slice(0, n),
+      samples: n,
+      what: `the first ${n} training samples (seen in training${
+        train.labels ? "" : "; no labels"
+      })`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The batch the result is evaluated on against its parent: real samples when the job has some
+ * (evaluationSource), else uniform [0, 1) inputs (which measure agreement with the parent, not
  * accuracy). Undefined, with the reason, when no batch can be made.
  */
 function evaluationInputs(
   inputs: readonly TensorSpec[],
-  calibration: Tensor | undefined,
+  source: EvalSource | undefined,
 ): Record<string, Tensor> | string {
-  if (calibration && inputs.length === 1) {
-    const n = Math.min(EVAL_SAMPLES, calibration.dims[0]);
-    const per = calibration.data.length / Math.max(calibration.dims[0], 1);
-    return {
-      [inputs[0].name]: {
-        type: calibration.type,
-        dims: [n, ...calibration.dims.slice(1)],
-        data: calibration.data.slice(0, n * per),
-      } as Tensor,
-    };
-  }
+  if (source && inputs.length === 1) return { [inputs[0].name]: source.x };
   const feeds: Record<string, Tensor> = {};
   for (const [k, v] of inputs.entries()) {
     if (v.type !== "float32") return `input '${v.name}' is ${v.type}, not float32`;
@@ -104,11 +218,23 @@ function evaluationInputs(
   return feeds;
 }
 
+/** Training or validation data as compress() takes it. */
+async function readData(
+  files: DataFiles | undefined,
+): Promise<{ inputs: Tensor; labels?: Int32Array } | undefined> {
+  if (!files) return undefined;
+  const inputs = parseNpy(await Deno.readFile(files.path));
+  const labels = files.labelsPath
+    ? labelsOf(parseNpy(await Deno.readFile(files.labelsPath)))
+    : undefined;
+  return { inputs, labels };
+}
+
 async function run(start: WorkerStart): Promise<void> {
   post({ type: "progress", progress: 0, stage: "starting" });
   if (start.delayMs > 0) {
     post({ type: "progress", progress: 0, stage: "test delay" });
-    await new Promise((r) => setTimeout(r, start.delayMs));
+    await sleep(start.delayMs);
   }
   const bytes = await Deno.readFile(start.modelPath);
   const externalData: Record<string, Uint8Array> = {};
@@ -126,11 +252,36 @@ async function run(start: WorkerStart): Promise<void> {
       start.calibrationBatch,
     );
   }
+  const train = await readData(start.train);
+  const validation = await readData(start.validation);
+  checkCancelled();
+  const epochDelay = start.epochDelayMs ?? 0;
   let last = -1, lastStage = "", calibrated = false;
   const { model, report } = await compress(bytes, start.recipe as string, {
     calibration,
     externalData: hasExternal ? externalData : undefined,
-    onProgress: (p, stage) => {
+    train,
+    validation,
+    signal: cancel.signal,
+    // Checkpoints only for fine-tuning runs; written into the job's directory.
+    checkpoint: train
+      ? {
+        load: async () => {
+          const latest = await latestCheckpoint(start.jobDir);
+          if (!latest) return undefined;
+          const bytes = await Deno.readFile(latest.path);
+          post({ type: "resumed", epoch: latest.epoch });
+          return bytes;
+        },
+        save: async (bytes, epoch) => {
+          if (epochDelay > 0) await sleep(epochDelay);
+          await saveCheckpoint(start.jobDir, bytes, epoch);
+          post({ type: "checkpoint", epoch });
+        },
+      }
+      : undefined,
+    onProgress: (p, stage, epoch) => {
+      if (epoch) post({ type: "epoch", epoch: { ...epoch } });
       // compress() reports this stage only when it runs static int8 calibration.
       if (stage === "calibration") calibrated = true;
       // compress() may call this per calibration batch: pass on percent steps and new stages.
@@ -144,13 +295,16 @@ async function run(start: WorkerStart): Promise<void> {
 
   if (calibrationTensor && !calibrated) {
     report.notes.push(
-      `the calibration data (${calibrationTensor.dims[0]} samples) was used only for the ` +
-        `evaluation: the recipe quantizes no layer with static int8, the only method that ` +
-        `calibrates`,
+      `the calibration data (${calibrationTensor.dims[0]} samples) was used ` +
+        (validation
+          ? "for nothing (the evaluation used the validation data)"
+          : "only for the evaluation") +
+        `: the recipe quantizes no layer with static int8, the only method that calibrates`,
     );
   }
 
   // The result must load in the engine before it becomes a model resource.
+  checkCancelled();
   post({ type: "progress", progress: 0.9, stage: "validating" });
   const session = await Session.create(model);
   const inputs = session.inputMetadata.map((v) => ({ name: v.name, type: v.type, dims: v.dims }));
@@ -158,18 +312,23 @@ async function run(start: WorkerStart): Promise<void> {
   await session.release();
   const opHistogram = inspectModel(model).ops;
 
+  checkCancelled();
   post({ type: "progress", progress: 0.93, stage: "evaluating" });
   let evaluation: EvalReport | undefined, evaluationNote: string | undefined;
-  const data = evaluationInputs(inputs, calibrationTensor);
+  const source = evaluationSource(calibrationTensor, train, validation);
+  const data = evaluationInputs(inputs, source);
   if (typeof data === "string") evaluationNote = `no evaluation against the parent: ${data}`;
   else if (hasExternal) {
     evaluationNote = "no evaluation against the parent: it keeps its weights in external files";
   } else {
     try {
-      evaluation = await evaluate(model, { inputs: data }, { reference: bytes, latencyRuns: 10 });
+      evaluation = await evaluate(model, { inputs: data, labels: source?.labels }, {
+        reference: bytes,
+        latencyRuns: 10,
+      });
       evaluation.notes.unshift(
-        calibrationTensor
-          ? `evaluated on the first ${evaluation.samples} calibration samples (no labels)`
+        source
+          ? `evaluated on ${source.what}`
           : `evaluated on ${evaluation.samples} synthetic uniform [0, 1) samples (no labels): ` +
             `agreement with the parent, not accuracy`,
       );
@@ -177,6 +336,7 @@ async function run(start: WorkerStart): Promise<void> {
       evaluationNote = `no evaluation against the parent: ${(e as Error).message}`;
     }
   }
+  checkCancelled();
   post(
     {
       type: "done",
@@ -192,9 +352,17 @@ async function run(start: WorkerStart): Promise<void> {
   );
 }
 
-self.onmessage = (e: MessageEvent<WorkerStart>) => {
+self.onmessage = (e: MessageEvent<WorkerCommand>) => {
+  if (e.data?.type === "cancel") {
+    cancel.abort();
+    return;
+  }
   if (e.data?.type !== "start") return;
   run(e.data).catch((err) => {
+    if (cancel.signal.aborted || (err as Error)?.name === "AbortError") {
+      post({ type: "cancelled" });
+      return;
+    }
     post({
       type: "error",
       code: err instanceof SqzError ? err.code : "internal",

@@ -1,5 +1,5 @@
 // Compression jobs: POST /v1/models/:id/compress, GET /v1/jobs[/:id], the SSE stream
-// /v1/jobs/:id/events and the report /v1/jobs/:id/report.
+// /v1/jobs/:id/events, the report /v1/jobs/:id/report and POST /v1/jobs/:id/cancel.
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { accepts } from "hono/accepts";
@@ -16,8 +16,25 @@ import {
 } from "../../src/mod.ts";
 import type { AppEnv } from "../context.ts";
 import type { Deps } from "../app.ts";
-import type { CalibrationInfo, EventRecord, JobRecord, ModelRecord } from "../store/db.ts";
-import { TERMINAL_STATES } from "../store/db.ts";
+import type {
+  CalibrationInfo,
+  EventRecord,
+  JobData,
+  JobRecord,
+  JobState,
+  ModelRecord,
+  NpyInfo,
+} from "../store/db.ts";
+import { JOB_STATES, TERMINAL_STATES } from "../store/db.ts";
+import {
+  checkFinite,
+  checkLabels,
+  checkSamples,
+  classCount,
+  DATA_FIELDS,
+  type DataField,
+  finetunes,
+} from "../jobs/data.ts";
 import {
   badRequest,
   conflict,
@@ -31,8 +48,14 @@ import { isTerminalEvent } from "../jobs/queue.ts";
 import { limits, readBody } from "./limits.ts";
 import { formOf, testDelay } from "./models.ts";
 
+/** A job's .npy input as the API shows it. */
+function npyView(f: NpyInfo): Record<string, unknown> {
+  return { samples: f.dims[0], dims: f.dims, type: f.type, bytes: f.bytes };
+}
+
 /** The job resource as the API returns it. */
 export function jobView(j: JobRecord): Record<string, unknown> {
+  const d: JobData = j.data ?? {};
   return {
     id: j.id,
     state: j.state,
@@ -51,6 +74,20 @@ export function jobView(j: JobRecord): Record<string, unknown> {
         },
       }
       : {}),
+    ...(d.train
+      ? {
+        train: { ...npyView(d.train), ...(d.labels ? { labels: npyView(d.labels) } : {}) },
+      }
+      : {}),
+    ...(d.validation
+      ? {
+        validation: {
+          ...npyView(d.validation),
+          ...(d.validationLabels ? { labels: npyView(d.validationLabels) } : {}),
+        },
+      }
+      : {}),
+    ...(j.training ? { training: j.training } : {}),
     ...(j.resultModelId ? { resultModelId: j.resultModelId } : {}),
     ...(j.error ? { error: j.error } : {}),
     attempts: j.attempts,
@@ -61,6 +98,7 @@ export function jobView(j: JobRecord): Record<string, unknown> {
       self: `/v1/jobs/${j.id}`,
       events: `/v1/jobs/${j.id}/events`,
       report: `/v1/jobs/${j.id}/report`,
+      cancel: `/v1/jobs/${j.id}/cancel`,
     },
   };
 }
@@ -69,7 +107,11 @@ interface CompressRequest {
   recipe: unknown;
   name?: string;
   calibration?: Uint8Array;
+  /** Fine-tuning data files by form field. */
+  data: Partial<Record<DataField, Uint8Array>>;
 }
+
+const FORM_FIELDS = "recipe, name, calibration, train, labels, validation, validation_labels";
 
 async function readCompressRequest(c: Context<AppEnv>): Promise<CompressRequest> {
   const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
@@ -88,20 +130,23 @@ async function readCompressRequest(c: Context<AppEnv>): Promise<CompressRequest>
     for (const k of Object.keys(o)) {
       if (k !== "recipe" && k !== "name") {
         throw badRequest(
-          `unknown field '${k.slice(0, 40)}' (recipe, name; calibration data ` +
-            `goes in a multipart request)`,
+          `unknown field '${k.slice(0, 40)}' (recipe, name; calibration, training and ` +
+            `validation data go in a multipart request)`,
         );
       }
     }
     if (o.name !== undefined && typeof o.name !== "string") {
       throw badRequest("'name' must be a string");
     }
-    return { recipe: o.recipe, name: o.name as string | undefined };
+    return { recipe: o.recipe, name: o.name as string | undefined, data: {} };
   }
   if (type === "multipart/form-data") {
     const form = await formOf(c);
-    const out: CompressRequest = { recipe: undefined };
+    const out: CompressRequest = { recipe: undefined, data: {} };
+    const seen = new Set<string>();
     for (const [key, value] of form.entries()) {
+      if (seen.has(key)) throw badRequest(`the form field '${key.slice(0, 40)}' is given twice`);
+      seen.add(key);
       if (key === "recipe" || key === "name") {
         // A recipe may come as a text field or as an uploaded .json file.
         const text = typeof value === "string" ? value : await value.text();
@@ -111,8 +156,11 @@ async function readCompressRequest(c: Context<AppEnv>): Promise<CompressRequest>
       } else if (key === "calibration") {
         if (typeof value === "string") throw badRequest("'calibration' must be a .npy file");
         out.calibration = new Uint8Array(await value.arrayBuffer());
+      } else if (key in DATA_FIELDS) {
+        if (typeof value === "string") throw badRequest(`'${key}' must be a .npy file`);
+        out.data[key as DataField] = new Uint8Array(await value.arrayBuffer());
       } else {
-        throw badRequest(`unknown form field '${key.slice(0, 40)}' (recipe, name, calibration)`);
+        throw badRequest(`unknown form field '${key.slice(0, 40)}' (${FORM_FIELDS})`);
       }
     }
     return out;
@@ -203,31 +251,8 @@ function checkRecipeFits(recipe: Recipe, g: Graph, presetOrJson: unknown): void 
  * input fixes its batch size B, N must be a multiple of B (it runs in batches of B).
  */
 function checkCalibration(t: Tensor, m: ModelRecord): void {
-  if (m.inputs.length !== 1) {
-    throw badRequest(
-      `calibration data needs a model with one input; this one has ${m.inputs.length}`,
-    );
-  }
+  checkSamples(t, m, "the calibration data");
   const input = m.inputs[0];
-  if (t.type !== input.type) {
-    throw badRequest(
-      `the calibration data is ${t.type}, the input '${input.name}' is ${input.type}`,
-    );
-  }
-  if (t.dims.length !== input.dims.length) {
-    throw badRequest(
-      `the calibration data has dims [${t.dims}], the input '${input.name}' has [${input.dims}] ` +
-        `(the first dim is the samples)`,
-    );
-  }
-  if (t.dims[0] < 1) throw badRequest("the calibration data holds no samples");
-  input.dims.forEach((d, i) => {
-    if (i > 0 && typeof d === "number" && d > 0 && t.dims[i] !== d) {
-      throw badRequest(
-        `the calibration data has dims [${t.dims}], the input '${input.name}' needs [${input.dims}]`,
-      );
-    }
-  });
   const batch = input.dims[0];
   if (typeof batch === "number" && batch > 0 && t.dims[0] % batch !== 0) {
     throw badRequest(
@@ -237,8 +262,96 @@ function checkCalibration(t: Tensor, m: ModelRecord): void {
   }
 }
 
+/** A .npy form field parsed, with the field named in the message when it is malformed. */
+function npyField(bytes: Uint8Array, field: string): Tensor {
+  try {
+    return parseNpy(bytes);
+  } catch (e) {
+    throw badRequest(`'${field}' is not a valid .npy file: ${(e as Error).message}`);
+  }
+}
+
+/** What a fine-tuning recipe needs, as a sentence for messages. */
+function trainingHint(m: ModelRecord): string {
+  const i = m.inputs[0];
+  return `a multipart 'train' file (.npy: N samples of the input${
+    i ? ` '${i.name}' [${i.dims}], ${i.type}` : ""
+  }) and optionally 'labels' (.npy: N class indices, int64 / int32 / uint8), 'validation' and ` +
+    `'validation_labels'`;
+}
+
+/**
+ * The fine-tuning data of a request, checked against the recipe and the model: a recipe that
+ * fine-tunes needs `train`; data without such a recipe, labels without their samples, samples
+ * that do not fit the input, non-finite values, labels of the wrong dtype, count or range are
+ * 400s. Returns the parsed tensors by field.
+ */
+function checkTrainingData(
+  body: CompressRequest,
+  recipe: Recipe,
+  m: ModelRecord,
+  what: string,
+): Partial<Record<DataField, Tensor>> {
+  const given = Object.keys(body.data) as DataField[];
+  if (!finetunes(recipe)) {
+    if (given.length) {
+      throw badRequest(
+        `${given.map((f) => `'${f}'`).join(", ")} given, but ${what} does not fine-tune: use a ` +
+          `'+ft' preset (e.g. "int8+ft") or a recipe with a "finetune" block`,
+      );
+    }
+    return {};
+  }
+  if (!body.data.train) {
+    throw badRequest(`${what} fine-tunes: it needs training data, ${trainingHint(m)}`);
+  }
+  if (body.data.validation_labels && !body.data.validation) {
+    throw badRequest("'validation_labels' given without 'validation' (its samples)");
+  }
+  const out: Partial<Record<DataField, Tensor>> = {};
+  for (const f of given) out[f] = npyField(body.data[f]!, f);
+  const classes = classCount(m);
+  for (const [x, y] of [["train", "labels"], ["validation", "validation_labels"]] as const) {
+    const t = out[x];
+    if (!t) continue;
+    checkSamples(t, m, `'${x}'`);
+    checkFinite(t, `'${x}'`);
+    const labels = out[y];
+    if (labels) checkLabels(labels, t.dims[0], classes, `'${y}'`, `'${x}' has`);
+  }
+  return out;
+}
+
+/** The information kept of a .npy input file (its digest is set once it is stored). */
+function npyInfo(t: Tensor, bytes: Uint8Array): NpyInfo {
+  return { sha256: "", bytes: bytes.length, type: t.type, dims: [...t.dims] };
+}
+
 function escapeHtml(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The fine-tuning part of a compression report: one row per epoch. */
+function trainingHtml(r: CompressReport): string {
+  const t = r.training;
+  if (!t) return "";
+  const pct = (v: number | undefined) => (v === undefined ? "" : `${(v * 100).toFixed(2)}%`);
+  const rows = t.epochs.map((e) =>
+    `<tr><td>${e.epoch}</td><td>${e.loss.toFixed(4)}</td><td>${pct(e.trainAccuracy)}</td><td>${
+      pct(e.valAccuracy ?? e.valAgreement)
+    }</td><td>${e.lr.toPrecision(3)}</td><td>${(e.ms / 1000).toFixed(2)} s</td></tr>`
+  ).join("\n");
+  const notes = [
+    ...(t.resumedFromEpoch ? [`resumed after epoch ${t.resumedFromEpoch}`] : []),
+    ...(t.stoppedEarly ? ["stopped early (no improvement)"] : []),
+    ...(t.changes ?? []),
+  ];
+  return `<h3>Fine-tuning</h3>
+<table><thead><tr><th>epoch</th><th>loss</th><th>train acc</th><th>val acc / agreement</th>
+<th>lr</th><th>time</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+${notes.length ? `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>` : ""}`;
 }
 
 /** The compression report as an HTML section (or a whole page when there is no evaluation). */
@@ -265,6 +378,7 @@ function compressionHtml(job: JobRecord, r: CompressReport, page: boolean): stri
 ${rows}
 </tbody></table>
 ${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>` : ""}
+${trainingHtml(r)}
 </section>`;
   if (!page) return section;
   return `<!doctype html>
@@ -324,6 +438,10 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
         );
       }
       const recipe = parseRecipe(body.recipe);
+      const what = typeof body.recipe === "string" && !body.recipe.trim().startsWith("{")
+        ? `recipe '${body.recipe.trim().slice(0, 40)}'`
+        : "the recipe";
+      const tensors = checkTrainingData(body, recipe, m, what);
       catalog.checkNewName(body.name);
       const src = await catalog.source(m);
       checkRecipeFits(
@@ -333,14 +451,13 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
       );
       let calibration: CalibrationInfo | undefined;
       if (body.calibration) {
-        const t = parseNpy(body.calibration);
+        const t = npyField(body.calibration, "calibration");
         checkCalibration(t, m);
-        calibration = {
-          sha256: "",
-          bytes: body.calibration.length,
-          type: t.type,
-          dims: [...t.dims],
-        };
+        calibration = npyInfo(t, body.calibration);
+      }
+      const dataInfo: Partial<Record<DataField, NpyInfo>> = {};
+      for (const [f, t] of Object.entries(tensors) as [DataField, Tensor][]) {
+        dataInfo[f] = npyInfo(t, body.data[f]!);
       }
       if (store.countJobs("queued") >= config.maxQueuedJobs) {
         throw new HttpError(
@@ -350,8 +467,31 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
           { "Retry-After": "30" },
         );
       }
-      const pinned = calibration ? await artifacts.put(body.calibration!) : undefined;
-      if (calibration) calibration.sha256 = pinned!;
+      // Every input file stored (content-addressed, pinned until the job row refers to it).
+      const pinned: string[] = [];
+      const put = async (bytes: Uint8Array, info: NpyInfo) => {
+        info.sha256 = await artifacts.put(bytes);
+        pinned.push(info.sha256);
+      };
+      const unpinAll = () => pinned.forEach((sha) => artifacts.unpin(sha));
+      try {
+        if (calibration) await put(body.calibration!, calibration);
+        for (const [f, info] of Object.entries(dataInfo) as [DataField, NpyInfo][]) {
+          await put(body.data[f]!, info);
+        }
+      } catch (e) {
+        unpinAll();
+        await artifacts.removeUnreferenced(store.referencedArtifacts(), pinned).catch(() => {});
+        throw e;
+      }
+      const data: JobData | null = dataInfo.train
+        ? {
+          train: dataInfo.train,
+          ...(dataInfo.labels ? { labels: dataInfo.labels } : {}),
+          ...(dataInfo.validation ? { validation: dataInfo.validation } : {}),
+          ...(dataInfo.validation_labels ? { validationLabels: dataInfo.validation_labels } : {}),
+        }
+        : null;
       const job: JobRecord = {
         id: newId("j"),
         modelId: m.id,
@@ -364,6 +504,8 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
           : body.recipe,
         resultName: body.name ?? null,
         calibration: calibration ?? null,
+        data,
+        training: null,
         resultModelId: null,
         error: null,
         report: null,
@@ -383,13 +525,11 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
           c.get("deadline")?.commit();
         });
       } catch (e) {
-        if (pinned) {
-          artifacts.unpin(pinned);
-          await artifacts.removeUnreferenced(store.referencedArtifacts(), [pinned]);
-        }
+        unpinAll();
+        await artifacts.removeUnreferenced(store.referencedArtifacts(), pinned);
         throw e;
       }
-      if (pinned) artifacts.unpin(pinned);
+      unpinAll();
       deps.log.info("job queued", { job: job.id, model: m.id });
       // The resource as accepted (queued); the queue may start it at once.
       const view = jobView(store.getJob(job.id)!);
@@ -400,8 +540,8 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
 
   app.get("/v1/jobs", (c) => {
     const state = c.req.query("state");
-    if (state !== undefined && !["queued", "running", "succeeded", "failed"].includes(state)) {
-      throw badRequest(`state must be queued, running, succeeded or failed`);
+    if (state !== undefined && !JOB_STATES.includes(state as JobState)) {
+      throw badRequest(`state must be one of ${JOB_STATES.join(", ")}`);
     }
     const modelRef = c.req.query("model");
     const modelId = modelRef !== undefined ? catalog.resolve(modelRef).id : undefined;
@@ -487,6 +627,8 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
       throw conflict(
         job.state === "failed"
           ? `job '${job.id}' failed (${job.error?.message ?? "no reason"}): there is no report`
+          : job.state === "cancelled"
+          ? `job '${job.id}' was cancelled: there is no report`
           : `job '${job.id}' is ${job.state}: the report is ready when it has succeeded`,
       );
     }
@@ -511,6 +653,22 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
       compression: report,
       ...(evaluation ? { evaluation } : {}),
     });
+  });
+
+  app.post("/v1/jobs/:id/cancel", async (c) => {
+    const job = getJob(c.req.param("id"));
+    concerns(c, job);
+    if (TERMINAL_STATES.includes(job.state) || !(await queue.cancel(job.id))) {
+      const now = store.getJob(job.id)!;
+      throw conflict(`job '${job.id}' is ${now.state} already: there is nothing to cancel`);
+    }
+    const now = store.getJob(job.id)!;
+    if (now.state !== "cancelled") {
+      // It finished (or was handed back by a shutdown) before the cancel took effect.
+      throw conflict(`job '${job.id}' is ${now.state}: it ended before it could be cancelled`);
+    }
+    deps.log.info("job cancel handled", { job: job.id, state: now.state });
+    return c.json(jobView(now), 200);
   });
 
   return app;

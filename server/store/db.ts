@@ -8,7 +8,10 @@
 // Tables:
 //   models  one row per model resource; the ONNX bytes are the artifact `sha256`, external data
 //           files are artifacts listed in `external` (JSON [{ location, sha256, bytes }]).
-//   jobs    compression jobs: the queue is `state = 'queued'` by `created_at`.
+//   jobs    compression jobs: the queue is `state = 'queued'` by `created_at`. Their input
+//           files (calibration, training and validation data) are artifacts named in
+//           `calibration` and `data`; `training` is the fine-tuning progress (epochs done, the
+//           last checkpoint's epoch), updated at every finished epoch.
 //   events  each job's progress and state changes, numbered per job from 1 (the SSE ids).
 import { DatabaseSync } from "node:sqlite";
 import { ArgumentError } from "../../src/mod.ts";
@@ -42,14 +45,58 @@ export interface ModelRecord {
   createdAt: string;
 }
 
-export type JobState = "queued" | "running" | "succeeded" | "failed";
-export const TERMINAL_STATES: readonly JobState[] = ["succeeded", "failed"];
+export type JobState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+export const JOB_STATES: readonly JobState[] = [
+  "queued",
+  "running",
+  "succeeded",
+  "failed",
+  "cancelled",
+];
+export const TERMINAL_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];
 
-export interface CalibrationInfo {
+/** A .npy file a job reads: the artifact and what its header says. */
+export interface NpyInfo {
   sha256: string;
   bytes: number;
   type: string;
   dims: number[];
+}
+
+export type CalibrationInfo = NpyInfo;
+
+/** A fine-tuning job's data files (multipart `train`, `labels`, `validation`, …). */
+export interface JobData {
+  train?: NpyInfo;
+  labels?: NpyInfo;
+  validation?: NpyInfo;
+  validationLabels?: NpyInfo;
+}
+
+/** One finished epoch, as compress() reports it (src/train/types.ts EpochProgress). */
+export interface EpochRecord {
+  epoch: number;
+  epochs: number;
+  loss: number;
+  trainAccuracy?: number;
+  valAccuracy?: number;
+  valAgreement?: number;
+  lr: number;
+  ms: number;
+}
+
+/** Where a fine-tuning job is. */
+export interface TrainingState {
+  /** Epochs the recipe asks for (known from the first finished epoch). */
+  epochs?: number;
+  /** Epochs finished (over all attempts: a resumed run continues the count). */
+  epochsDone: number;
+  /** The epoch of the last checkpoint written (the job resumes after it). */
+  checkpointEpoch?: number;
+  /** The epoch this attempt resumed after, when it did. */
+  resumedFromEpoch?: number;
+  /** The last finished epoch. */
+  last?: EpochRecord;
 }
 
 export interface JobRecord {
@@ -63,6 +110,10 @@ export interface JobRecord {
   /** Name to give the compressed model. */
   resultName: string | null;
   calibration: CalibrationInfo | null;
+  /** Training and validation data of a fine-tuning recipe. */
+  data: JobData | null;
+  /** Fine-tuning progress; null until the first epoch ends (or without fine-tuning). */
+  training: TrainingState | null;
   resultModelId: string | null;
   error: { code: string; message: string } | null;
   /** The CompressReport as JSON text. */
@@ -127,6 +178,39 @@ const MIGRATIONS: string[] = [
      data TEXT NOT NULL,
      PRIMARY KEY (job_id, seq)
    );`,
+  // 2: fine-tuning. Jobs gain their training / validation data files (`data`), their training
+  // progress (`training`) and the state `cancelled`; SQLite cannot change a CHECK constraint,
+  // so the table is rebuilt.
+  `CREATE TABLE jobs_v2 (
+     id TEXT PRIMARY KEY,
+     model_id TEXT NOT NULL,
+     state TEXT NOT NULL
+       CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+     progress REAL NOT NULL DEFAULT 0,
+     stage TEXT NOT NULL DEFAULT 'queued',
+     recipe TEXT NOT NULL,
+     result_name TEXT,
+     calibration TEXT,
+     data TEXT,
+     training TEXT,
+     result_model_id TEXT,
+     error TEXT,
+     report TEXT,
+     evaluation TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     created_at TEXT NOT NULL,
+     started_at TEXT,
+     finished_at TEXT
+   );
+   INSERT INTO jobs_v2 (id, model_id, state, progress, stage, recipe, result_name, calibration,
+     result_model_id, error, report, evaluation, attempts, created_at, started_at, finished_at)
+   SELECT id, model_id, state, progress, stage, recipe, result_name, calibration,
+     result_model_id, error, report, evaluation, attempts, created_at, started_at, finished_at
+   FROM jobs;
+   DROP TABLE jobs;
+   ALTER TABLE jobs_v2 RENAME TO jobs;
+   CREATE INDEX jobs_state ON jobs(state, created_at);
+   CREATE INDEX jobs_model ON jobs(model_id);`,
 ];
 
 type Row = Record<string, unknown>;
@@ -161,6 +245,8 @@ function jobOf(r: Row): JobRecord {
     recipe: json(r.recipe, null),
     resultName: (r.result_name as string | null) ?? null,
     calibration: json(r.calibration, null),
+    data: json(r.data, null),
+    training: json(r.training, null),
     resultModelId: (r.result_model_id as string | null) ?? null,
     error: json(r.error, null),
     report: (r.report as string | null) ?? null,
@@ -172,12 +258,27 @@ function jobOf(r: Row): JobRecord {
   };
 }
 
+/** The input files of a job (calibration, training and validation data), by what they are. */
+export function jobInputFiles(
+  j: Pick<JobRecord, "calibration" | "data">,
+): (NpyInfo & { role: string })[] {
+  const out: (NpyInfo & { role: string })[] = [];
+  if (j.calibration) out.push({ ...j.calibration, role: "calibration data" });
+  const d = j.data ?? {};
+  if (d.train) out.push({ ...d.train, role: "training data" });
+  if (d.labels) out.push({ ...d.labels, role: "training labels" });
+  if (d.validation) out.push({ ...d.validation, role: "validation data" });
+  if (d.validationLabels) out.push({ ...d.validationLabels, role: "validation labels" });
+  return out;
+}
+
 /** Columns a job update may set, by JobRecord field. */
 const JOB_COLUMNS: Partial<Record<keyof JobRecord, string>> = {
   state: "state",
   progress: "progress",
   stage: "stage",
   resultModelId: "result_model_id",
+  training: "training",
   error: "error",
   report: "report",
   evaluation: "evaluation",
@@ -290,7 +391,7 @@ export class Store {
   insertJob(j: JobRecord): void {
     this.db.prepare(
       `INSERT INTO jobs (id, model_id, state, progress, stage, recipe, result_name, calibration,
-         attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         data, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       j.id,
       j.modelId,
@@ -300,6 +401,7 @@ export class Store {
       JSON.stringify(j.recipe),
       j.resultName,
       j.calibration ? JSON.stringify(j.calibration) : null,
+      j.data ? JSON.stringify(j.data) : null,
       j.attempts,
       j.createdAt,
     );
@@ -394,8 +496,9 @@ export class Store {
   // -- artifact references ----------------------------------------------------------------
 
   /**
-   * Every artifact still needed: models' files, and the calibration data of unfinished jobs
-   * (a finished job's calibration file is deleted; its row keeps the hash as a record).
+   * Every artifact still needed: models' files, and the input files (calibration, training and
+   * validation data) of unfinished jobs (a finished job's files are deleted; its row keeps the
+   * hashes as a record).
    */
   referencedArtifacts(): Set<string> {
     const refs = new Set<string>();
@@ -405,11 +508,12 @@ export class Store {
     }
     for (
       const r of this.db.prepare(
-        `SELECT calibration FROM jobs
-         WHERE calibration IS NOT NULL AND state IN ('queued', 'running')`,
+        `SELECT calibration, data FROM jobs
+         WHERE (calibration IS NOT NULL OR data IS NOT NULL) AND state IN ('queued', 'running')`,
       ).all() as Row[]
     ) {
-      refs.add(json<CalibrationInfo>(r.calibration, {} as CalibrationInfo).sha256);
+      const job = { calibration: json(r.calibration, null), data: json(r.data, null) };
+      for (const f of jobInputFiles(job)) refs.add(f.sha256);
     }
     return refs;
   }

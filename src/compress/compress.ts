@@ -36,14 +36,31 @@ import { clusterPass } from "./cluster.ts";
 import { int4Pass } from "./int4.ts";
 import { ternaryPass } from "./ternary.ts";
 import { binaryPass } from "./binary.ts";
+import type { CheckpointStore, EpochProgress, TrainData } from "../train/types.ts";
+import type { TrainingReport } from "../train/finetune.ts";
+import { calibrationFromSamples, finetuneStage } from "./finetune_stage.ts";
 
 export interface CompressOptions {
   /** Feeds for static int8 calibration: an iterable or async iterable of `{ [input]: tensor }`. */
   calibration?: CalibrationData;
   /** External data files by location, as Session.create takes them. */
   externalData?: Record<string, Uint8Array>;
-  /** Progress in [0, 1] with the stage's name. */
-  onProgress?: (progress: number, stage: string) => void;
+  /** Progress in [0, 1] with the stage's name; during fine-tuning also each finished epoch. */
+  onProgress?: (progress: number, stage: string, epoch?: EpochProgress) => void;
+  /**
+   * Fine-tuning data, required when the recipe has `finetune` (or a `+ft` preset): N×(input
+   * shape) with optional labels, or (async) iterable batches. Without labels the teacher's soft
+   * targets are the labels (distillation), so unlabelled inputs are enough.
+   */
+  train?: TrainData;
+  /** Held-out data for per-epoch accuracy and early stopping (labels optional). */
+  validation?: TrainData;
+  /** Distillation teacher: ONNX bytes or a path. Default: the float model being compressed. */
+  teacher?: Uint8Array | string;
+  /** Cancels the run: compress() rejects with an AbortError and writes nothing. */
+  signal?: AbortSignal;
+  /** Per-epoch checkpoints to resume an interrupted fine-tuning run from. */
+  checkpoint?: CheckpointStore;
 }
 
 export interface CompressReport {
@@ -51,6 +68,8 @@ export interface CompressReport {
   layers: LayerReport[];
   notes: string[];
   size: { before: number; after: number; gzipBefore: number; gzipAfter: number };
+  /** Present when the recipe fine-tuned: the epochs run and what was changed to train. */
+  training?: TrainingReport;
 }
 
 export interface CompressResult {
@@ -81,10 +100,18 @@ export async function compress(
   g.topoSort();
   inferShapes(g);
   const results: PassResult[] = [];
+  if (options.train && !r.finetune) {
+    throw new ArgumentError(
+      "compress: training data was given but the recipe does not fine-tune: add a finetune " +
+        "block or use a +ft preset (binary+ft, int8+ft, …)",
+    );
+  }
   // Calibration feeds are read once (an async generator can only be), then reused.
-  const feeds = options.calibration ? await readFeeds(options.calibration) : undefined;
-  // The float model as it was, for passes that fit to its outputs.
-  const floatModel = feeds && usesPass(r, "prune") ? exportModel(g) : undefined;
+  let feeds = options.calibration ? await readFeeds(options.calibration) : undefined;
+  // The float model as it was: the distillation teacher, and the target sparse reconstruction
+  // fits pruned layers to (fine-tuning does that job better when it runs).
+  const floatModel = r.finetune || (feeds && usesPass(r, "prune")) ? exportModel(g) : undefined;
+  let training: TrainingReport | undefined;
   const run = (stage: string, at: number, pass: (g: Graph, r: Recipe) => PassResult) => {
     progress(at, stage);
     results.push(pass(g, r));
@@ -93,29 +120,38 @@ export async function compress(
   };
   if (usesPass(r, "structured")) run("structured pruning", 0.05, structuredPass);
   if (usesPass(r, "lowrank")) run("low-rank", 0.1, lowRankPass);
+  applyKeepFirstLast(g, r);
+  if (r.finetune) {
+    options.signal?.throwIfAborted();
+    progress(0.1, "fine-tuning");
+    const epochs = r.finetune.epochs;
+    const ft = await finetuneStage(g, r, floatModel!, {
+      train: options.train,
+      validation: options.validation,
+      teacher: options.teacher,
+      signal: options.signal,
+      checkpoint: options.checkpoint,
+      onEpoch: (p) => progress(0.1 + 0.6 * (p.epoch / epochs), "fine-tuning", p),
+    });
+    training = ft.report;
+    // Static int8 calibrates on training inputs when no calibration data was given.
+    if (!feeds && r.int8 && hasStaticInt8(g, r)) {
+      feeds = calibrationFromSamples(ft.train);
+      training.changes.push("int8 activations calibrated on the first training inputs");
+    }
+  }
   if (usesPass(r, "prune")) run("pruning", 0.15, prunePass);
   if (usesPass(r, "cluster")) run("clustering", 0.2, clusterPass);
   // Quantized layers get their weights decoded back to dense constants first.
   decodeWeightsOfQuantizedLayers(g, r);
-  if (feeds && floatModel) {
+  if (feeds && floatModel && !training) {
     const layers = prunedLayers(g);
     if (layers.length) {
       progress(0.2, "sparse reconstruction");
       results.push(await reconstructPruned(g, floatModel, feeds, layers));
     }
   }
-  // XNOR-Net keeps the first and last layers at higher precision: int8 unless named otherwise.
-  if (r.binary.keepFirstLast) {
-    const all = quantizableLayers(g);
-    for (const l of [all[0], all[all.length - 1]]) {
-      if (
-        l && methodFor(r, l.node.name, l.node.op) === "binary" &&
-        r.layers[l.node.name]?.method === undefined
-      ) {
-        r.layers[l.node.name] = { ...r.layers[l.node.name], method: "int8" };
-      }
-    }
-  }
+  applyKeepFirstLast(g, r);
 
   // Low-bit layers first: int8 calibration then sees the network as it will run.
   if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "int4")) run("int4", 0.2, int4Pass);
@@ -180,6 +216,7 @@ export async function compress(
     layers,
     notes,
     size: { before: bytes.length, after: 0, gzipBefore: gzipSize(bytes), gzipAfter: 0 },
+    training,
   };
   progress(0.95, "export");
   // The report describes the file it travels in: export until its own size stops moving.
@@ -194,6 +231,27 @@ export async function compress(
   }
   progress(1, "done");
   return { model: out, report };
+}
+
+/**
+ * XNOR-Net keeps the first and last layers at higher precision: int8 unless named otherwise.
+ * Idempotent, so it can run before fine-tuning (which must know) and again before binarizing.
+ */
+function applyKeepFirstLast(g: Graph, r: Recipe): void {
+  if (!r.binary.keepFirstLast) return;
+  const all = quantizableLayers(g);
+  for (const l of [all[0], all[all.length - 1]]) {
+    if (
+      l && methodFor(r, l.node.name, l.node.op) === "binary" &&
+      r.layers[l.node.name]?.method === undefined
+    ) {
+      r.layers[l.node.name] = { ...r.layers[l.node.name], method: "int8" };
+    }
+  }
+}
+
+function hasStaticInt8(g: Graph, r: Recipe): boolean {
+  return g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8");
 }
 
 function gzipSize(b: Uint8Array): number {

@@ -1,0 +1,151 @@
+// Per-job files: <data>/jobs/<job id>/, today the fine-tuning checkpoints a job resumes from.
+//
+// compress() hands its checkpoint bytes over after every finished epoch (they are opaque here).
+// Each is written to `.tmp-<uuid>` in the job's directory, fsynced and renamed to
+// `checkpoint-<epoch, 6 digits>` (atomic on one filesystem), the directory fsynced, and only
+// then are older checkpoints removed: whenever the process dies, the directory holds the last
+// complete checkpoint, and a resumed job loads the highest-numbered one. Temp files are never
+// loaded; they are removed when the job's directory is, or at the next start (sweep).
+//
+// The directory of a job is removed once the job has finished (succeeded, failed, cancelled);
+// a job handed back to the queue (restart, graceful shutdown) keeps it, to resume from.
+//
+// Directory names are job ids checked against their pattern (never other client input), so no
+// path traversal is possible. The compression worker writes here directly (jobs/worker.ts):
+// the checkpoint is saved before compress() goes on, as its contract asks.
+import { ArgumentError } from "../../src/mod.ts";
+
+const JOB_ID_RE = /^j_[a-z2-7]{24}$/;
+const CHECKPOINT_RE = /^checkpoint-(\d{6,})$/;
+
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const f = await Deno.open(dir, { read: true });
+    try {
+      await f.sync();
+    } finally {
+      f.close();
+    }
+  } catch { /* best effort: not every platform opens directories */ }
+}
+
+/** The directory of a job's files, under `root` (<data>/jobs). */
+export function jobDir(root: string, jobId: string): string {
+  if (!JOB_ID_RE.test(jobId)) throw new ArgumentError(`not a job id: '${jobId.slice(0, 40)}'`);
+  return `${root}/${jobId}`;
+}
+
+/** The newest complete checkpoint in a job's directory, if any. */
+export async function latestCheckpoint(
+  dir: string,
+): Promise<{ epoch: number; path: string } | undefined> {
+  let best: { epoch: number; path: string } | undefined;
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const m = e.isFile ? CHECKPOINT_RE.exec(e.name) : null;
+      if (m && (!best || Number(m[1]) > best.epoch)) {
+        best = { epoch: Number(m[1]), path: `${dir}/${e.name}` };
+      }
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  return best;
+}
+
+/** Writes the checkpoint of `epoch` atomically, then removes the older ones. */
+export async function saveCheckpoint(dir: string, bytes: Uint8Array, epoch: number): Promise<void> {
+  if (!Number.isSafeInteger(epoch) || epoch < 0) {
+    throw new ArgumentError(`checkpoint epoch must be an integer ≥ 0, got ${epoch}`);
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const name = `checkpoint-${String(epoch).padStart(6, "0")}`;
+  const tmp = `${dir}/.tmp-${crypto.randomUUID()}`;
+  const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+  try {
+    let off = 0;
+    while (off < bytes.length) off += await f.write(bytes.subarray(off));
+    await f.sync();
+  } catch (e) {
+    f.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  f.close();
+  try {
+    await Deno.rename(tmp, `${dir}/${name}`);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  await fsyncDir(dir);
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name !== name && CHECKPOINT_RE.test(e.name)) {
+      await Deno.remove(`${dir}/${e.name}`).catch(() => {});
+    }
+  }
+}
+
+/** Reads the newest checkpoint (undefined when there is none). */
+export async function loadCheckpoint(dir: string): Promise<Uint8Array | undefined> {
+  const latest = await latestCheckpoint(dir);
+  return latest ? await Deno.readFile(latest.path) : undefined;
+}
+
+/** The per-job directories of a data dir. */
+export class JobFiles {
+  readonly root: string;
+
+  constructor(dataDir: string) {
+    this.root = `${dataDir}/jobs`;
+  }
+
+  dir(jobId: string): string {
+    return jobDir(this.root, jobId);
+  }
+
+  latestCheckpoint(jobId: string): Promise<{ epoch: number; path: string } | undefined> {
+    return latestCheckpoint(this.dir(jobId));
+  }
+
+  /**
+   * Removes a finished job's directory. A worker just terminated may still have a write in
+   * flight: one retry after it has settled.
+   */
+  async remove(jobId: string): Promise<void> {
+    const dir = this.dir(jobId);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await Deno.remove(dir, { recursive: true });
+        return;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /**
+   * At start: removes the directories of jobs that are not unfinished (and anything that is
+   * not a job's directory), and the temp files a crash left in the others.
+   */
+  async sweep(unfinished: Set<string>): Promise<number> {
+    let removed = 0;
+    await Deno.mkdir(this.root, { recursive: true });
+    for await (const e of Deno.readDir(this.root)) {
+      const path = `${this.root}/${e.name}`;
+      if (!e.isDirectory || !JOB_ID_RE.test(e.name) || !unfinished.has(e.name)) {
+        await Deno.remove(path, { recursive: true }).catch(() => {});
+        removed++;
+        continue;
+      }
+      for await (const f of Deno.readDir(path)) {
+        if (!CHECKPOINT_RE.test(f.name)) {
+          await Deno.remove(`${path}/${f.name}`, { recursive: true }).catch(() => {});
+        }
+      }
+    }
+    return removed;
+  }
+}
