@@ -34,7 +34,8 @@ const suites: Record<string, () => Promise<unknown>> = {
     }),
   models: () =>
     benchModels({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
-  compression: () => benchCompression({ json: values.json, quick: values.quick }),
+  compression: () =>
+    benchCompression({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
   serve: () => benchServe({ json: values.json, quick: values.quick }),
   train: () => benchTrain({ json: values.json, quick: values.quick }),
 };

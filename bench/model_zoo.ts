@@ -60,7 +60,7 @@ export function zooInput(m: ZooModel, batch: number, seed: number): Float32Array
 // ---------------------------------------------------------------------------
 // Graph building
 
-class GraphBuilder {
+export class GraphBuilder {
   readonly nodes: NodeProto[] = [];
   readonly inits: TensorProto[] = [];
   readonly normal: () => number;

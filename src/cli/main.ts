@@ -17,7 +17,9 @@ commands:
                         [--input name=file.npy]... [--output-dir DIR] [--profile] [--top K]
                         [--build auto|scalar|simd|relaxed]
   compress model.onnx   shrink a model: --recipe int8|int8-dynamic|int4|binary|ternary|prune:0.9|
-                        svd:0.95|cluster:32|recipe.json [--calib data.npy] -o out.onnx [--json]
+                        svd:0.95|cluster:32|<preset>+ft|recipe.json [--calib data.npy] -o out.onnx
+                        [--json]; fine-tuning: --train x.npy [--labels y.npy] [--val x.npy [y.npy]]
+                        [--epochs N] [--distill T,alpha] [--teacher t.onnx]
   eval model.onnx       accuracy, agreement, per-layer SQNR, size, latency: --data x.npy
                         [--labels y.npy] [--reference float.onnx] [--html report.html] [--json r.json]
   help                  this text`;

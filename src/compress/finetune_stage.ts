@@ -7,7 +7,8 @@
 import type { Graph } from "../graph/ir.ts";
 import { ArgumentError } from "../errors.ts";
 import { exportModel } from "../onnx/export.ts";
-import { readModel } from "../onnx/import.ts";
+import { importModel, readModel } from "../onnx/import.ts";
+import { Session } from "../session.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
 import { foldBatchNorm } from "../graph/passes.ts";
 import type { Tensor } from "../graph/tensor.ts";
@@ -87,7 +88,17 @@ export async function finetuneStage(
       return pruneMasks(g, r, weight, f);
     };
   }
+  let teacherSession: Session | undefined, teacherRun;
+  if (teacher && cfg.augment) {
+    // Augmented batches are new inputs: the teacher has to see them too.
+    const bytes = o.teacher ? (await readModel(o.teacher)).bytes : floatModel;
+    teacherSession = await Session.create(bytes, { extraOutputs: [teacherLogitsName(bytes)] });
+    const name = teacherLogitsName(bytes), s = teacherSession;
+    teacherRun = async (feeds: Record<string, Tensor>) =>
+      (await s.run(feeds, { outputs: [name] }))[name].data as Float32Array;
+  }
   const { program, report } = await finetune({
+    teacherRun,
     graph: tg.graph,
     logits: tg.logits,
     config: cfg,
@@ -99,6 +110,7 @@ export async function finetuneStage(
     signal: o.signal,
     checkpoint: o.checkpoint,
   });
+  teacherSession?.release();
   try {
     if (masksAt) {
       // The final masks at the full sparsity, whatever step the run ended on.
@@ -117,6 +129,15 @@ export async function finetuneStage(
   g.topoSort();
   inferShapes(g);
   return { report: { ...report, changes, layers: tg.layers }, train };
+}
+
+/** The teacher's logits: its first output, or the input of a final (Log)Softmax. */
+function teacherLogitsName(bytes: Uint8Array): string {
+  const g = importModel(bytes);
+  const out = g.outputs[0], p = out.producer;
+  return p && !p.domain && (p.op === "Softmax" || p.op === "LogSoftmax")
+    ? p.inputs[0]!.name
+    : out.name;
 }
 
 /** Calibration feeds from training samples (static int8 without calibration data). */

@@ -508,6 +508,7 @@ const FINETUNE_KEYS = [
   "seed",
   "distill",
   "earlyStopping",
+  "augment",
 ];
 
 /**
@@ -532,8 +533,11 @@ export function defaultFinetune(r: Recipe): FinetuneConfig {
     clipNorm: 0,
     seed: 0,
   };
-  if (methods.has("binary")) return { ...base, epochs: 12, lr: 2e-3 };
-  if (methods.has("ternary")) return { ...base, epochs: 6, lr: 5e-4 };
+  // Binary and ternary lose the most: distillation from the float model (Hinton's soft targets
+  // at T = 4, mostly) is what keeps them from overfitting a small training set.
+  const distill = { temperature: 4, alpha: 0.9 };
+  if (methods.has("binary")) return { ...base, epochs: 20, lr: 2e-3, distill };
+  if (methods.has("ternary")) return { ...base, epochs: 6, lr: 5e-4, distill };
   if (
     r.prune || r.structured ||
     Object.values(r.layers).some((l) => l.sparsity || l.pattern || l.structured)
@@ -581,6 +585,20 @@ export function parseFinetune(v: unknown, r: Recipe): FinetuneConfig {
         ? 4
         : num(d.temperature, "finetune.distill.temperature", 0, 100, true),
       alpha: d.alpha === undefined ? 0.7 : num(d.alpha, "finetune.distill.alpha", 0, 1),
+    };
+  }
+  if (o.augment !== undefined && o.augment !== null && o.augment !== false) {
+    const a = obj(o.augment, "finetune.augment");
+    onlyKeys(a, ["shift", "layout"], "finetune.augment");
+    const shift = num(a.shift, "finetune.augment.shift", 0, 64);
+    if (!Number.isInteger(shift)) {
+      throw new ArgumentError("recipe: finetune.augment.shift must be an integer");
+    }
+    f.augment = {
+      shift,
+      layout: a.layout === undefined
+        ? "nchw"
+        : oneOf(a.layout, ["nchw", "nhwc"] as const, "finetune.augment.layout"),
     };
   }
   if (o.earlyStopping !== undefined && o.earlyStopping !== null) {

@@ -17,6 +17,9 @@ import { learningRate, type ScheduleConfig } from "./schedule.ts";
 import { argmaxRows, distillationLoss, softmaxCrossEntropy } from "./loss.ts";
 import { epochBatches, gatherLabels, gatherRows } from "./batches.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
+import { shiftImages } from "./augment.ts";
+import { seededRandom } from "../eval/metrics.ts";
+import { mixSeed } from "./batches.ts";
 import type { CheckpointStore, EpochProgress, FinetuneConfig, Labels, TrainData } from "./types.ts";
 
 /** What compress() reports of a fine-tuning run. */
@@ -233,6 +236,8 @@ export interface FinetuneRun {
   validation?: Samples;
   /** Teacher logits for the training samples, and for the validation samples. */
   teacher?: { train: Float32Array; validation?: Float32Array };
+  /** The teacher itself, for augmented batches (which the precomputed logits do not cover). */
+  teacherRun?: (feeds: Record<string, Tensor>) => Promise<Float32Array>;
   /** Pruning masks by parameter name for a step (Zhu & Gupta's schedule), when pruning. */
   masksAt?: (
     step: number,
@@ -399,13 +404,28 @@ export async function finetune(
           for (let i = 0; i < mask.length; i++) if (!mask[i]) p.data[i] = 0;
         }
       }
-      const z = program.forward(batchFeeds(tr, inputs, idx), true)[run.logits].data as Float32Array;
+      const feeds = batchFeeds(tr, inputs, idx);
+      if (cfg.augment) {
+        // The shifts of batch bi of epoch e: a function of (seed, e, bi) alone, so resuming
+        // from a checkpoint replays them.
+        const random = seededRandom(mixSeed(mixSeed(cfg.seed, epoch), bi + 1));
+        for (const f of Object.values(feeds)) {
+          shiftImages(f.data as Float32Array, f.dims, cfg.augment, random);
+        }
+      }
+      const teacherZ = distill && cfg.augment && run.teacherRun
+        ? await run.teacherRun(feeds)
+        : undefined;
+      const z = program.forward(feeds, true)[run.logits].data as Float32Array;
       const grad = new Float32Array(z.length);
       const y = labels ? gatherLabels(labels, idx) : undefined;
       let r: { loss: number; correct?: number };
       if (distill) {
-        const t = new Float32Array(m * classes);
-        gatherRows(run.teacher!.train, classes, idx, t);
+        let t = teacherZ;
+        if (!t) {
+          t = new Float32Array(m * classes);
+          gatherRows(run.teacher!.train, classes, idx, t);
+        }
         const d = cfg.distill ?? { temperature: 4, alpha: 1 };
         r = distillationLoss(z, t, m, classes, d.temperature, y ? d.alpha : 1, y, grad);
         if (y && r.correct === undefined) r.correct = countCorrect(z, m, classes, y);

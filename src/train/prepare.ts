@@ -2,7 +2,7 @@
 //
 // makeBinarizable (rewrites the model itself): a binarized layer sees sign(x), so an input that
 // is the output of a ReLU is always +1 and carries nothing. For each binary layer, the ReLU its
-// input comes from (through MaxPool / Flatten / Reshape / Dropout / Identity, which commute with
+// input comes from (through MaxPool / Flatten / Reshape / Transpose / Dropout / Identity, which commute with
 // sign or only move data) is replaced by a BatchNormalization, as XNOR-Net and Larq place it:
 // BN ahead of the sign. An input straight from a Conv / Gemm without a nonlinearity gets a BN
 // inserted. After training, each BN folds into the layer before it (foldBatchNorm; for a layer
@@ -32,7 +32,7 @@ import {
 } from "../compress/prune.ts";
 import { SQZ_DOMAIN } from "../graph/qdq.ts";
 
-const PASS_THROUGH = new Set(["MaxPool", "Flatten", "Reshape", "Dropout", "Identity"]);
+const PASS_THROUGH = new Set(["MaxPool", "Flatten", "Reshape", "Dropout", "Identity", "Transpose"]);
 
 function freshValue(g: Graph, base: string): Value {
   let name = base, i = 1;
@@ -59,6 +59,27 @@ function insertBefore(
   node.inputs[slot] = out;
   out.consumers.push(node);
   return g.addNode(new Node(`${node.name}::${op}`, op, domain, [v, ...extra], [out], attrs));
+}
+
+/** Inserts `op` (ai.sqz) on node's output 0, for all its consumers. */
+function insertAfter(g: Graph, node: Node, op: string, attrs: Node["attrs"]): void {
+  let v = node.outputs[0];
+  // A BatchNorm right after the layer folds into it at export, so the artifact quantizes the
+  // normalized output: quantize after it here too.
+  const bn = v.consumers.length === 1 ? v.consumers[0] : undefined;
+  if (bn && bn.op === "BatchNormalization" && !bn.domain && !g.outputs.includes(v)) {
+    v = bn.outputs[0];
+  }
+  if (g.outputs.includes(v)) return; // the logits stay float
+  const out = freshValue(g, `${v.name}::${op}`);
+  out.type = v.type;
+  out.shape = v.shape && [...v.shape];
+  for (const c of [...v.consumers]) {
+    c.inputs = c.inputs.map((x) => (x === v ? out : x));
+    out.consumers.push(c);
+  }
+  v.consumers.length = 0;
+  g.addNode(new Node(`${node.name}::${op}::out`, op, SQZ_DOMAIN, [v], [out], attrs));
 }
 
 function bnConstants(g: Graph, base: string, c: number): Value[] {
@@ -179,7 +200,12 @@ export function trainingGraph(g: Graph, r: Recipe, opts: { int4BlockSize?: numbe
       attrs.symmetric = r.int4.symmetric ? 1 : 0;
     }
     insertBefore(t, node, 1, "FakeQuantWeight", SQZ_DOMAIN, attrs);
-    if (scheme === "int8") insertBefore(t, node, 0, "FakeQuantAct", SQZ_DOMAIN, { momentum: 0.9 });
+    if (scheme === "int8") {
+      // Static int8 quantizes the layer's input and its output (QDQ around the Conv / Gemm):
+      // the output's rounding matters most where a sign follows (a binary layer's input).
+      insertBefore(t, node, 0, "FakeQuantAct", SQZ_DOMAIN, { momentum: 0.9 });
+      if (m === "int8") insertAfter(t, node, "FakeQuantAct", { momentum: 0.9 });
+    }
     if (scheme === "binary") {
       insertBefore(t, node, 0, "SignSTE", SQZ_DOMAIN, {});
       if (node.op === "Conv") node.attrs.pad_value = 1;

@@ -46,6 +46,8 @@ export interface FinetuneConfig {
   seed: number;
   /** Distillation from the teacher (the float model unless one is given); undefined = labels only. */
   distill?: DistillConfig;
+  /** Random translations of image inputs while training (src/train/augment.ts). */
+  augment?: { shift: number; layout: "nchw" | "nhwc" };
   /** Stop when the validation metric has not improved for `patience` epochs; keep the best. */
   earlyStopping?: { patience: number; minDelta: number };
 }
