@@ -51,6 +51,7 @@ export const RECIPES: [string, RecipeSpec | ((model: string) => RecipeSpec)][] =
     finetune: { augment: { shift: 2, layout: model === "keras_nhwc_cnn" ? "nhwc" : "nchw" } },
   })],
   ["prune 90% + int8 + ft", { method: "int8", prune: { sparsity: 0.9 }, finetune: {} }],
+  ["prune 95% + int8 + ft", { method: "int8", prune: { sparsity: 0.95 }, finetune: {} }],
   ["2:4 sparse + ft", { prune: { pattern: "2:4" }, finetune: {} }],
   ["structured 50% + ft", { structured: { ratio: 0.5 }, finetune: {} }],
   ["structured 50% + ft, unlabelled (distillation)", { structured: { ratio: 0.5 }, finetune: {} }],
@@ -74,6 +75,7 @@ const FOREIGN_ROWS = new Set([
   "binary+ft, shift augmentation",
   "prune 90% + int8",
   "prune 90% + int8 + ft",
+  "prune 95% + int8 + ft",
   "2:4 sparse + ft",
 ]);
 

@@ -72,6 +72,11 @@ const FLOAT_TRAINING: FinetuneConfig = {
   augment: { shift: 2, layout: "nchw" },
 };
 
+/** The untrained model (seeded random weights). */
+export function foreignGraphBytes(name: ForeignModel): Uint8Array {
+  return name === "pytorch_bn_cnn" ? pytorchBnCnn() : kerasNhwcCnn();
+}
+
 /** The input of a model as it takes MNIST digits (NHWC for the Keras one: the same floats). */
 export function foreignInput(name: ForeignModel, x: Split["x"]) {
   return name === "keras_nhwc_cnn" ? { ...x, dims: [x.dims[0], 28, 28, 1] } : x;
@@ -84,7 +89,7 @@ export async function foreignModel(name: ForeignModel, train: Split): Promise<Ui
   try {
     return await Deno.readFile(path);
   } catch { /* not trained yet */ }
-  const g = importModel(name === "pytorch_bn_cnn" ? pytorchBnCnn() : kerasNhwcCnn());
+  const g = importModel(foreignGraphBytes(name));
   g.topoSort();
   inferShapes(g);
   const out = g.outputs[0], p = out.producer!;

@@ -75,14 +75,18 @@ interface CompressionRow {
   ratio: number;
   p50Ms: number | null;
   ortAccuracy?: number;
+  weightRatio?: number;
+  binaryKernels?: number;
+  epochs?: number;
+  trainMs?: number;
 }
 const cr = rows.filter((r) => r.suite === "compression") as unknown as CompressionRow[];
 if (cr.length) {
   const pct = (v?: number) => (v === undefined ? "–" : `${(v * 100).toFixed(2)}%`);
   console.log(
-    "| model | recipe | accuracy | top-1 agreement | KL | size | × smaller | gzip | gzip × smaller | sqz p50 ms | ORT accuracy (same file) |",
+    "| model | recipe | accuracy | top-1 agreement | KL | size | × smaller | gzip | gzip × smaller | weights × smaller | sqz p50 ms | XNOR kernel ops | fine-tuning | ORT accuracy (same file) |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   const floatGzip = new Map(
     cr.filter((r) => r.recipe === "float").map((r) => [r.model, r.gzipBytes]),
   );
@@ -94,9 +98,11 @@ if (cr.length) {
         (r.gzipBytes / 1024).toFixed(1)
       } KiB | ${
         floatGzip.has(r.model) ? `${(floatGzip.get(r.model)! / r.gzipBytes).toFixed(1)}×` : "–"
-      } | ${r.p50Ms?.toFixed(3) ?? "–"} | ${
-        r.ortAccuracy === undefined ? "– (ai.sqz ops)" : pct(r.ortAccuracy)
-      } |`,
+      } | ${r.weightRatio ? `${r.weightRatio.toFixed(1)}×` : "–"} | ${
+        r.p50Ms?.toFixed(3) ?? "–"
+      } | ${r.binaryKernels ? r.binaryKernels : "–"} | ${
+        r.epochs ? `${r.epochs} epochs, ${((r.trainMs ?? 0) / 1000).toFixed(0)} s` : "–"
+      } | ${r.ortAccuracy === undefined ? "– (ai.sqz ops)" : pct(r.ortAccuracy)} |`,
     );
   }
   console.log();

@@ -57,3 +57,16 @@ export { batchFeeds } from "./compress/calibrate.ts";
 export { arrayCtor } from "./ops/tensor_util.ts";
 /** The seeded PRNG (mulberry32) sqz uses for splits, folds and synthetic data. */
 export { seededRandom } from "./eval/metrics.ts";
+/** Fine-tuning: what compress() takes and reports when a recipe trains. */
+export type {
+  CheckpointStore,
+  EpochProgress,
+  FinetuneConfig,
+  Labels,
+  TrainBatch,
+  TrainData,
+} from "./train/types.ts";
+export type { TrainingReport } from "./train/finetune.ts";
+/** The training engine itself: autodiff over the IR, for custom loops. */
+export { defaultTrainable, type ProgramOptions, TrainProgram } from "./train/program.ts";
+export { clipGradNorm, Optimizer, type OptimizerConfig, type Param } from "./train/optim.ts";

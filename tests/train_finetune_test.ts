@@ -208,3 +208,36 @@ Deno.test("fine-tuning: bad data is a typed error before anything trains", async
     finetune: { epoch: 1 },
   });
 });
+
+Deno.test("binary+ft on graphs of other exporters: Keras NHWC (Transpose, MatMul + Add, Softmax) and PyTorch BatchNorm", async () => {
+  const { foreignGraphBytes } = await import("../bench/foreign_models.ts");
+  for (const name of ["keras_nhwc_cnn", "pytorch_bn_cnn"] as const) {
+    const bytes = foreignGraphBytes(name);
+    const x = take(train.x, 256);
+    const inputs = name === "keras_nhwc_cnn" ? { ...x, dims: [256, 28, 28, 1] } : x;
+    const { model, report } = await compress(bytes, { method: "binary", finetune: ONE_EPOCH }, {
+      train: { inputs, labels: Int32Array.from(train.y.subarray(0, 256)) },
+    });
+    const t = report.training!;
+    // The ReLU ahead of the binarized dense layer sits behind MaxPool, Transpose and Flatten.
+    assert.ok(
+      t.changes.filter((c) => /BatchNormalization/.test(c)).length >= 2,
+      t.changes.join("; "),
+    );
+    const ops = importModel(model).nodes.map((n) => n.op);
+    assert.ok(ops.includes("BinaryConv") && ops.includes("BinaryGemm"), `${name}: ${ops}`);
+    const s = await Session.create(model);
+    const out = Object.values(
+      await s.run({
+        input: {
+          ...inputs,
+          dims: [4, ...inputs.dims.slice(1)],
+          data: inputs.data.slice(0, 4 * 784),
+        } as Tensor,
+      }),
+    )[0];
+    assert.deepEqual(out.dims, [4, 10]);
+    assert.ok((out.data as Float32Array).every(Number.isFinite));
+    s.release();
+  }
+});

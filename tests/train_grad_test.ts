@@ -337,3 +337,44 @@ Deno.test("training: a node without a backward pass on the gradient path is a ty
     (e: Error) => e.name === "UnsupportedError" && /node 'n' \(Cos\)/.test(e.message),
   );
 });
+
+Deno.test("training ops: forward equals the inference op (Conv, Gemm, MatMul, pools, BatchNorm eval…)", async () => {
+  const { TS_OPS } = await import("../src/ops/registry.ts");
+  const { jsContext } = await import("../src/ops/types.ts");
+  const mod = await KernelModule.load("auto");
+  let checked = 0;
+  for (const spec of CASES) {
+    if (spec.attrs?.pad_value !== undefined) continue; // training-only attribute
+    if (spec.op === "BatchNormalization" && !spec.eval) continue; // batch statistics
+    const g = build(spec);
+    const node = g.nodes[0];
+    const r = rng(5);
+    const feeds: Record<string, Tensor> = {};
+    for (const v of g.inputs) {
+      const n = (v.shape as number[]).reduce((a, b) => a * b, 1);
+      feeds[v.name] = {
+        type: "float32",
+        dims: v.shape as number[],
+        data: Float32Array.from(
+          { length: n },
+          (_, i) => (spec.gen ? spec.gen(r, i, n) : 2 * r() - 1),
+        ),
+      };
+    }
+    const p = await TrainProgram.create(g, { mod });
+    const mine = p.forward(feeds, !spec.eval).y;
+    const ins = node.inputs.map((v) => (v ? feeds[v.name] ?? v.constant : undefined));
+    const [ref] = TS_OPS[node.qualifiedOp](ins, jsContext(node, g.opsets.get("") ?? 17));
+    assert.deepEqual(mine.dims, ref.dims, `${spec.op}: dims`);
+    const a = mine.data as Float32Array, b = ref.data as Float32Array;
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(
+        Math.abs(a[i] - b[i]) <= 1e-5 * Math.max(1, Math.abs(b[i])),
+        `${spec.op} ${JSON.stringify(spec.attrs ?? {})}: y[${i}] = ${a[i]}, inference op ${b[i]}`,
+      );
+    }
+    checked++;
+    p.dispose();
+  }
+  assert.ok(checked > 80, `${checked} cases checked`);
+});

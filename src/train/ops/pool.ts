@@ -96,13 +96,20 @@ function maxPool3(
   const [I0, I1, I2] = w.I, [O0, O1, O2] = w.O, [K0, K1, K2] = w.K;
   const [S0, S1, S2] = w.S, [D0, D1, D2] = w.D, [H0, H1, H2] = w.H;
   const inPlane = I0 * I1 * I2;
+  if (
+    K0 === 1 && K1 === 2 && K2 === 2 && S1 === 2 && S2 === 2 && D1 === 1 && D2 === 1 &&
+    H0 === 0 && H1 === 0 && H2 === 0 && 2 * O1 <= I1 && 2 * O2 <= I2 && O0 === I0
+  ) {
+    maxPool2x2(x, y, arg, planes * I0, I1, I2, O1, O2);
+    return;
+  }
   let o = 0;
   for (let p = 0; p < planes; p++) {
     const base = p * inPlane;
     for (let o0 = 0; o0 < O0; o0++) {
       for (let o1 = 0; o1 < O1; o1++) {
         for (let o2 = 0; o2 < O2; o2++, o++) {
-          let best = -Infinity, at = -1;
+          let at = -1;
           for (let k0 = 0; k0 < K0; k0++) {
             const i0 = o0 * S0 - H0 + k0 * D0;
             if (i0 < 0 || i0 >= I0) continue;
@@ -113,23 +120,49 @@ function maxPool3(
               for (let k2 = 0; k2 < K2; k2++) {
                 const i2 = o2 * S2 - H2 + k2 * D2;
                 if (i2 < 0 || i2 >= I2) continue;
-                const v = x[row + i2];
-                if (at < 0) {
-                  best = v;
-                  at = row + i2;
-                } else {
+                if (at < 0) at = row + i2;
+                else {
                   // Branch-free update (first maximum wins): a data-dependent branch here
-                  // mispredicts on every other tap.
-                  const c = +(v > best);
-                  best += c * (v - best);
-                  at += c * (row + i2 - at);
+                  // mispredicts on every other tap. Index arithmetic only, so ±Infinity stays.
+                  at += +(x[row + i2] > x[at]) * (row + i2 - at);
                 }
               }
             }
           }
-          y[o] = at < 0 ? -Infinity : best;
+          y[o] = at < 0 ? -Infinity : x[at];
           arg[o] = at;
         }
+      }
+    }
+  }
+}
+
+/** The common 2×2 stride-2 window without padding, unrolled (same results as maxPool3). */
+function maxPool2x2(
+  x: Float32Array,
+  y: Float32Array,
+  arg: Int32Array,
+  planes: number,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+): void {
+  let o = 0;
+  for (let p = 0; p < planes; p++) {
+    const base = p * h * w;
+    for (let oy = 0; oy < oh; oy++) {
+      const r0 = base + 2 * oy * w, r1 = r0 + w;
+      for (let ox = 0; ox < ow; ox++, o++) {
+        const i = r0 + 2 * ox, j = r1 + 2 * ox;
+        // First maximum in window order (i, i+1, j, j+1), without data-dependent branches.
+        // (Index arithmetic only: a float blend would turn ±Infinity into NaN.)
+        let at = i;
+        at += +(x[i + 1] > x[at]) * (i + 1 - at);
+        at += +(x[j] > x[at]) * (j - at);
+        at += +(x[j + 1] > x[at]) * (j + 1 - at);
+        y[o] = x[at];
+        arg[o] = at;
       }
     }
   }
