@@ -53,6 +53,10 @@ export const RECIPES: [string, RecipeSpec | ((model: string) => RecipeSpec)][] =
   ["prune 90% + int8 + ft", { method: "int8", prune: { sparsity: 0.9 }, finetune: {} }],
   ["prune 95% + int8 + ft", { method: "int8", prune: { sparsity: 0.95 }, finetune: {} }],
   ["2:4 sparse + ft", { prune: { pattern: "2:4" }, finetune: {} }],
+  ["structured 50% + ft, labels only (no distillation)", {
+    structured: { ratio: 0.5 },
+    finetune: { distill: false },
+  }],
   ["structured 50% + ft", { structured: { ratio: 0.5 }, finetune: {} }],
   ["structured 50% + ft, unlabelled (distillation)", { structured: { ratio: 0.5 }, finetune: {} }],
 ];

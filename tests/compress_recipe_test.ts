@@ -608,3 +608,38 @@ Deno.test("passes called with a recipe that has neither a section nor a per-laye
   assert.throws(() => prunePass(g, nm), /conflict/);
   assert.ok(g.nodes.every((n) => !n.domain), "refused recipes touch nothing");
 });
+
+Deno.test("recipe: +ft presets and the finetune block (defaults per method, overrides, errors)", () => {
+  const b = parseRecipe("binary+ft");
+  assert.equal(b.method, "binary");
+  assert.equal(b.finetune?.epochs, 20);
+  assert.deepEqual(b.finetune?.distill, { temperature: 4, alpha: 0.9 });
+  const p = parseRecipe("prune:0.9+ft");
+  assert.equal(p.prune?.sparsity, 0.9);
+  assert.equal(p.finetune?.epochs, 8);
+  assert.equal(parseRecipe("int8+ft").finetune?.lr, 1e-4);
+  const j = parseRecipe({
+    method: "int4",
+    finetune: { epochs: 2, optimizer: "sgd", momentum: 0.8, distill: false, augment: { shift: 1 } },
+  });
+  assert.equal(j.finetune?.epochs, 2);
+  assert.equal(j.finetune?.optimizer, "sgd");
+  assert.equal(j.finetune?.distill, undefined);
+  assert.deepEqual(j.finetune?.augment, { shift: 1, layout: "nchw" });
+  assert.equal(parseRecipe("int8").finetune, undefined);
+  for (
+    const [bad, re] of [
+      [{ method: "int8", finetune: { epochs: 0 } }, /finetune.epochs/],
+      [{ method: "int8", finetune: { optimizer: "lion" } }, /finetune.optimizer/],
+      [{ method: "int8", finetune: { distill: { temperature: -1 } } }, /temperature/],
+      [{ method: "int8", finetune: { augment: { shift: 1.5 } } }, /augment.shift/],
+      [{ method: "int8", finetune: [] }, /finetune must be an object/],
+    ] as [unknown, RegExp][]
+  ) {
+    assert.throws(
+      () => parseRecipe(bad),
+      (e: Error) => e.name === "ArgumentError" && re.test(e.message),
+    );
+  }
+  assert.throws(() => parseRecipe("binary+ftx"), /unknown preset/);
+});

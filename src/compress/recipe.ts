@@ -533,8 +533,10 @@ export function defaultFinetune(r: Recipe): FinetuneConfig {
     clipNorm: 0,
     seed: 0,
   };
-  // Binary and ternary lose the most: distillation from the float model (Hinton's soft targets
-  // at T = 4, mostly) is what keeps them from overfitting a small training set.
+  // Distillation from the float model (Hinton's soft targets at T = 4, mostly) by default: it
+  // keeps a compressed model close to what the float one computes instead of letting it overfit
+  // a small training set (MNIST CNN: binary about 96% → 97.05%, int8 QAT 98.20% → 98.45%).
+  // `"distill": false` trains on the labels alone.
   const distill = { temperature: 4, alpha: 0.9 };
   if (methods.has("binary")) return { ...base, epochs: 20, lr: 2e-3, distill };
   if (methods.has("ternary")) return { ...base, epochs: 6, lr: 5e-4, distill };
@@ -542,9 +544,9 @@ export function defaultFinetune(r: Recipe): FinetuneConfig {
     r.prune || r.structured ||
     Object.values(r.layers).some((l) => l.sparsity || l.pattern || l.structured)
   ) {
-    return { ...base, epochs: 8, lr: 5e-4 };
+    return { ...base, epochs: 8, lr: 5e-4, distill };
   }
-  return base;
+  return { ...base, distill };
 }
 
 /** Validates a recipe's `finetune` block over the defaults for the recipe. */
@@ -577,7 +579,8 @@ export function parseFinetune(v: unknown, r: Recipe): FinetuneConfig {
   }
   if (o.clipNorm !== undefined) f.clipNorm = num(o.clipNorm, "finetune.clipNorm", 0, 1e6);
   if (o.seed !== undefined) f.seed = int(o.seed, "finetune.seed", 0, 2 ** 32 - 1);
-  if (o.distill !== undefined && o.distill !== null && o.distill !== false) {
+  if (o.distill === false || o.distill === null) delete f.distill;
+  else if (o.distill !== undefined) {
     const d = o.distill === true ? {} : obj(o.distill, "finetune.distill");
     onlyKeys(d, ["temperature", "alpha"], "finetune.distill");
     f.distill = {
