@@ -6,7 +6,6 @@
 // post-training one (standard QDQ for int8, ai.sqz ops for the rest).
 import type { Graph } from "../graph/ir.ts";
 import { ArgumentError } from "../errors.ts";
-import { exportModel } from "../onnx/export.ts";
 import { importModel, readModel } from "../onnx/import.ts";
 import { Session } from "../session.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
@@ -161,5 +160,3 @@ export function calibrationFromSamples(
   }
   return out;
 }
-
-export { exportModel };
