@@ -15,6 +15,7 @@ import { importModel } from "../src/onnx/import.ts";
 import { exportModel } from "../src/onnx/export.ts";
 import { inferShapes } from "../src/graph/shape_inference.ts";
 import { finetune, readSamples } from "../src/train/finetune.ts";
+import { logitsOf } from "../src/train/prepare.ts";
 import type { Split } from "../src/eval/mnist.ts";
 import type { FinetuneConfig } from "../src/train/types.ts";
 
@@ -92,8 +93,7 @@ export async function foreignModel(name: ForeignModel, train: Split): Promise<Ui
   const g = importModel(foreignGraphBytes(name));
   g.topoSort();
   inferShapes(g);
-  const out = g.outputs[0], p = out.producer!;
-  const logits = p.op === "Softmax" ? p.inputs[0]!.name : out.name;
+  const logits = logitsOf(g).name;
   const inputs = [{ name: "input", dims: g.inputs[0].shape ?? [] }];
   const samples = await readSamples(
     { inputs: foreignInput(name, train.x), labels: Int32Array.from(train.y) },

@@ -20,6 +20,37 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * Writes `bytes` to `target` atomically: to `tmp` (a fresh name on the same filesystem), fsync,
+ * rename, then fsync of `dir` so the rename survives a crash. Nothing is left at `tmp` on error.
+ */
+export async function writeAtomic(
+  tmp: string,
+  target: string,
+  dir: string,
+  bytes: Uint8Array,
+  mode: number,
+): Promise<void> {
+  const f = await Deno.open(tmp, { write: true, createNew: true, mode });
+  try {
+    let off = 0;
+    while (off < bytes.length) off += await f.write(bytes.subarray(off));
+    await f.sync();
+  } catch (e) {
+    f.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  f.close();
+  try {
+    await Deno.rename(tmp, target);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  await fsyncDir(dir);
+}
+
 async function fsyncDir(dir: string): Promise<void> {
   // Makes the rename durable. Not every platform lets a directory be opened; that is fine.
   try {
@@ -71,24 +102,7 @@ export class ArtifactStore {
       const existing = await Deno.stat(target).catch(() => undefined);
       if (existing?.isFile && existing.size === bytes.length) return sha;
       const tmp = `${this.tmpDir}/${crypto.randomUUID()}`;
-      const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-      try {
-        let off = 0;
-        while (off < bytes.length) off += await f.write(bytes.subarray(off));
-        await f.sync();
-      } catch (e) {
-        f.close();
-        await Deno.remove(tmp).catch(() => {});
-        throw e;
-      }
-      f.close();
-      try {
-        await Deno.rename(tmp, target);
-      } catch (e) {
-        await Deno.remove(tmp).catch(() => {});
-        throw e;
-      }
-      await fsyncDir(this.dir);
+      await writeAtomic(tmp, target, this.dir, bytes, 0o644);
       return sha;
     } catch (e) {
       this.unpin(sha);

@@ -14,20 +14,10 @@
 // path traversal is possible. The compression worker writes here directly (jobs/worker.ts):
 // the checkpoint is saved before compress() goes on, as its contract asks.
 import { ArgumentError } from "../../src/mod.ts";
+import { writeAtomic } from "./artifacts.ts";
 
 const JOB_ID_RE = /^j_[a-z2-7]{24}$/;
 const CHECKPOINT_RE = /^checkpoint-(\d{6,})$/;
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const f = await Deno.open(dir, { read: true });
-    try {
-      await f.sync();
-    } finally {
-      f.close();
-    }
-  } catch { /* best effort: not every platform opens directories */ }
-}
 
 /** The directory of a job's files, under `root` (<data>/jobs). */
 export function jobDir(root: string, jobId: string): string {
@@ -61,25 +51,7 @@ export async function saveCheckpoint(dir: string, bytes: Uint8Array, epoch: numb
   }
   await Deno.mkdir(dir, { recursive: true });
   const name = `checkpoint-${String(epoch).padStart(6, "0")}`;
-  const tmp = `${dir}/.tmp-${crypto.randomUUID()}`;
-  const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-  try {
-    let off = 0;
-    while (off < bytes.length) off += await f.write(bytes.subarray(off));
-    await f.sync();
-  } catch (e) {
-    f.close();
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-  f.close();
-  try {
-    await Deno.rename(tmp, `${dir}/${name}`);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-  await fsyncDir(dir);
+  await writeAtomic(`${dir}/.tmp-${crypto.randomUUID()}`, `${dir}/${name}`, dir, bytes, 0o600);
   for await (const e of Deno.readDir(dir)) {
     if (e.name !== name && CHECKPOINT_RE.test(e.name)) {
       await Deno.remove(`${dir}/${e.name}`).catch(() => {});

@@ -6,8 +6,7 @@
 // post-training one (standard QDQ for int8, ai.sqz ops for the rest).
 import type { Graph } from "../graph/ir.ts";
 import { ArgumentError } from "../errors.ts";
-import { importModel, readModel } from "../onnx/import.ts";
-import { Session } from "../session.ts";
+import { readModel } from "../onnx/import.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
 import { foldBatchNorm } from "../graph/passes.ts";
 import type { Tensor } from "../graph/tensor.ts";
@@ -18,7 +17,7 @@ import {
   finetune,
   readSamples,
   type Samples,
-  teacherLogits,
+  Teacher,
   type TrainingReport,
 } from "../train/finetune.ts";
 import type { CheckpointStore, EpochProgress, TrainData } from "../train/types.ts";
@@ -61,14 +60,17 @@ export async function finetuneStage(
   // Classes: the logits' last dim, from one evaluation inside finetune; the teacher needs it first.
   const classes = Number(tg.graph.values.get(tg.logits)?.shape?.at(-1));
   let teacher: { train: Float32Array; validation?: Float32Array } | undefined;
+  let teacherModel: Teacher | undefined;
   if (cfg.distill || !train.labels) {
-    const bytes = o.teacher ? (await readModel(o.teacher)).bytes : floatModel;
     if (!Number.isInteger(classes)) {
       throw new ArgumentError("compress: distillation needs logits with a fixed class count");
     }
+    teacherModel = await Teacher.create(
+      o.teacher ? (await readModel(o.teacher)).bytes : floatModel,
+    );
     teacher = {
-      train: await teacherLogits(bytes, train, inputs, classes),
-      validation: validation ? await teacherLogits(bytes, validation, inputs, classes) : undefined,
+      train: await teacherModel.all(train, inputs, classes),
+      validation: validation ? await teacherModel.all(validation, inputs, classes) : undefined,
     };
     if (!cfg.distill) {
       changes.push("no labels: trained on the teacher's soft targets (distillation)");
@@ -87,29 +89,26 @@ export async function finetuneStage(
       return pruneMasks(g, r, weight, f);
     };
   }
-  let teacherSession: Session | undefined, teacherRun;
-  if (teacher && cfg.augment) {
-    // Augmented batches are new inputs: the teacher has to see them too.
-    const bytes = o.teacher ? (await readModel(o.teacher)).bytes : floatModel;
-    teacherSession = await Session.create(bytes, { extraOutputs: [teacherLogitsName(bytes)] });
-    const name = teacherLogitsName(bytes), s = teacherSession;
-    teacherRun = async (feeds: Record<string, Tensor>) =>
-      (await s.run(feeds, { outputs: [name] }))[name].data as Float32Array;
+  // Augmented batches are new inputs: the teacher has to see them too.
+  let trained;
+  try {
+    trained = await finetune({
+      teacherRun: cfg.augment ? teacherModel : undefined,
+      graph: tg.graph,
+      logits: tg.logits,
+      config: cfg,
+      train,
+      validation,
+      teacher,
+      masksAt,
+      onEpoch: o.onEpoch,
+      signal: o.signal,
+      checkpoint: o.checkpoint,
+    });
+  } finally {
+    teacherModel?.release();
   }
-  const { program, report } = await finetune({
-    teacherRun,
-    graph: tg.graph,
-    logits: tg.logits,
-    config: cfg,
-    train,
-    validation,
-    teacher,
-    masksAt,
-    onEpoch: o.onEpoch,
-    signal: o.signal,
-    checkpoint: o.checkpoint,
-  });
-  teacherSession?.release();
+  const { program, report } = trained;
   try {
     if (masksAt) {
       // The final masks at the full sparsity, whatever step the run ended on.
@@ -128,15 +127,6 @@ export async function finetuneStage(
   g.topoSort();
   inferShapes(g);
   return { report: { ...report, changes, layers: tg.layers }, train };
-}
-
-/** The teacher's logits: its first output, or the input of a final (Log)Softmax. */
-function teacherLogitsName(bytes: Uint8Array): string {
-  const g = importModel(bytes);
-  const out = g.outputs[0], p = out.producer;
-  return p && !p.domain && (p.op === "Softmax" || p.op === "LogSoftmax")
-    ? p.inputs[0]!.name
-    : out.name;
 }
 
 /** Calibration feeds from training samples (static int8 without calibration data). */

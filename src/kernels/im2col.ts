@@ -142,17 +142,28 @@ function checkGeometry(g: Im2colGeometry, ldcol: number): Sizes {
   };
 }
 
-function checkBuffers(
+/** Two disjoint f32 buffers a kernel reads and writes: pointers, heap extents, no overlap. */
+function checkPair(
   mod: KernelModule,
-  sizes: Sizes,
-  x: number,
-  col: number,
+  a: [name: string, ptr: number, bytes: number],
+  b: [name: string, ptr: number, bytes: number],
 ): void {
-  pointer("x", x);
-  pointer("col", col);
-  mod.heap.check("x", x, sizes.x);
-  mod.heap.check("col", col, sizes.col);
-  disjoint("x", x, sizes.x, "col", col, sizes.col);
+  pointer(a[0], a[1]);
+  pointer(b[0], b[1]);
+  mod.heap.check(a[0], a[1], a[2]);
+  mod.heap.check(b[0], b[1], b[2]);
+  disjoint(a[0], a[1], a[2], b[0], b[1], b[2]);
+}
+
+function checkPadValue(padValue: number): void {
+  if (typeof padValue !== "number" || Number.isNaN(padValue)) {
+    throw new ArgumentError(`padValue must be a number, got ${padValue}`);
+  }
+}
+
+/** The window geometry in the kernels' argument order. */
+function geoArgs(g: Im2colGeometry) {
+  return [g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, g.oh, g.ow] as const;
 }
 
 /**
@@ -169,24 +180,10 @@ export function im2colResident(
   padValue = 0,
 ): void {
   const sizes = checkGeometry(g, ldcol);
-  if (typeof padValue !== "number" || Number.isNaN(padValue)) {
-    throw new ArgumentError(`padValue must be a number, got ${padValue}`);
-  }
-  checkBuffers(mod, sizes, x, col);
+  checkPadValue(padValue);
+  checkPair(mod, ["x", x, sizes.x], ["col", col, sizes.col]);
   mod.exports.sqz_f32_im2col(
-    g.c,
-    g.h,
-    g.w,
-    g.kh,
-    g.kw,
-    g.sh,
-    g.sw,
-    g.dh,
-    g.dw,
-    g.pt,
-    g.pl,
-    g.oh,
-    g.ow,
+    ...geoArgs(g),
     x,
     col,
     ldcol,
@@ -203,21 +200,9 @@ export function col2imResident(
   x: number,
 ): void {
   const sizes = checkGeometry(g, ldcol);
-  checkBuffers(mod, sizes, x, col);
+  checkPair(mod, ["x", x, sizes.x], ["col", col, sizes.col]);
   mod.exports.sqz_f32_col2im(
-    g.c,
-    g.h,
-    g.w,
-    g.kh,
-    g.kw,
-    g.sh,
-    g.sw,
-    g.dh,
-    g.dw,
-    g.pt,
-    g.pl,
-    g.oh,
-    g.ow,
+    ...geoArgs(g),
     col,
     ldcol,
     x,
@@ -244,11 +229,7 @@ export function transposeResident(
   }
   const srcBytes = bytesOf(`src of ${rows}×${cols}`, (rows - 1) * ldSrc + cols);
   const dstBytes = bytesOf(`dst of ${cols}×${rows}`, (cols - 1) * ldDst + rows);
-  pointer("src", src);
-  pointer("dst", dst);
-  mod.heap.check("src", src, srcBytes);
-  mod.heap.check("dst", dst, dstBytes);
-  disjoint("src", src, srcBytes, "dst", dst, dstBytes);
+  checkPair(mod, ["src", src, srcBytes], ["dst", dst, dstBytes]);
   mod.exports.sqz_f32_transpose(rows, cols, src, ldSrc, dst, ldDst);
 }
 
@@ -282,14 +263,6 @@ function checkNhwcGeometry(g: Im2colGeometry, ldx: number, ldrow: number): NhwcS
   };
 }
 
-function checkNhwcBuffers(mod: KernelModule, sizes: NhwcSizes, x: number, rows: number): void {
-  pointer("x", x);
-  pointer("rows", rows);
-  mod.heap.check("x", x, sizes.x);
-  mod.heap.check("rows", rows, sizes.rows);
-  disjoint("x", x, sizes.x, "rows", rows, sizes.rows);
-}
-
 /**
  * im2row of one channels-last image: rows[p·ldrow + (ky·kw + kx)·c + ci] =
  * x[(iy·w + ix)·ldx + ci], or padValue (default 0) for taps outside the image
@@ -306,24 +279,10 @@ export function im2rowNhwcResident(
   padValue = 0,
 ): void {
   const sizes = checkNhwcGeometry(g, ldx, ldrow);
-  if (typeof padValue !== "number" || Number.isNaN(padValue)) {
-    throw new ArgumentError(`padValue must be a number, got ${padValue}`);
-  }
-  checkNhwcBuffers(mod, sizes, x, rows);
+  checkPadValue(padValue);
+  checkPair(mod, ["x", x, sizes.x], ["rows", rows, sizes.rows]);
   mod.exports.sqz_f32_im2row_nhwc(
-    g.c,
-    g.h,
-    g.w,
-    g.kh,
-    g.kw,
-    g.sh,
-    g.sw,
-    g.dh,
-    g.dw,
-    g.pt,
-    g.pl,
-    g.oh,
-    g.ow,
+    ...geoArgs(g),
     x,
     ldx,
     rows,
@@ -342,21 +301,9 @@ export function row2imNhwcResident(
   ldx: number,
 ): void {
   const sizes = checkNhwcGeometry(g, ldx, ldrow);
-  checkNhwcBuffers(mod, sizes, x, rows);
+  checkPair(mod, ["x", x, sizes.x], ["rows", rows, sizes.rows]);
   mod.exports.sqz_f32_row2im_nhwc(
-    g.c,
-    g.h,
-    g.w,
-    g.kh,
-    g.kw,
-    g.sh,
-    g.sw,
-    g.dh,
-    g.dw,
-    g.pt,
-    g.pl,
-    g.oh,
-    g.ow,
+    ...geoArgs(g),
     rows,
     ldrow,
     x,

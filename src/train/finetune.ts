@@ -12,6 +12,7 @@ import { Session } from "../session.ts";
 import { importModel } from "../onnx/import.ts";
 import type { KernelModule } from "../kernels/module.ts";
 import { TrainProgram } from "./program.ts";
+import { logitsOf } from "./prepare.ts";
 import { clipGradNorm, Optimizer } from "./optim.ts";
 import { learningRate, type ScheduleConfig } from "./schedule.ts";
 import { argmaxRows, distillationLoss, softmaxCrossEntropy } from "./loss.ts";
@@ -75,6 +76,7 @@ export async function readSamples(
 ): Promise<Samples> {
   const parts = new Map<string, Float32Array[]>();
   const labelParts: Int32Array[] = [];
+  const samples = new Map<string, number[]>();
   let n = 0, labelled: boolean | undefined;
   const take = (feeds: Record<string, Tensor>, labels: Labels | undefined) => {
     let rows = -1;
@@ -109,6 +111,11 @@ export async function readSamples(
           throw new ArgumentError(`${what}: input '${inp.name}' has a non-finite value at ${i}`);
         }
       }
+      const dims = t.dims.slice(1), seen = samples.get(inp.name);
+      if (seen && seen.join() !== dims.join()) {
+        throw new ShapeError(`${what}: input '${inp.name}' is [${dims}] a sample, then [${seen}]`);
+      }
+      samples.set(inp.name, dims);
       let list = parts.get(inp.name);
       if (!list) parts.set(inp.name, list = []);
       list.push(data);
@@ -150,13 +157,7 @@ export async function readSamples(
   const out: Samples = { n, inputs: new Map() };
   for (const inp of inputs) {
     const data = cat(parts.get(inp.name)!);
-    const sample = [data.length / n];
-    out.inputs.set(inp.name, {
-      data,
-      sample: [...(inp.dims.slice(1) as number[])].map((d, i) =>
-        typeof d === "number" ? d : sample[i]
-      ),
-    });
+    out.inputs.set(inp.name, { data, sample: samples.get(inp.name)! });
   }
   if (labelled) {
     const l = new Int32Array(n);
@@ -170,15 +171,6 @@ export async function readSamples(
   return out;
 }
 
-/** Per-sample dims of input `name` in `s` (its N×… tensor's trailing dims). */
-function sampleDims(s: Samples, name: string, dims: (number | string)[]): number[] {
-  const e = s.inputs.get(name)!;
-  const per = e.data.length / s.n;
-  const fixed = dims.slice(1).map((d) => (typeof d === "number" ? d : -1));
-  const known = fixed.filter((d) => d > 0).reduce((a, b) => a * b, 1);
-  return fixed.map((d) => (d > 0 ? d : per / known));
-}
-
 /** A batch's feeds from samples `idx`. */
 function batchFeeds(s: Samples, inputs: InputInfo[], idx: Int32Array): Record<string, Tensor> {
   const feeds: Record<string, Tensor> = {};
@@ -188,42 +180,46 @@ function batchFeeds(s: Samples, inputs: InputInfo[], idx: Int32Array): Record<st
     gatherRows(e.data, row, idx, data);
     feeds[inp.name] = {
       type: "float32",
-      dims: [idx.length, ...sampleDims(s, inp.name, inp.dims)],
+      dims: [idx.length, ...e.sample],
       data,
     };
   }
   return feeds;
 }
 
-/** The teacher's logits for every sample (computed once: the teacher is fixed). */
-export async function teacherLogits(
-  teacher: Uint8Array,
-  s: Samples,
-  inputs: InputInfo[],
-  classes: number,
-): Promise<Float32Array> {
-  const g = importModel(teacher);
-  let out = g.outputs[0];
-  const p = out.producer;
-  if (p && !p.domain && (p.op === "Softmax" || p.op === "LogSoftmax")) out = p.inputs[0]!;
-  const session = await Session.create(teacher, { extraOutputs: [out.name] });
-  try {
+/** The distillation teacher: a Session that returns its logits (logitsOf its graph). */
+export class Teacher {
+  private constructor(readonly session: Session, readonly logits: string) {}
+
+  static async create(bytes: Uint8Array): Promise<Teacher> {
+    const name = logitsOf(importModel(bytes)).name;
+    return new Teacher(await Session.create(bytes, { extraOutputs: [name] }), name);
+  }
+
+  async run(feeds: Record<string, Tensor>): Promise<Float32Array> {
+    return (await this.session.run(feeds, { outputs: [this.logits] }))[this.logits]
+      .data as Float32Array;
+  }
+
+  /** Logits for every sample, computed once (the teacher is fixed) in batches of 256. */
+  async all(s: Samples, inputs: InputInfo[], classes: number): Promise<Float32Array> {
     const logits = new Float32Array(s.n * classes);
-    const bs = 256;
-    for (let b = 0; b < s.n; b += bs) {
-      const idx = Int32Array.from({ length: Math.min(bs, s.n - b) }, (_, i) => b + i);
-      const r = await session.run(batchFeeds(s, inputs, idx), { outputs: [out.name] });
-      const t = r[out.name];
-      if (t.data.length !== idx.length * classes) {
+    for (let b = 0; b < s.n; b += 256) {
+      const idx = Int32Array.from({ length: Math.min(256, s.n - b) }, (_, i) => b + i);
+      const t = await this.run(batchFeeds(s, inputs, idx));
+      if (t.length !== idx.length * classes) {
         throw new ShapeError(
-          `teacher: its output '${out.name}' is [${t.dims}], the student's logits have ${classes} classes`,
+          `teacher: its logits '${this.logits}' have ${t.length / idx.length} values a ` +
+            `sample, the student's ${classes}`,
         );
       }
-      logits.set(t.data as Float32Array, b * classes);
+      logits.set(t, b * classes);
     }
     return logits;
-  } finally {
-    session.release();
+  }
+
+  release(): void {
+    this.session.release();
   }
 }
 
@@ -237,7 +233,7 @@ export interface FinetuneRun {
   /** Teacher logits for the training samples, and for the validation samples. */
   teacher?: { train: Float32Array; validation?: Float32Array };
   /** The teacher itself, for augmented batches (which the precomputed logits do not cover). */
-  teacherRun?: (feeds: Record<string, Tensor>) => Promise<Float32Array>;
+  teacherRun?: Teacher;
   /** Pruning masks by parameter name for a step (Zhu & Gupta's schedule), when pruning. */
   masksAt?: (
     step: number,
@@ -414,7 +410,7 @@ export async function finetune(
         }
       }
       const teacherZ = distill && cfg.augment && run.teacherRun
-        ? await run.teacherRun(feeds)
+        ? await run.teacherRun.run(feeds)
         : undefined;
       const z = program.forward(feeds, true)[run.logits].data as Float32Array;
       const grad = new Float32Array(z.length);

@@ -213,10 +213,13 @@ export function trainingGraph(g: Graph, r: Recipe, opts: { int4BlockSize?: numbe
     layers.push({ name: node.name, scheme });
   }
   t.topoSort();
-  let out = t.outputs[0];
-  const p = out.producer;
-  if (p && !p.domain && (p.op === "Softmax" || p.op === "LogSoftmax")) out = p.inputs[0]!;
-  return { graph: t, logits: out.name, layers } satisfies TrainingGraph;
+  return { graph: t, logits: logitsOf(t).name, layers } satisfies TrainingGraph;
+}
+
+/** What a classifier is trained against: its first output, or the input of a final (Log)Softmax. */
+export function logitsOf(g: Graph): Value {
+  const out = g.outputs[0], p = out.producer;
+  return p && !p.domain && (p.op === "Softmax" || p.op === "LogSoftmax") ? p.inputs[0]! : out;
 }
 
 /** Pruning masks (1 = kept) by weight value name, for `fraction` of the recipe's sparsity. */

@@ -84,14 +84,12 @@ export class TrainProgram {
   readonly #buffers: Map<number, Float32Array>[] = [];
   readonly #extra: string[];
   #values = new Map<Value, Tensor>();
-  #ownsMod: boolean;
   #peakActivationBytes = 0;
   /** Milliseconds per node name, forward and backward, when profiling. */
   profile?: Map<string, { op: string; forwardMs: number; backwardMs: number }>;
 
-  private constructor(g: Graph, mod: KernelModule, ownsMod: boolean, opts: ProgramOptions) {
+  private constructor(g: Graph, mod: KernelModule, opts: ProgramOptions) {
     this.#g = g;
-    this.#ownsMod = ownsMod;
     this.#scratch = new Scratch(mod);
     this.#inputGrads = new Set(opts.inputGrads ?? []);
     this.#extra = opts.outputs ?? [];
@@ -176,7 +174,7 @@ export class TrainProgram {
 
   static async create(g: Graph, opts: ProgramOptions = {}): Promise<TrainProgram> {
     const mod = opts.mod ?? await KernelModule.load("auto");
-    return new TrainProgram(g, mod, !opts.mod, opts);
+    return new TrainProgram(g, mod, opts);
   }
 
   get graph(): Graph {
@@ -203,14 +201,8 @@ export class TrainProgram {
     for (const s of this.#steps) {
       s.ctx.training = training;
       const ins = s.node.inputs.map(read);
-      let outs: Tensor[];
       const t0 = this.profile ? performance.now() : 0;
-      try {
-        outs = s.op.forward(ins);
-      } catch (e) {
-        if (e instanceof TypeError) throw new ShapeError(e.message);
-        throw e;
-      }
+      const outs = s.op.forward(ins);
       if (this.profile) this.#timed(s.node).forwardMs += performance.now() - t0;
       s.node.outputs.forEach((v, i) => {
         if (outs[i]) {
@@ -324,6 +316,5 @@ export class TrainProgram {
 
   dispose(): void {
     this.#scratch.dispose();
-    void this.#ownsMod;
   }
 }

@@ -11,6 +11,7 @@
 import type { Node } from "../../graph/ir.ts";
 import type { Tensor } from "../../graph/tensor.ts";
 import type { Scratch } from "../wasm.ts";
+import { ModelError, ShapeError } from "../../errors.ts";
 
 export interface TrainContext {
   readonly node: Node;
@@ -39,9 +40,9 @@ export interface TrainOp {
 export type TrainOpFactory = (ctx: TrainContext) => TrainOp;
 
 export function f32(t: Tensor | undefined, ctx: TrainContext, what = "input"): Float32Array {
-  if (!t) throw new Error(`node '${ctx.node.name}' (${ctx.node.op}): ${what} is missing`);
+  if (!t) throw new ModelError(`node '${ctx.node.name}' (${ctx.node.op}): ${what} is missing`);
   if (!(t.data instanceof Float32Array)) {
-    throw new TypeError(
+    throw new ShapeError(
       `node '${ctx.node.name}' (${ctx.node.op}): ${what} is ${t.type}, training needs float32`,
     );
   }
