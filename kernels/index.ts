@@ -20,6 +20,7 @@ import { convBin, convF32, convI8, convWorkspaceBytes } from "./conv/conv";
 import {
   col2imF32, im2colF32, im2rowNhwcF32, row2imNhwcF32, transposeF32,
 } from "./conv/im2col";
+import { geluF32, layerNormF32, softmaxF32 } from "./nn/rowwise_f32";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -216,3 +217,26 @@ export function sqz_f32_row2im_nhwc(
 // ---- pooling and depthwise convolution (documented in their own ABI files) ---------------
 export * from "./abi_pool";
 export * from "./abi_dwconv";
+
+// ---- transformer row-wise ops (kernels/nn/rowwise_f32.ts) ---------------------------------
+// rows × n floats, row stride n, y may equal x. exp/erf are the polynomials documented in
+// rowwise_f32.ts (the same in every build); src/kernels/reference_nn.ts is the reference.
+
+/** LayerNormalization over the last axis: y = (x − mean)/√(var + eps)·gamma + beta (beta 0: none). */
+export function sqz_f32_layernorm(
+  rows: i32, n: i32, x: usize, gamma: usize, beta: usize, eps: f32, y: usize,
+): void {
+  layerNormF32(rows, n, x, gamma, beta, eps, y);
+}
+
+/** y = softmax(scale·x + mask) per row; mask 0 for none, row r's mask at mask + 4·r·ldmask. */
+export function sqz_f32_softmax(
+  rows: i32, n: i32, x: usize, scale: f32, mask: usize, ldmask: i32, y: usize,
+): void {
+  softmaxF32(rows, n, x, scale, mask, ldmask, y);
+}
+
+/** y = x·Φ(x), Gelu in its erf form, for count floats. */
+export function sqz_f32_gelu(count: i32, x: usize, y: usize): void {
+  geluF32(count, x, y);
+}

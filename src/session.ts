@@ -13,6 +13,7 @@ import { ARRAY_CLASS, elementCount, type Tensor, type TensorType } from "./graph
 import { inferShapes } from "./graph/shape_inference.ts";
 import { foldConstants } from "./graph/fold.ts";
 import { eliminateDeadCode, simplify } from "./graph/passes.ts";
+import { fuseTransformer } from "./graph/fuse_transformer.ts";
 import type { KernelBuild } from "./kernels/features.ts";
 import { KernelModule } from "./kernels/module.ts";
 import { TS_OPS } from "./ops/registry.ts";
@@ -116,6 +117,8 @@ export class Session {
       eliminateDeadCode(g);
       foldConstants(g);
       inferShapes(g);
+      // Transformer fusions first: MatMul + Add must fuse before Relu fuses into the MatMul.
+      fuseTransformer(g);
       simplify(g);
       g.topoSort();
       assignLayout(g, nhwcEligible);

@@ -44,6 +44,152 @@ export function broadcast(a: Dim[], b: Dim[], node: string): Dim[] {
   return out;
 }
 
+// ---- Symbolic values of shape tensors -------------------------------------------------------
+// A small int64 tensor computed from Shape (exporters' Shape → Gather → Unsqueeze → Concat →
+// Reshape targets) has a value made of dims, possibly symbolic, known before any run. Products
+// of symbols are canonical strings of sorted factors ("N*S"), so a dim split into N·H and
+// merged back compares equal. Only what the Reshape/Expand/ConstantOfShape rules need is
+// tracked.
+
+/** Symbolic values by Value, for the inference pass in progress. */
+let SYM = new Map<Value, Dim[]>();
+
+/** A value's elements as dims: constants' integers, or its tracked symbolic value. */
+function symbolicOf(v: Value | undefined): Dim[] | undefined {
+  if (!v) return undefined;
+  const c = v.constant;
+  if (c) {
+    if (c.data.length > 64 || !["int64", "int32"].includes(c.type)) return undefined;
+    return Array.from(c.data as ArrayLike<number | bigint>, (x) => Number(x));
+  }
+  return SYM.get(v);
+}
+
+/** Numeric coefficient and sorted symbol factors of a dim; undefined for "?". */
+function factors(d: Dim): { k: number; syms: string[] } | undefined {
+  if (typeof d === "number") return { k: d, syms: [] };
+  if (d === "?" || d === "") return undefined;
+  let k = 1;
+  const syms: string[] = [];
+  for (const f of d.split("*")) {
+    if (/^\d+$/.test(f)) k *= Number(f);
+    else syms.push(f);
+  }
+  return { k, syms: syms.sort() };
+}
+
+function fromFactors(k: number, syms: string[]): Dim {
+  if (!syms.length) return k;
+  const s = [...syms].sort().join("*");
+  return k === 1 ? s : `${k}*${s}`;
+}
+
+function mulDims(a: Dim, b: Dim): Dim {
+  const fa = factors(a), fb = factors(b);
+  if (!fa || !fb) return "?";
+  if (fa.k === 0 || fb.k === 0) return 0;
+  return fromFactors(fa.k * fb.k, [...fa.syms, ...fb.syms]);
+}
+
+/** Product of `x` divided by product of `rest`, when the division is exact. */
+function divideDims(x: Dim[], rest: Dim[]): Dim | undefined {
+  let num: Dim = 1, den: Dim = 1;
+  for (const d of x) num = mulDims(num, d);
+  for (const d of rest) den = mulDims(den, d);
+  const fn = factors(num), fd = factors(den);
+  if (!fn || !fd || fd.k === 0 || fn.k % fd.k !== 0) return undefined;
+  const left = [...fn.syms];
+  for (const s of fd.syms) {
+    const i = left.indexOf(s);
+    if (i < 0) return undefined;
+    left.splice(i, 1);
+  }
+  return fromFactors(fn.k / fd.k, left);
+}
+
+function binarySym(a: Dim, b: Dim, op: string): Dim {
+  if (typeof a === "number" && typeof b === "number") {
+    switch (op) {
+      case "Add":
+        return a + b;
+      case "Sub":
+        return a - b;
+      case "Mul":
+        return a * b;
+      case "Div":
+        return b !== 0 ? Math.trunc(a / b) : "?";
+    }
+  }
+  if (op === "Mul") return mulDims(a, b);
+  if (op === "Div") return divideDims([a], [b]) ?? "?";
+  return "?";
+}
+
+/** Tracks the symbolic value of n's output where n computes on shape values. */
+function propagateSymbolic(n: Node): void {
+  const out = n.outputs[0];
+  if (!out || n.domain) return;
+  const ins = n.inputs.map(symbolicOf);
+  let val: Dim[] | undefined;
+  switch (n.op) {
+    case "Shape": {
+      const dims = n.inputs[0]?.shape;
+      if (!dims) return;
+      const r = dims.length;
+      const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
+      val = dims.slice(clampAxis(int(n, "start", 0)), clampAxis(int(n, "end", r)));
+      break;
+    }
+    case "Gather": {
+      const data = ins[0], idx = constInts(n.inputs[1]);
+      if (!data || !idx || int(n, "axis", 0) !== 0 || n.inputs[0]?.shape?.length !== 1) return;
+      val = idx.map((i) => data[i < 0 ? i + data.length : i]);
+      if (val.some((d) => d === undefined)) return;
+      break;
+    }
+    case "Unsqueeze":
+    case "Squeeze":
+    case "Cast":
+    case "Identity":
+      if (ins[0] && ins[0].length <= 1) val = ins[0];
+      if (n.op === "Cast" && ins[0]) val = ins[0];
+      break;
+    case "Concat":
+      if (int(n, "axis", 0) !== 0 && int(n, "axis", 0) !== -1) return;
+      if (ins.some((v) => !v)) return;
+      val = ins.flatMap((v) => v!);
+      break;
+    case "Slice": {
+      const data = ins[0];
+      const starts = constInts(n.inputs[1]) ?? ints(n, "starts");
+      const ends = constInts(n.inputs[2]) ?? ints(n, "ends");
+      if (!data || !starts || !ends || starts.length !== 1) return;
+      const steps = constInts(n.inputs[4]);
+      if (steps && steps[0] !== 1) return;
+      const len = data.length;
+      const c = (v: number) => Math.min(Math.max(v < 0 ? v + len : v, 0), len);
+      val = data.slice(c(starts[0]), c(ends[0]));
+      break;
+    }
+    case "Add":
+    case "Sub":
+    case "Mul":
+    case "Div": {
+      const [a, b] = ins;
+      if (!a || !b || (a.length !== b.length && a.length !== 1 && b.length !== 1)) return;
+      const len = Math.max(a.length, b.length);
+      val = Array.from(
+        { length: len },
+        (_, i) => binarySym(a[a.length === 1 ? 0 : i], b[b.length === 1 ? 0 : i], n.op),
+      );
+      break;
+    }
+    default:
+      return;
+  }
+  if (val && val.length <= 64) SYM.set(out, val);
+}
+
 const same: Rule = (n) => set(n.outputs[0], n.inputs[0]?.type, n.inputs[0]?.shape);
 
 function elementwise(n: Node): void {
@@ -107,22 +253,26 @@ function matmul(n: Node, outType?: TensorType, bIndex = 1): void {
 
 function reshape(n: Node): void {
   const x = n.inputs[0]?.shape;
-  const target = constInts(n.inputs[1]);
-  if (!target) return set(n.outputs[0], n.inputs[0]?.type, undefined);
+  const target: Dim[] | undefined = constInts(n.inputs[1]) ?? symbolicOf(n.inputs[1]);
+  if (!target) {
+    // The rank is still known when the target's length is.
+    const len = n.inputs[1]?.shape;
+    const rank = len?.length === 1 && typeof len[0] === "number" ? len[0] : undefined;
+    return set(
+      n.outputs[0],
+      n.inputs[0]?.type,
+      rank === undefined ? undefined : new Array(rank).fill("?"),
+    );
+  }
   const allowZero = int(n, "allowzero", 0) === 1;
   const out: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? (x?.[i] ?? "?") : d));
   const minus = out.indexOf(-1);
-  if (minus >= 0) {
-    const known = x?.every((d) => typeof d === "number") &&
-      out.every((d, i) => i === minus || typeof d === "number");
-    if (known) {
-      const total = (x as number[]).reduce((p, q) => p * q, 1);
-      const rest = (out as number[]).reduce((p, q, i) => (i === minus ? p : p * q), 1);
-      out[minus] = total / rest;
-    } else {out[minus] = x?.[0] !== undefined && typeof x[0] === "string" && minus === 0
-        ? x[0]
-        : "?";}
+  if (minus >= 0 && x) {
+    const rest = out.filter((_, i) => i !== minus);
+    const q = divideDims(x, rest);
+    if (q !== undefined) out[minus] = q;
   }
+  if (minus >= 0 && out[minus] === -1) out[minus] = "?";
   set(n.outputs[0], n.inputs[0]?.type, out);
 }
 
@@ -191,7 +341,101 @@ function unsqueezeSqueeze(n: Node, unsqueeze: boolean): void {
   set(n.outputs[0], n.inputs[0]?.type, x.filter((d, i) => (norm ? !norm.includes(i) : d !== 1)));
 }
 
+function gather(n: Node): void {
+  const x = n.inputs[0]?.shape, idx = n.inputs[1]?.shape;
+  if (!x || !idx) return set(n.outputs[0], n.inputs[0]?.type, undefined);
+  let axis = int(n, "axis", 0);
+  if (axis < 0) axis += x.length;
+  set(n.outputs[0], n.inputs[0]?.type, [...x.slice(0, axis), ...idx, ...x.slice(axis + 1)]);
+}
+
+function expand(n: Node): void {
+  const x = n.inputs[0]?.shape, target = symbolicOf(n.inputs[1]);
+  set(n.outputs[0], n.inputs[0]?.type, x && target ? broadcast(x, target, n.name) : undefined);
+}
+
+function where(n: Node): void {
+  const shapes = n.inputs.map((v) => v?.shape);
+  set(
+    n.outputs[0],
+    n.inputs[1]?.type,
+    shapes.every((x) => x) ? shapes.reduce((a, b) => broadcast(a!, b!, n.name)) : undefined,
+  );
+}
+
+function compare(n: Node): void {
+  elementwise(n);
+  if (n.outputs[0]) n.outputs[0].type = "bool";
+}
+
+/** Slice with constant starts/ends/axes/steps (inputs from opset 10, attributes before). */
+function slice(n: Node): void {
+  const x = n.inputs[0]?.shape;
+  const old = !n.inputs[1];
+  const starts = old ? ints(n, "starts") : constInts(n.inputs[1]);
+  const ends = old ? ints(n, "ends") : constInts(n.inputs[2]);
+  const axes = old ? ints(n, "axes") : n.inputs[3] ? constInts(n.inputs[3]) : undefined;
+  const steps = old ? undefined : n.inputs[4] ? constInts(n.inputs[4]) : undefined;
+  if (!x || !starts || !ends || (!old && n.inputs[3] && !axes) || (n.inputs[4] && !steps)) {
+    // Rank survives any slice.
+    return set(n.outputs[0], n.inputs[0]?.type, x?.map(() => "?"));
+  }
+  const out = [...x];
+  starts.forEach((st, i) => {
+    let a = axes ? axes[i] : i;
+    if (a < 0) a += x.length;
+    const step = steps ? steps[i] : 1;
+    const d = x[a];
+    if (typeof d !== "number") {
+      // An open slice of a symbolic dim keeps it; anything else is unknown.
+      out[a] = st === 0 && step === 1 && ends[i] >= 2 ** 31 - 1 ? d : "?";
+      return;
+    }
+    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+    const norm = (v: number) => (v < 0 ? v + d : v);
+    const [b, e] = step > 0
+      ? [clamp(norm(st), 0, d), clamp(norm(ends[i]), 0, d)]
+      : [clamp(norm(st), -1, d - 1), clamp(norm(ends[i]), -1, d - 1)];
+    out[a] = Math.max(0, Math.ceil((e - b) / step));
+  });
+  set(n.outputs[0], n.inputs[0]?.type, out);
+}
+
+/** Reduce* with axes as attribute (or a constant input from ReduceSum-13 / opset 18). */
+function reduce(n: Node): void {
+  const x = n.inputs[0]?.shape;
+  if (!x) return set(n.outputs[0], n.inputs[0]?.type, undefined);
+  const axes = ints(n, "axes") ?? constInts(n.inputs[1]);
+  if (!axes && n.inputs[1]) return set(n.outputs[0], n.inputs[0]?.type, undefined);
+  const keep = int(n, "keepdims", 1) === 1;
+  const noop = int(n, "noop_with_empty_axes", 0) === 1;
+  const norm = (axes ?? []).map((a) => (a < 0 ? a + x.length : a));
+  if (!norm.length && noop) return set(n.outputs[0], n.inputs[0]?.type, x);
+  const reduced = (i: number) => !norm.length || norm.includes(i);
+  const out = keep ? x.map((d, i) => (reduced(i) ? 1 : d)) : x.filter((_, i) => !reduced(i));
+  set(n.outputs[0], n.inputs[0]?.type, out);
+}
+
 const RULES: Record<string, Rule> = {
+  Gather: gather,
+  Expand: expand,
+  Where: where,
+  Equal: compare,
+  Less: compare,
+  Greater: compare,
+  LessOrEqual: compare,
+  GreaterOrEqual: compare,
+  Not: same,
+  Slice: slice,
+  ReduceMean: reduce,
+  ReduceSum: reduce,
+  ReduceMax: reduce,
+  ReduceMin: reduce,
+  LayerNormalization: same,
+  Gelu: same,
+  Reciprocal: same,
+  Softplus: same,
+  Log: same,
   Conv: (n) => conv(n, 1),
   ConvInteger: (n) => conv(n, 1, "int32"),
   QLinearConv: (n) => conv(n, 3, n.inputs[7]?.type ?? "uint8"),
@@ -265,7 +509,7 @@ const RULES: Record<string, Rule> = {
     ),
   ConstantOfShape: (n) => {
     const v = n.attrs.value as { type?: TensorType } | undefined;
-    const dims = constInts(n.inputs[0]);
+    const dims = symbolicOf(n.inputs[0]);
     set(n.outputs[0], v?.type ?? "float32", dims);
   },
   DequantizeLinear: (n) => set(n.outputs[0], "float32", n.inputs[0]?.shape),
@@ -285,12 +529,22 @@ export const SHAPE_RULES: ReadonlySet<string> = new Set(Object.keys(RULES));
  * static shape is reported.
  */
 export function inferShapes(g: Graph): void {
+  SYM = new Map();
+  try {
+    inferAll(g);
+  } finally {
+    SYM = new Map();
+  }
+}
+
+function inferAll(g: Graph): void {
   for (const n of g.nodes) {
     const rule = RULES[n.op];
     if (!rule || (n.domain && n.domain !== "ai.onnx")) continue;
     const declared = n.outputs.map((v) => v.shape);
     try {
       rule(n);
+      propagateSymbolic(n);
       // Dropout's mask is bool from opset 10; before, it has the input's type.
       if (n.op === "Dropout" && n.outputs[1] && (g.opsets.get("") ?? 99) < 10) {
         n.outputs[1].type = n.inputs[0]?.type;

@@ -114,6 +114,25 @@ export interface KernelExports {
     ldcol: number,
     x: number,
   ): void;
+  sqz_f32_layernorm(
+    rows: number,
+    n: number,
+    x: number,
+    gamma: number,
+    beta: number,
+    eps: number,
+    y: number,
+  ): void;
+  sqz_f32_softmax(
+    rows: number,
+    n: number,
+    x: number,
+    scale: number,
+    mask: number,
+    ldmask: number,
+    y: number,
+  ): void;
+  sqz_f32_gelu(count: number, x: number, y: number): void;
   sqz_f32_transpose(
     rows: number,
     cols: number,

@@ -350,7 +350,7 @@ function globalPoolOp(max: boolean): OpImpl {
 // Matrix products
 
 /** A batched product [...batch, M, K] × [...batch, K, N] after numpy.matmul's 1-D promotion. */
-interface MatmulPlan {
+export interface MatmulPlan {
   /** Output dims as returned (promoted 1-D dims removed). */
   outDims: number[];
   /** Output dims with M and N kept: what per-row / per-column parameters broadcast against. */
@@ -388,7 +388,7 @@ function offsetsOver(dims: number[], strides: number[], scale: number): Int32Arr
   return out;
 }
 
-function planMatmul(a: number[], b: number[], node: Node): MatmulPlan {
+export function planMatmul(a: number[], b: number[], node: Node): MatmulPlan {
   if (a.length === 0 || b.length === 0) {
     throw new ShapeError(`${where(node)}: operands must have rank ≥ 1, got [${a}] and [${b}]`);
   }
@@ -520,8 +520,14 @@ const matMul: OpImpl = (inputs, ctx) => {
   }
   const buf = outBuf(y);
   const av = numbers(a), bv = numbers(b), acc = new Float64Array(mn);
+  // A bias [N] as third input: what graph/fuse_transformer.ts fuses from MatMul + Add.
+  const bias = inputs[2] && numbers(inputs[2]);
+  if (bias && bias.length !== p.n) {
+    throw new ShapeError(`${where(node)}: the fused bias has ${bias.length} values, N is ${p.n}`);
+  }
   for (let bi = 0; bi < p.batch; bi++) {
     matmulInto(av, p.aOff[bi], bv, p.bOff[bi], p.m, p.k, p.n, false, acc);
+    if (bias) { for (let i = 0; i < mn; i++) acc[i] += bias[i % p.n]; }
     buf.set(acc, bi * mn);
   }
   return [finish(y, buf)];

@@ -50,7 +50,23 @@ interface Plan {
   offsets: Map<number, { off: number; bytes: number }>;
   size: number;
   lowerBound: number;
+  /** Outputs of the shape-only steps for this plan's input shapes, by step. */
+  shapeValues: Map<number, Tensor[]>;
 }
+
+/** Ops whose outputs depend only on the shapes of their inputs. */
+const SHAPE_OPS = new Set(["Shape", "Size"]);
+/** Ops that must run every time even on shape-only inputs. */
+const NONDETERMINISTIC = new Set([
+  "RandomNormal",
+  "RandomUniform",
+  "RandomNormalLike",
+  "RandomUniformLike",
+  "Multinomial",
+  "Bernoulli",
+]);
+/** Largest value kept per input signature: shape arithmetic is tiny, activations are not. */
+const SHAPE_VALUE_LIMIT = 4096;
 
 /** A value during a run: resident at `ptr` in Wasm memory (ptr ≥ 0), or a JS tensor. */
 interface Slot {
@@ -84,6 +100,13 @@ export class Executor {
   #arenaBytes = 0;
   #lastPlan?: Plan;
   #profile: NodeProfile[] = [];
+  /**
+   * Steps whose outputs are fixed once the input shapes are: Shape/Size and the arithmetic on
+   * their results (Gather → Unsqueeze → Concat → Reshape targets, Range, ConstantOfShape…).
+   * The first run of a signature computes them; later runs of that signature reuse the values,
+   * which is constant folding specialized per input signature.
+   */
+  readonly #shapeOnly: boolean[];
 
   constructor(
     readonly graph: Graph,
@@ -113,6 +136,15 @@ export class Executor {
     this.#outputs.forEach((outs, step) => outs.forEach((i) => (this.#firstUse[i] = step)));
     for (const v of graph.inputs) this.#firstUse[this.#index.get(v)!] = 0;
     for (const v of graph.outputs) this.#lastUse[this.#index.get(v)!] = nodes.length;
+    const shapeValue = new Set<Value>();
+    this.#shapeOnly = nodes.map((n, step) => {
+      if (impls[step].kind !== "ts" || n.domain || NONDETERMINISTIC.has(n.op)) return false;
+      const only = SHAPE_OPS.has(n.op) ||
+        (n.inputs.some((v) => v && shapeValue.has(v)) &&
+          n.inputs.every((v) => !v || v.constant || shapeValue.has(v)));
+      if (only) { for (const v of n.outputs) shapeValue.add(v); }
+      return only;
+    });
   }
 
   /** Per-node timings of the last run made with profiling on. */
@@ -137,6 +169,7 @@ export class Executor {
     const plan = this.#plans.get(key);
     const slots = new Array<Slot | undefined>(this.#values.length);
     const sizes = plan ? undefined : new Map<number, number>();
+    const shapeValues = plan ? undefined : new Map<number, Tensor[]>();
     const mod = this.mod;
     let base = 0;
     if (plan) {
@@ -210,6 +243,20 @@ export class Executor {
           }
           return s;
         };
+        const cached = this.#shapeOnly[step] ? plan?.shapeValues.get(step) : undefined;
+        if (cached) {
+          cached.forEach((t, i) => {
+            slots[outs[i]] = {
+              type: t.type,
+              dims: t.dims as number[],
+              ptr: -1,
+              owned: false,
+              js: t,
+            };
+          });
+          for (const vi of ins) if (vi >= 0 && this.#lastUse[vi] === step) release(vi);
+          continue;
+        }
         const t0 = profile ? performance.now() : 0;
         let macs: number | void = undefined;
         try {
@@ -274,6 +321,16 @@ export class Executor {
               if (typeof lo === "number" || typeof hi === "number") clampInPlace(t, lo, hi);
               place(outs[i], t);
             });
+            if (shapeValues && this.#shapeOnly[step]) {
+              const kept = results.slice(0, outs.length);
+              if (kept.every((t) => t.data.length <= SHAPE_VALUE_LIMIT)) {
+                // Copies: the results may be arena views that the next run overwrites.
+                shapeValues.set(
+                  step,
+                  kept.map((t) => ({ ...t, dims: [...t.dims], data: t.data.slice() }) as Tensor),
+                );
+              }
+            }
           }
         } catch (e) {
           if (e instanceof SqzError) {
@@ -310,11 +367,11 @@ export class Executor {
       });
     } finally {
       for (let i = 0; i < slots.length; i++) release(i);
-      if (sizes) this.#plans.set(key, this.#makePlan(sizes));
+      if (sizes) this.#plans.set(key, this.#makePlan(sizes, shapeValues!));
     }
   }
 
-  #makePlan(sizes: Map<number, number>): Plan {
+  #makePlan(sizes: Map<number, number>, shapeValues: Map<number, Tensor[]>): Plan {
     const ids = [...sizes.keys()].filter((vi) => sizes.get(vi)! > 0);
     const lifetimes = ids.map((vi) => {
       const first = Math.max(this.#firstUse[vi], 0);
@@ -323,7 +380,7 @@ export class Executor {
     const p = planArena(lifetimes);
     const offsets = new Map<number, { off: number; bytes: number }>();
     ids.forEach((vi, i) => offsets.set(vi, { off: p.offsets[i], bytes: lifetimes[i].size }));
-    return { offsets, size: p.size, lowerBound: p.lowerBound };
+    return { offsets, size: p.size, lowerBound: p.lowerBound, shapeValues };
   }
 
   dispose(): void {

@@ -20,6 +20,13 @@ function gemmBias(node: Node, n: number, beta: number): Float32Array | undefined
   return Float32Array.from({ length: n }, (_, j) => beta * src[count === 1 ? 0 : j]);
 }
 
+function matmulBias(node: Node, n: number): Float32Array | undefined | null {
+  const c = node.inputs[2];
+  if (!c) return undefined;
+  const t = c.constant;
+  return t && t.type === "float32" && t.data.length === n ? t.data as Float32Array : null;
+}
+
 export const gemmF32: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp | undefined => {
   const isGemm = node.op === "Gemm";
   const b = node.inputs[1]?.constant;
@@ -32,7 +39,8 @@ export const gemmF32: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp |
   if (k === 0 || n === 0) return undefined;
   const alpha = isGemm ? attrFloat(node, "alpha", 1) : 1;
   const beta = isGemm ? attrFloat(node, "beta", 1) : 1;
-  const bias = isGemm ? gemmBias(node, n, beta) : undefined;
+  // A MatMul's third input is the bias graph/fuse_transformer.ts fused into it.
+  const bias = isGemm ? gemmBias(node, n, beta) : matmulBias(node, n);
   if (bias === null) return undefined;
   const weights = alpha === 1
     ? b.data as Float32Array

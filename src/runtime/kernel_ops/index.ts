@@ -6,6 +6,10 @@ import { NHWC_DOMAIN } from "../layout.ts";
 import { convEligible, nhwcConv } from "./conv.ts";
 import { nhwcPool, poolEligible } from "./pool.ts";
 import { gemmF32 } from "./gemm.ts";
+import { matmulDynamicF32 } from "./matmul.ts";
+import { geluF32, layerNormF32, softmaxF32 } from "./rowwise.ts";
+import { attentionF32 } from "./attention.ts";
+import { ATTENTION_OP } from "../../graph/fuse_transformer.ts";
 import { nhwcQConv, qconvEligible } from "./qconv.ts";
 import { qgemm, qgemmEligible } from "./qgemm.ts";
 import { SQZ_DOMAIN } from "../../graph/qdq.ts";
@@ -20,7 +24,11 @@ export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   [`${NHWC_DOMAIN}.QLinearConv`]: nhwcQConv,
   [`${NHWC_DOMAIN}.ConvInteger`]: nhwcQConv,
   Gemm: gemmF32,
-  MatMul: gemmF32,
+  MatMul: (n, env) => gemmF32(n, env) ?? matmulDynamicF32(n, env),
+  LayerNormalization: layerNormF32,
+  Softmax: softmaxF32,
+  Gelu: geluF32,
+  [`${SQZ_DOMAIN}.${ATTENTION_OP}`]: attentionF32,
   QLinearMatMul: qgemm,
   MatMulInteger: qgemm,
   [`${SQZ_DOMAIN}.QGemm`]: qgemm,

@@ -1,0 +1,134 @@
+// The transformer row-wise kernels (LayerNorm, softmax with scale and mask, Gelu) in every
+// build against their f64 references, over widths around the vector width (1, 3, 4, 5, 7, …)
+// and row counts including 1; guard floats around every buffer must stay untouched.
+// Tolerances: LayerNorm 2e-6 and softmax (2e-6 + n·1e-8) relative (f32 rounding of sums of
+// up to 1000 terms); Gelu 3e-7·(1 + |x|) (erf polynomial 1.5e-7 absolute, times x/2, plus
+// rounding).
+import assert from "node:assert/strict";
+import { geluElements, layerNormRows, softmaxRows } from "../src/kernels/rowwise.ts";
+import { geluRef, layerNormRef, softmaxRef } from "../src/kernels/reference_nn.ts";
+import type { KernelModule } from "../src/kernels/module.ts";
+import { ArgumentError, ShapeError } from "../src/errors.ts";
+import { loadBuilds, randInt, rng } from "./util.ts";
+
+const mods = await loadBuilds();
+const GUARD = 8;
+const WIDTHS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128, 257, 1000];
+
+function normal(r: () => number, n: number, std = 1, mean = 0): Float32Array {
+  return Float32Array.from(
+    { length: n },
+    () => mean + std * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()),
+  );
+}
+
+/** Uploads data between guard floats; returns the data pointer and a checker of the guards. */
+function guarded(mod: KernelModule, data: Float32Array): { p: number; intact(): boolean } {
+  const base = mod.heap.alloc((data.length + 2 * GUARD) * 4);
+  const all = mod.f32(base, data.length + 2 * GUARD);
+  all.fill(-7.25);
+  all.set(data, GUARD);
+  return {
+    p: base + GUARD * 4,
+    intact() {
+      const v = mod.f32(base, data.length + 2 * GUARD);
+      for (let i = 0; i < GUARD; i++) {
+        if (v[i] !== -7.25 || v[GUARD + data.length + i] !== -7.25) return false;
+      }
+      return true;
+    },
+  };
+}
+
+function close(got: Float32Array, want: Float32Array, tol: (i: number) => number, what: string) {
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= tol(i))) assert.fail(`${what}: element ${i} is ${got[i]}, want ${want[i]}`);
+  }
+}
+
+for (const mod of mods) {
+  Deno.test(`layernorm matches the reference (${mod.build})`, () => {
+    const r = rng(11);
+    for (const n of WIDTHS) {
+      const rows = randInt(r, 1, 5);
+      const x = normal(r, rows * n, 3, 1.5);
+      const gamma = normal(r, n, 0.3, 1), beta = normal(r, n, 0.2);
+      for (const withBeta of [true, false]) {
+        for (const inPlace of [false, true]) {
+          const bx = guarded(mod, x), by = inPlace ? bx : guarded(mod, new Float32Array(x.length));
+          const bg = guarded(mod, gamma), bb = guarded(mod, beta);
+          layerNormRows(mod, rows, n, bx.p, bg.p, withBeta ? bb.p : 0, 1e-5, by.p);
+          const want = layerNormRef(x, rows, n, gamma, withBeta ? beta : undefined, 1e-5);
+          close(mod.f32(by.p, x.length), want, (i) => 2e-6 * (1 + Math.abs(want[i])), `n=${n}`);
+          assert.ok(bx.intact() && by.intact(), `guards n=${n}`);
+        }
+      }
+    }
+  });
+
+  Deno.test(`softmax with scale and mask matches the reference (${mod.build})`, () => {
+    const r = rng(12);
+    for (const n of WIDTHS) {
+      const rows = randInt(r, 1, 6);
+      const x = normal(r, rows * n, 4);
+      for (const maskKind of ["none", "full", "shared"] as const) {
+        const ld = maskKind === "full" ? n : 0;
+        const m = maskKind === "none" ? undefined : Float32Array.from(
+          { length: maskKind === "full" ? rows * n : n },
+          // Padding positions get the most negative float, as HF masks do (not the first one:
+          // a row needs an unmasked entry).
+          (_, i) => (i % n !== 0 && r() < 0.3 ? -3.4028234663852886e38 : 0),
+        );
+        const scale = 0.125 + r();
+        const bx = guarded(mod, x), by = guarded(mod, new Float32Array(x.length));
+        const bm = m ? guarded(mod, m) : undefined;
+        softmaxRows(mod, rows, n, bx.p, by.p, scale, bm?.p ?? 0, ld);
+        const want = softmaxRef(x, rows, n, scale, m, ld);
+        const got = mod.f32(by.p, x.length);
+        close(
+          got,
+          want,
+          (i) => (2e-6 + 1e-8 * n) * Math.max(want[i], 1e-3),
+          `n=${n} mask=${maskKind}`,
+        );
+        for (let row = 0; row < rows; row++) {
+          let s = 0;
+          for (let i = 0; i < n; i++) s += got[row * n + i];
+          assert.ok(Math.abs(s - 1) < 1e-5, `row sums to ${s}`);
+        }
+        assert.ok(bx.intact() && by.intact() && (!bm || bm.intact()), `guards n=${n}`);
+      }
+    }
+  });
+
+  Deno.test(`gelu matches the erf reference (${mod.build})`, () => {
+    const r = rng(13);
+    for (const n of [...WIDTHS, 4099]) {
+      const x = normal(r, n, 3);
+      // The extremes: large |x| (erf saturates, exp underflows) and exact zeros.
+      if (n > 8) x.set([0, -0, 12, -12, 40, -40, 1e-8, -1e-8]);
+      const bx = guarded(mod, x), by = guarded(mod, new Float32Array(n));
+      geluElements(mod, n, bx.p, by.p);
+      const want = geluRef(x);
+      close(
+        mod.f32(by.p, n),
+        want,
+        (i) => 3e-7 * (1 + Math.abs(x[i])) + 1e-7 * Math.abs(want[i]),
+        `n=${n}`,
+      );
+      assert.ok(bx.intact() && by.intact(), `guards n=${n}`);
+    }
+  });
+
+  Deno.test(`row-wise kernels refuse bad calls before running (${mod.build})`, () => {
+    const p = mod.heap.alloc(64);
+    assert.throws(() => layerNormRows(mod, 1, 0, p, p, 0, 1e-5, p), ShapeError);
+    assert.throws(() => layerNormRows(mod, 1, 4, p, p, 0, -1, p), ArgumentError);
+    assert.throws(() => layerNormRows(mod, 1, 4, 3, p, 0, 1e-5, p), ArgumentError);
+    assert.throws(() => softmaxRows(mod, 1.5, 4, p, p), ShapeError);
+    assert.throws(() => softmaxRows(mod, 1, 4, p, p, NaN), ArgumentError);
+    assert.throws(() => geluElements(mod, -1, p, p), ShapeError);
+    mod.heap.free(p);
+  });
+}
