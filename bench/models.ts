@@ -6,7 +6,8 @@
 // the input copied in and the output copied out, for both engines; both sessions are warmed
 // up, then timed in interleaved rounds (bench/timing.ts) and reported as medians.
 import * as ort from "onnxruntime-web";
-import { bestBuild, Session, type Tensor } from "../src/mod.ts";
+import { bestBuild, compress, Session, type Tensor } from "../src/mod.ts";
+import { encoderFeeds, encoderModel } from "./transformer_zoo.ts";
 import { decodeModel } from "../src/onnx/proto.ts";
 import { ArgumentError } from "../src/errors.ts";
 import { initOrt } from "./baselines/ort.ts";
@@ -22,14 +23,18 @@ export const LIGHT_MODELS = [
 
 /** Float32 tensor as both engines take it. */
 export interface Feed {
+  type?: "float32";
   dims: number[];
   data: Float32Array;
 }
 
+/** An input: a float feed, or an int64 tensor (token ids, attention masks). */
+export type InputFeed = Feed | { type: "int64"; dims: number[]; data: BigInt64Array };
+
 export interface OrtRunner {
-  run(feeds: Record<string, Feed>): Promise<Record<string, Feed>>;
+  run(feeds: Record<string, InputFeed>): Promise<Record<string, Feed>>;
   /** Runs and drops the outputs (for timing). */
-  runDiscard(feeds: Record<string, Feed>): Promise<void>;
+  runDiscard(feeds: Record<string, InputFeed>): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -43,9 +48,11 @@ export async function ortRunner(bytes: Uint8Array): Promise<OrtRunner> {
     interOpNumThreads: 1,
     executionMode: "sequential",
   });
-  const toOrt = (feeds: Record<string, Feed>) =>
+  const toOrt = (feeds: Record<string, InputFeed>) =>
     Object.fromEntries(
-      Object.entries(feeds).map(([k, f]) => [k, new ort.Tensor("float32", f.data, f.dims)]),
+      Object.entries(feeds).map((
+        [k, f],
+      ) => [k, new ort.Tensor(f.type ?? "float32", f.data as Float32Array, f.dims)]),
     );
   return {
     async run(feeds) {
@@ -78,9 +85,8 @@ export function lightModelsDir(): string | undefined {
 export interface BenchModel {
   name: string;
   bytes: Uint8Array;
-  inputName: string;
   outputName: string;
-  input: Feed;
+  feeds: Record<string, InputFeed>;
 }
 
 /** The first graph input that is not an initializer, with unknown dims set to 1. */
@@ -98,7 +104,7 @@ function lightModel(dir: string, name: string): BenchModel {
   });
   const n = dims.reduce((a, b) => a * b, 1);
   const data = Float32Array.from({ length: n }, (_, i) => i / n);
-  return { name, bytes, inputName: input.name, outputName: output.name, input: { dims, data } };
+  return { name, bytes, outputName: output.name, feeds: { [input.name]: { dims, data } } };
 }
 
 function zooBenchModel(name: string): BenchModel {
@@ -106,10 +112,30 @@ function zooBenchModel(name: string): BenchModel {
   return {
     name,
     bytes: m.bytes,
-    inputName: m.inputName,
     outputName: m.outputName,
-    input: { dims: [1, ...m.itemDims], data: zooInput(m, 1, 7) },
+    feeds: { [m.inputName]: { dims: [1, ...m.itemDims], data: zooInput(m, 1, 7) } },
   };
+}
+
+/**
+ * The transformer rows: batch 1, sequence 128, d 256, 4 heads, 4 layers, FF 1024, as torch
+ * (nn.TransformerEncoder) and HF BERT export them; each in float and as sqz's int8-dynamic
+ * artifact (MatMulInteger, what ORT's quantize_dynamic writes), which both engines run.
+ */
+export const TRANSFORMER_MODELS = [
+  "torch_encoder",
+  "bert_encoder",
+  "torch_encoder_int8dyn",
+  "bert_encoder_int8dyn",
+];
+
+async function transformerBenchModel(name: string): Promise<BenchModel> {
+  const style = name.startsWith("torch") ? "torch" : "bert";
+  const m = encoderModel({ style, layers: 4, d: 256, heads: 4, ff: 1024, seq: 128 });
+  let bytes = m.bytes;
+  if (name.endsWith("_int8dyn")) bytes = (await compress(m.bytes, "int8")).model;
+  const feeds = encoderFeeds(m, 1, 7) as Record<string, InputFeed>;
+  return { name: `${name}_l4_d256_s128`, bytes, outputName: m.outputName, feeds };
 }
 
 interface Result {
@@ -131,7 +157,10 @@ export async function benchModels(
 ): Promise<Result[]> {
   await initOrt();
   const build = bestBuild();
-  const models: (() => BenchModel)[] = ZOO_NAMES.map((n) => () => zooBenchModel(n));
+  const models: (() => BenchModel | Promise<BenchModel>)[] = ZOO_NAMES.map((n) => () =>
+    zooBenchModel(n)
+  );
+  models.push(...TRANSFORMER_MODELS.map((n) => () => transformerBenchModel(n)));
   const dir = lightModelsDir();
   if (dir) models.push(...LIGHT_MODELS.map((n) => () => lightModel(dir, n)));
   else {
@@ -139,12 +168,18 @@ export async function benchModels(
       "models: light models skipped, ../shared/conformance/onnx-models not found (set SQZ_CONFORMANCE_DIR)",
     );
   }
-  const names = [...ZOO_NAMES, ...(dir ? LIGHT_MODELS : [])];
+  const names = [...ZOO_NAMES, ...TRANSFORMER_MODELS, ...(dir ? LIGHT_MODELS : [])];
   const results: Result[] = [];
   const summary: (string | number)[][] = [];
   for (let i = 0; i < models.length; i++) {
     if (only && !only.some((p) => names[i].startsWith(p))) continue;
-    const m = models[i]();
+    let m: BenchModel;
+    try {
+      m = await models[i]();
+    } catch (e) {
+      console.error(`models: ${names[i]} skipped, it could not be built: ${(e as Error).message}`);
+      continue;
+    }
     let sqz: Session;
     try {
       sqz = await Session.create(m.bytes, { build });
@@ -154,12 +189,14 @@ export async function benchModels(
     }
     const ortr = await ortRunner(m.bytes);
     try {
-      const feed: Tensor = { type: "float32", dims: m.input.dims, data: m.input.data };
-      const feeds = { [m.inputName]: m.input };
+      const feeds = m.feeds;
+      const sqzFeeds = Object.fromEntries(
+        Object.entries(feeds).map(([k, f]) => [k, { type: f.type ?? "float32", ...f } as Tensor]),
+      );
       // One checked run first, so a wrong result is not benchmarked silently.
       let diff: number;
       try {
-        const ours = (await sqz.run({ [m.inputName]: feed }))[m.outputName];
+        const ours = (await sqz.run(sqzFeeds))[m.outputName];
         const ref = (await ortr.run(feeds))[m.outputName];
         diff = maxAbsDiff(ours.data as Float32Array, ref.data);
       } catch (e) {
@@ -168,7 +205,7 @@ export async function benchModels(
       }
       const [ts, to] = await measureInterleaved(
         [
-          async () => void await sqz.run({ [m.inputName]: feed }),
+          async () => void await sqz.run(sqzFeeds),
           () => ortr.runDiscard(feeds),
         ],
         quick ? { minRounds: 5, budgetMs: 1000, warmupMs: 200 } : { minRounds: 9, budgetMs: 4000 },

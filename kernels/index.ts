@@ -20,7 +20,7 @@ import { convBin, convF32, convI8, convWorkspaceBytes } from "./conv/conv";
 import {
   col2imF32, im2colF32, im2rowNhwcF32, row2imNhwcF32, transposeF32,
 } from "./conv/im2col";
-import { geluF32, layerNormF32, softmaxF32 } from "./nn/rowwise_f32";
+import { binaryF32, geluF32, layerNormF32, softmaxF32 } from "./nn/rowwise_f32";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -239,4 +239,12 @@ export function sqz_f32_softmax(
 /** y = x·Φ(x), Gelu in its erf form, for count floats. */
 export function sqz_f32_gelu(count: i32, x: usize, y: usize): void {
   geluF32(count, x, y);
+}
+
+/**
+ * y[i] = a[i] ∘ b[i mod bn] for i < n (bn divides n; bn = n same shape, 1 a scalar); op 0 add,
+ * 1 sub, 2 mul, 3 div. y may be a.
+ */
+export function sqz_f32_binary(op: i32, n: i32, a: usize, b: usize, bn: i32, y: usize): void {
+  binaryF32(op, n, a, b, bn, y);
 }

@@ -132,3 +132,29 @@ for (const mod of mods) {
     mod.heap.free(p);
   });
 }
+
+for (const mod of mods) {
+  Deno.test(`binary add/sub/mul/div with a repeating operand is exact (${mod.build})`, () => {
+    const r = rng(14);
+    for (const bn of [1, 2, 3, 4, 5, 7, 8, 9, 64, 65]) {
+      for (const blocks of [1, 2, 3, 5]) {
+        const n = bn * blocks;
+        const a = normal(r, n, 2), b = normal(r, bn, 2);
+        for (let op = 0; op < 4; op++) {
+          const ba = guarded(mod, a), bb = guarded(mod, b), by = guarded(mod, new Float32Array(n));
+          mod.exports.sqz_f32_binary(op, n, ba.p, bb.p, bn, by.p);
+          // One f32 operation per element: every build must give the correctly rounded result.
+          const f = [(x: number, y: number) =>
+            x + y, (x: number, y: number) =>
+            x - y, (x: number, y: number) =>
+            x * y, (x: number, y: number) =>
+            x / y][op];
+          const want = Float32Array.from(a, (x, i) =>
+            f(x, b[i % bn]));
+          assert.deepEqual(mod.f32(by.p, n), want, `op ${op} bn ${bn} n ${n}`);
+          assert.ok(ba.intact() && bb.intact() && by.intact(), `guards op ${op} bn ${bn}`);
+        }
+      }
+    }
+  });
+}

@@ -261,3 +261,66 @@ export function geluF32(count: i32, x: usize, y: usize): void {
     store<f32>(y + o, geluS(load<f32>(x + o)));
   }
 }
+
+// Binary element-wise ops for the residual and bias adds between the fused ops: y = a ∘ b with
+// b repeating every bn elements (bn = n: same shape; bn = 1: a scalar; else b is a trailing
+// block of a's shape). op: 0 add, 1 sub, 2 mul, 3 div.
+
+// @ts-ignore: decorator
+@inline function applyV(op: i32, a: v128, b: v128): v128 {
+  if (op === 0) return f32x4.add(a, b);
+  if (op === 1) return f32x4.sub(a, b);
+  if (op === 2) return f32x4.mul(a, b);
+  return f32x4.div(a, b);
+}
+
+// @ts-ignore: decorator
+@inline function applyS(op: i32, a: f32, b: f32): f32 {
+  if (op === 0) return a + b;
+  if (op === 1) return a - b;
+  if (op === 2) return a * b;
+  return a / b;
+}
+
+// @ts-ignore: decorator
+@inline function binaryBlocks(op: i32, n: i32, a: usize, b: usize, bn: i32, y: usize): void {
+  if (bn === 1) {
+    // A scalar b: one run over all of a.
+    const sb = load<f32>(b);
+    let i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vb = f32x4.splat(sb);
+      for (; i + 4 <= n; i += 4) {
+        const o = <usize>i << 2;
+        v128.store(y + o, applyV(op, v128.load(a + o), vb));
+      }
+    }
+    for (; i < n; i++) {
+      const o = <usize>i << 2;
+      store<f32>(y + o, applyS(op, load<f32>(a + o), sb));
+    }
+    return;
+  }
+  for (let base = 0; base < n; base += bn) {
+    const pa = a + (<usize>base << 2), py = y + (<usize>base << 2);
+    let i = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; i + 4 <= bn; i += 4) {
+        const o = <usize>i << 2;
+        v128.store(py + o, applyV(op, v128.load(pa + o), v128.load(b + o)));
+      }
+    }
+    for (; i < bn; i++) {
+      const o = <usize>i << 2;
+      store<f32>(py + o, applyS(op, load<f32>(pa + o), load<f32>(b + o)));
+    }
+  }
+}
+
+export function binaryF32(op: i32, n: i32, a: usize, b: usize, bn: i32, y: usize): void {
+  // One instantiation per op, so the op test leaves the inner loops.
+  if (op === 0) binaryBlocks(0, n, a, b, bn, y);
+  else if (op === 1) binaryBlocks(1, n, a, b, bn, y);
+  else if (op === 2) binaryBlocks(2, n, a, b, bn, y);
+  else binaryBlocks(3, n, a, b, bn, y);
+}

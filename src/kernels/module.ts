@@ -133,6 +133,7 @@ export interface KernelExports {
     y: number,
   ): void;
   sqz_f32_gelu(count: number, x: number, y: number): void;
+  sqz_f32_binary(op: number, n: number, a: number, b: number, bn: number, y: number): void;
   sqz_f32_transpose(
     rows: number,
     cols: number,

@@ -9,6 +9,7 @@ import { gemmF32 } from "./gemm.ts";
 import { matmulDynamicF32 } from "./matmul.ts";
 import { geluF32, layerNormF32, softmaxF32 } from "./rowwise.ts";
 import { attentionF32 } from "./attention.ts";
+import { binaryF32 } from "./elementwise.ts";
 import { ATTENTION_OP } from "../../graph/fuse_transformer.ts";
 import { nhwcQConv, qconvEligible } from "./qconv.ts";
 import { qgemm, qgemmEligible } from "./qgemm.ts";
@@ -25,6 +26,10 @@ export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   [`${NHWC_DOMAIN}.ConvInteger`]: nhwcQConv,
   Gemm: gemmF32,
   MatMul: (n, env) => gemmF32(n, env) ?? matmulDynamicF32(n, env),
+  Add: binaryF32,
+  Sub: binaryF32,
+  Mul: binaryF32,
+  Div: binaryF32,
   LayerNormalization: layerNormF32,
   Softmax: softmaxF32,
   Gelu: geluF32,

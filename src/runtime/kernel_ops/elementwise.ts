@@ -1,0 +1,57 @@
+// Add, Sub, Mul and Div of float32 tensors on the Wasm binary kernel when one operand is the
+// other's shape or a trailing block of it (residual adds, per-feature scales, scalars), which
+// is what runs between the fused ops of a transformer. Any other broadcast runs the TypeScript
+// op on views of the same inputs, so the node never fails for being unusual.
+import type { Node } from "../../graph/ir.ts";
+import type { KernelEnv, KernelOpFactory, KernelRunContext } from "../kernel_op.ts";
+import { TS_OPS } from "../../ops/registry.ts";
+import { jsContext } from "../../ops/types.ts";
+
+const CODES: Record<string, number> = { Add: 0, Sub: 1, Mul: 2, Div: 3 };
+const COMMUTATIVE = new Set(["Add", "Mul"]);
+
+/** Elements of b's shape when it is a trailing block of a's (leading 1s ignored). */
+function trailingBlock(a: readonly number[], b: readonly number[]): number | undefined {
+  let i = 0;
+  while (i < b.length && b[i] === 1 && b.length - i > 0) i++;
+  const core = b.slice(i);
+  if (core.length > a.length || b.length > a.length) return undefined;
+  const tail = a.slice(a.length - core.length);
+  if (core.some((d, j) => d !== tail[j])) return undefined;
+  return core.reduce((p, d) => p * d, 1);
+}
+
+export const binaryF32: KernelOpFactory = (node: Node, env: KernelEnv) => {
+  const code = CODES[node.op];
+  if (code === undefined || node.domain || node.inputs.length !== 2) return undefined;
+  if (node.inputs.some((v) => !v || (v.type && v.type !== "float32"))) return undefined;
+  if (node.inputs.every((v) => v!.constant)) return undefined;
+  const fallback = TS_OPS[node.op];
+  return {
+    run(ctx: KernelRunContext) {
+      const general = () => {
+        // Other types or a general broadcast: the TypeScript op, written to the output.
+        const r = fallback([ctx.input(0), ctx.input(1)], jsContext(node, env.opset))[0];
+        const out = ctx.outputPtr(0, r.type, [...r.dims]);
+        const src = r.data;
+        new Uint8Array(ctx.mod.memory.buffer, out, src.byteLength).set(
+          new Uint8Array(src.buffer, src.byteOffset, src.byteLength),
+        );
+      };
+      if (ctx.inputType(0) !== "float32" || ctx.inputType(1) !== "float32") return general();
+      const da = ctx.inputDims(0), db = ctx.inputDims(1);
+      let [x, y, dx] = [0, 1, da];
+      let bn = trailingBlock(da, db);
+      if (bn === undefined && COMMUTATIVE.has(node.op)) {
+        bn = trailingBlock(db, da);
+        [x, y, dx] = [1, 0, db];
+      }
+      const n = dx.reduce((p, d) => p * d, 1);
+      if (bn === undefined || (bn === 0 && n !== 0)) return general();
+      const pa = ctx.inputPtr(x), pb = ctx.inputPtr(y);
+      const out = ctx.outputPtr(0, "float32", [...dx]);
+      if (n) ctx.mod.exports.sqz_f32_binary(code, n, pa, pb, bn, out);
+    },
+    dispose() {},
+  };
+};
