@@ -81,6 +81,7 @@ export async function openDeps(
       concurrency: config.jobConcurrency,
       timeoutMs: config.jobTimeoutMs,
       maxAttempts: config.jobMaxAttempts,
+      externalDataThreshold: config.externalDataThreshold,
       delayMs: config.testJobDelayMs,
       epochDelayMs: config.testEpochDelayMs,
     },

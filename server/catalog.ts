@@ -22,7 +22,10 @@ export interface ModelView {
   id: string;
   name?: string;
   sha256: string;
+  /** The model's size: the .onnx plus its external data files. */
   bytes: number;
+  /** With external data: the .onnx file alone (bytes less the external files). */
+  graphBytes?: number;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   opHistogram: Record<string, number>;
@@ -38,6 +41,7 @@ export function modelView(m: ModelRecord): ModelView {
     ...(m.name ? { name: m.name } : {}),
     sha256: m.sha256,
     bytes: m.bytes,
+    ...(m.external.length ? { graphBytes: graphBytes(m) } : {}),
     inputs: m.inputs,
     outputs: m.outputs,
     opHistogram: m.opHistogram,
@@ -46,6 +50,11 @@ export function modelView(m: ModelRecord): ModelView {
     ...(m.jobId ? { jobId: m.jobId } : {}),
     createdAt: m.createdAt,
   };
+}
+
+/** The .onnx file's bytes of a model record (its `bytes` count the external files too). */
+export function graphBytes(m: ModelRecord): number {
+  return m.bytes - m.external.reduce((a, f) => a + f.bytes, 0);
 }
 
 const spec = (v: ValueMetadata): TensorSpec => ({ name: v.name, type: v.type, dims: [...v.dims] });
@@ -219,7 +228,8 @@ export class Catalog {
         id: newId("m"),
         name: input.name ?? null,
         sha256: sha,
-        bytes: input.bytes.length,
+        // The whole model: the .onnx and its external data files, as compress() reports sizes.
+        bytes: input.bytes.length + external.reduce((a, f) => a + f.bytes, 0),
         inputs: meta.inputs,
         outputs: meta.outputs,
         opHistogram: meta.opHistogram,

@@ -15,6 +15,9 @@
 //   SQZ_MAX_QUEUED_JOBS                 100: further jobs get 429
 //   SQZ_JOB_TIMEOUT_MS                  3,600,000: a job running longer is failed
 //   SQZ_JOB_MAX_ATTEMPTS                3: restarts a job survives before it is failed
+//   SQZ_EXTERNAL_DATA_THRESHOLD         2,080,374,784 (2 GiB − 64 MiB): a compression result
+//                                       whose weights take more bytes keeps them in an external
+//                                       data file, `model.onnx.data` (one .onnx cannot hold 2 GiB)
 //   SQZ_REQUEST_TIMEOUT_MS              300,000: reading and handling an upload
 //   SQZ_SHUTDOWN_GRACE_MS               10,000: how long a graceful stop waits for in-flight
 //                                       requests before it exits anyway (status 1)
@@ -29,6 +32,7 @@
 //                                       before each checkpoint it writes (tests of resume, cancel)
 import { parseArgs } from "node:util";
 import { ArgumentError } from "../src/mod.ts";
+import { DEFAULT_EXTERNAL_THRESHOLD } from "../src/onnx/export.ts";
 
 export interface Config {
   host: string;
@@ -44,6 +48,8 @@ export interface Config {
   maxQueuedJobs: number;
   jobTimeoutMs: number;
   jobMaxAttempts: number;
+  /** Weights (bytes) above which a compression result gets an external data file. */
+  externalDataThreshold: number;
   requestTimeoutMs: number;
   shutdownGraceMs: number;
   preload: boolean;
@@ -67,6 +73,7 @@ export const DEFAULTS: Omit<Config, "apiKeyHashes"> = {
   maxQueuedJobs: 100,
   jobTimeoutMs: 3_600_000,
   jobMaxAttempts: 3,
+  externalDataThreshold: DEFAULT_EXTERNAL_THRESHOLD,
   requestTimeoutMs: 300_000,
   shutdownGraceMs: 10_000,
   preload: true,
@@ -200,6 +207,12 @@ export async function loadConfig(
       env.SQZ_JOB_MAX_ATTEMPTS,
       DEFAULTS.jobMaxAttempts,
       1,
+    ),
+    externalDataThreshold: int(
+      "SQZ_EXTERNAL_DATA_THRESHOLD",
+      env.SQZ_EXTERNAL_DATA_THRESHOLD,
+      DEFAULTS.externalDataThreshold,
+      0,
     ),
     requestTimeoutMs: int(
       "SQZ_REQUEST_TIMEOUT_MS",

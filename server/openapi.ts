@@ -567,7 +567,14 @@ export const OPENAPI = {
           id: { type: "string", pattern: "^m_[a-z2-7]{24}$" },
           name: { type: "string" },
           sha256: { type: "string" },
-          bytes: { type: "integer" },
+          bytes: {
+            type: "integer",
+            description: "The model's size: the ONNX file plus its external data files.",
+          },
+          graphBytes: {
+            type: "integer",
+            description: "With external data: the ONNX file alone.",
+          },
           inputs: { type: "array", items: tensorSpec },
           outputs: { type: "array", items: tensorSpec },
           opHistogram: { type: "object", additionalProperties: { type: "integer" } },

@@ -1,29 +1,11 @@
-// The public API of sqz. The CLI and the server use only what is exported here.
+// The public API of sqz: models in, models and reports out. The CLI and the server use only
+// what is exported here (and `sqz demo` the kernel-level entry point, src/kernels.ts, which
+// holds the Wasm kernel module, the packed kernels and their scalar references).
 export * from "./errors.ts";
-export {
-  availableBuilds,
-  bestBuild,
-  detectFeatures,
-  type KernelBuild,
-} from "./kernels/features.ts";
-export { KernelModule } from "./kernels/module.ts";
-export { PackedGemmF32 } from "./kernels/gemm_f32.ts";
-export { type I8Output, PackedGemmI8 } from "./kernels/gemm_i8.ts";
-export { type BinOutput, PackedGemmBin } from "./kernels/gemm_bin.ts";
-export {
-  type ConvAttrs,
-  type Dims4,
-  PackedConvBin,
-  PackedConvF32,
-  PackedConvI8,
-} from "./kernels/conv.ts";
-export { PackedDepthwiseF32, PackedDepthwiseI8 } from "./kernels/dwconv.ts";
-export * as pool from "./kernels/pool.ts";
-export { windowGeometry } from "./kernels/conv_geometry.ts";
-/** The scalar reference implementations every kernel is tested against. */
-export * as reference from "./kernels/reference.ts";
-export * as referenceConv from "./kernels/reference_conv.ts";
+/** Kernel builds: which ones this runtime can run, and the fastest (Session's `build`). */
+export { availableBuilds, bestBuild, type KernelBuild } from "./kernels/features.ts";
 export { importModel, type ImportOptions } from "./onnx/import.ts";
+export { convertOpset, type ConvertResult, MAX_OPSET } from "./onnx/convert.ts";
 export { inspectModel, type ModelReport } from "./inspect.ts";
 export type { Tensor, TensorType } from "./graph/tensor.ts";
 export {
@@ -38,7 +20,21 @@ export {
 /** NumPy .npy files ↔ tensors. */
 export { encodeNpy, parseNpy } from "./npy.ts";
 /** ONNX export of the IR (what compress() writes its artifacts with). */
-export { exportModel } from "./onnx/export.ts";
+export {
+  type ExportedModel,
+  exportModel,
+  exportModelFiles,
+  type ExportOptions,
+  ExternalDataRequiredError,
+} from "./onnx/export.ts";
+/** A model's size on disk: the .onnx plus its external data files, each counted once. */
+export {
+  type ExternalFileSize,
+  gzipModelSize,
+  type ModelSize,
+  modelSize,
+  type ModelSizeOptions,
+} from "./onnx/model_size.ts";
 /** Compression: recipes, passes and the artifact. */
 export {
   compress,

@@ -44,6 +44,8 @@ export interface QueueOptions {
   concurrency: number;
   timeoutMs: number;
   maxAttempts: number;
+  /** Weights above which a result keeps them in an external data file (default: 2 GiB − 64 MiB). */
+  externalDataThreshold?: number;
   /** Test hook passed to the worker (SQZ_TEST_JOB_DELAY_MS). */
   delayMs: number;
   /** Test hook passed to the worker (SQZ_TEST_EPOCH_DELAY_MS): a pause before each checkpoint. */
@@ -366,6 +368,7 @@ export class JobQueue {
         }
         : undefined,
       jobDir: this.files.dir(job.id),
+      externalDataThreshold: this.options.externalDataThreshold,
       delayMs: this.options.delayMs,
       epochDelayMs: this.options.epochDelayMs ?? 0,
     };
@@ -481,7 +484,13 @@ export class JobQueue {
     const finishedAt = new Date().toISOString();
     const store = (name: string | undefined) =>
       this.catalog.createValidated(
-        { bytes: msg.model, name, parentId: job.modelId, jobId: job.id },
+        {
+          bytes: msg.model,
+          ...(Object.keys(msg.external).length ? { externalData: msg.external } : {}),
+          name,
+          parentId: job.modelId,
+          jobId: job.id,
+        },
         { inputs: msg.inputs, outputs: msg.outputs, opHistogram: msg.opHistogram },
         (m) => {
           // Cancelled while the file was written: the transaction rolls back, the file goes.

@@ -8,7 +8,8 @@
 //        { type: "epoch", epoch }                  a fine-tuning epoch finished (EpochProgress)
 //        { type: "checkpoint", epoch }             its checkpoint is on disk
 //        { type: "resumed", epoch }                this run resumes after that epoch's checkpoint
-//        { type: "done", model, report, … }        the artifact (transferred) and its metadata
+//        { type: "done", model, external, report, … } the artifact and its external data files
+//                                                  (transferred), and its metadata
 //        { type: "cancelled" }                     the run stopped on "cancel"; nothing was made
 //        { type: "error", code, message }          a typed failure; the worker then exits
 // The worker reads its inputs from the artifact store by path (the main thread passes paths
@@ -57,6 +58,8 @@ export interface WorkerStart {
   validation?: DataFiles;
   /** The job's own directory: its checkpoints (store/checkpoints.ts). */
   jobDir: string;
+  /** Weights above which the result keeps them in an external data file (compress()'s default). */
+  externalDataThreshold?: number;
   /** Test hook (SQZ_TEST_JOB_DELAY_MS): wait this long before compressing. */
   delayMs: number;
   /** Test hook (SQZ_TEST_EPOCH_DELAY_MS): wait this long before writing each checkpoint. */
@@ -74,6 +77,8 @@ export type WorkerMessage =
   | {
     type: "done";
     model: Uint8Array;
+    /** External data files of the result by location ({}: its weights are inline). */
+    external: Record<string, Uint8Array>;
     report: CompressReport;
     evaluation?: EvalReport;
     evaluationNote?: string;
@@ -82,6 +87,9 @@ export type WorkerMessage =
     opHistogram: Record<string, number>;
   }
   | { type: "error"; code: string; message: string };
+
+/** The location of a result's external data file, when it has one. */
+const RESULT_EXTERNAL_LOCATION = "model.onnx.data";
 
 /** Samples of the evaluation batch (calibration, training or synthetic data). */
 const EVAL_SAMPLES = 64;
@@ -257,9 +265,11 @@ async function run(start: WorkerStart): Promise<void> {
   checkCancelled();
   const epochDelay = start.epochDelayMs ?? 0;
   let last = -1, lastStage = "", calibrated = false;
-  const { model, report } = await compress(bytes, start.recipe as string, {
+  const { model, external, report } = await compress(bytes, start.recipe as string, {
     calibration,
     externalData: hasExternal ? externalData : undefined,
+    externalDataThreshold: start.externalDataThreshold,
+    externalDataLocation: RESULT_EXTERNAL_LOCATION,
     train,
     validation,
     signal: cancel.signal,
@@ -306,11 +316,12 @@ async function run(start: WorkerStart): Promise<void> {
   // The result must load in the engine before it becomes a model resource.
   checkCancelled();
   post({ type: "progress", progress: 0.9, stage: "validating" });
-  const session = await Session.create(model);
+  const resultExternal = Object.keys(external).length ? external : undefined;
+  const session = await Session.create(model, { externalData: resultExternal });
   const inputs = session.inputMetadata.map((v) => ({ name: v.name, type: v.type, dims: v.dims }));
   const outputs = session.outputMetadata.map((v) => ({ name: v.name, type: v.type, dims: v.dims }));
   await session.release();
-  const opHistogram = inspectModel(model).ops;
+  const opHistogram = inspectModel(model, { externalData: resultExternal }).ops;
 
   checkCancelled();
   post({ type: "progress", progress: 0.93, stage: "evaluating" });
@@ -318,8 +329,9 @@ async function run(start: WorkerStart): Promise<void> {
   const source = evaluationSource(calibrationTensor, train, validation);
   const data = evaluationInputs(inputs, source);
   if (typeof data === "string") evaluationNote = `no evaluation against the parent: ${data}`;
-  else if (hasExternal) {
-    evaluationNote = "no evaluation against the parent: it keeps its weights in external files";
+  else if (hasExternal || resultExternal) {
+    evaluationNote = `no evaluation against the ${hasExternal ? "parent" : "result"}: it keeps ` +
+      `its weights in external files`;
   } else {
     try {
       evaluation = await evaluate(model, { inputs: data, labels: source?.labels }, {
@@ -341,6 +353,7 @@ async function run(start: WorkerStart): Promise<void> {
     {
       type: "done",
       model,
+      external,
       report,
       evaluation,
       evaluationNote,
@@ -348,7 +361,7 @@ async function run(start: WorkerStart): Promise<void> {
       outputs,
       opHistogram,
     },
-    [model.buffer as ArrayBuffer],
+    [model.buffer as ArrayBuffer, ...Object.values(external).map((f) => f.buffer as ArrayBuffer)],
   );
 }
 

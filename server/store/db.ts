@@ -7,7 +7,8 @@
 //
 // Tables:
 //   models  one row per model resource; the ONNX bytes are the artifact `sha256`, external data
-//           files are artifacts listed in `external` (JSON [{ location, sha256, bytes }]).
+//           files are artifacts listed in `external` (JSON [{ location, sha256, bytes }]);
+//           `bytes` is the model's whole size, the .onnx plus its external files.
 //   jobs    compression jobs: the queue is `state = 'queued'` by `created_at`. Their input
 //           files (calibration, training and validation data) are artifacts named in
 //           `calibration` and `data`; `training` is the fine-tuning progress (epochs done, the
@@ -35,6 +36,7 @@ export interface ModelRecord {
   id: string;
   name: string | null;
   sha256: string;
+  /** The model's size: the .onnx artifact plus its external data files (each once). */
   bytes: number;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
@@ -211,6 +213,10 @@ const MIGRATIONS: string[] = [
    ALTER TABLE jobs_v2 RENAME TO jobs;
    CREATE INDEX jobs_state ON jobs(state, created_at);
    CREATE INDEX jobs_model ON jobs(model_id);`,
+  // 3: a model's `bytes` counts its external data files (it was the .onnx alone).
+  `UPDATE models SET bytes = bytes + (
+     SELECT COALESCE(SUM(json_extract(value, '$.bytes')), 0) FROM json_each(models.external)
+   ) WHERE external <> '[]';`,
 ];
 
 type Row = Record<string, unknown>;

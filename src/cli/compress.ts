@@ -8,6 +8,10 @@
 // the last epoch's loss and validation accuracy and each finished epoch leaves a line above
 // it; off a terminal one line per epoch. Ctrl-C aborts the run (exit 130) and writes
 // nothing.
+//
+// Sizes count external data: a model whose weights sit in `model.onnx.data` beside it is
+// reported at both files' size. An artifact whose weights exceed what one .onnx can hold
+// (2 GiB, or --external-data-threshold bytes) is written as `out.onnx` plus `out.onnx.data`.
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import {
@@ -29,7 +33,7 @@ const USAGE =
   "usage: sqz compress model.onnx --recipe int8|int8-dynamic|int4|binary|ternary|prune:0.9|" +
   "svd:0.95|cluster:32|<preset>+ft|recipe.json [--calib data.npy] [--calib-batch N] " +
   "[--train x.npy [--labels y.npy]] [--val x.npy [y.npy]] [--epochs N] [--distill T,alpha] " +
-  "[--teacher t.onnx] -o out.onnx [--json]";
+  "[--teacher t.onnx] [--external-data-threshold BYTES] -o out.onnx [--json]";
 
 /** Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
 const INTERRUPTED = 130;
@@ -152,6 +156,7 @@ export async function compressCommand(args: string[]): Promise<void> {
         distill: { type: "string" },
         teacher: { type: "string" },
         output: { type: "string", short: "o" },
+        "external-data-threshold": { type: "string" },
         json: { type: "boolean", default: false },
       },
     });
@@ -168,6 +173,9 @@ export async function compressCommand(args: string[]): Promise<void> {
     throw new ArgumentError(`--calib-batch must be a positive integer`);
   }
   // Flag values first: a typo is reported before any file is read.
+  const threshold = values["external-data-threshold"] === undefined
+    ? undefined
+    : parseThreshold(values["external-data-threshold"]);
   const epochs = values.epochs === undefined ? undefined : parseEpochs(values.epochs);
   const distill = values.distill === undefined ? undefined : parseDistill(values.distill);
   if (values.labels && !values.train) throw new ArgumentError("--labels needs --train x.npy");
@@ -298,6 +306,8 @@ export async function compressCommand(args: string[]): Promise<void> {
       validation,
       teacher: values.teacher,
       signal: controller.signal,
+      externalDataThreshold: threshold,
+      externalDataLocation: externalLocation(values.output),
       onProgress: (p, stage, epoch) => {
         if (epoch) {
           const line = epochLine(epoch);
@@ -336,26 +346,57 @@ export async function compressCommand(args: string[]): Promise<void> {
     console.error("sqz: interrupted: nothing written");
     Deno.exit(INTERRUPTED);
   }
-  const { model, report } = result;
+  const { model, external, report } = result;
 
-  // Written beside the target and renamed: a failed write never leaves half a model.
-  const tmp = `${values.output}.tmp-${crypto.randomUUID()}`;
+  // External data first, then the model that names it: each written beside its target and
+  // renamed, so a failed write never leaves half a file (nor a model without its data).
+  const dir = dirOf(values.output);
+  for (const [location, data] of Object.entries(external)) {
+    await writeAtomic(`${dir}/${location}`, data);
+  }
+  await writeAtomic(values.output, model);
+  if (values.json) console.log(JSON.stringify(report, null, 2));
+  else printReport(report, values.output, Object.keys(external));
+}
+
+async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
   try {
-    await Deno.writeFile(tmp, model);
-    await Deno.rename(tmp, values.output);
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw new ArgumentError(`cannot write '${values.output}': ${(e as Error).message}`);
+    throw new ArgumentError(`cannot write '${path}': ${(e as Error).message}`);
   }
-  if (values.json) console.log(JSON.stringify(report, null, 2));
-  else printReport(report, values.output);
+}
+
+function dirOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash >= 0 ? path.slice(0, slash) || "/" : ".";
+}
+
+/** The artifact's external data file: `<output file name>.data`, beside it. */
+export function externalLocation(output: string): string {
+  return `${output.slice(output.lastIndexOf("/") + 1)}.data`;
+}
+
+/** `--external-data-threshold BYTES`: a non-negative integer, at most 2 GiB − 1. */
+function parseThreshold(raw: string): number {
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) {
+    throw new ArgumentError(
+      `--external-data-threshold must be a byte count in [0, ${2 ** 31 - 1}], got '${raw}'`,
+    );
+  }
+  return n;
 }
 
 function kb(b: number): string {
   return b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`;
 }
 
-export function printReport(r: CompressReport, out: string): void {
+/** The per-layer table and the size line; `external` names the data files written beside. */
+export function printReport(r: CompressReport, out: string, external: string[] = []): void {
   const rows = r.layers.map((l) => [
     l.name,
     l.op,
@@ -370,8 +411,10 @@ export function printReport(r: CompressReport, out: string): void {
   console.log(line(head));
   for (const row of rows) console.log(line(row));
   const s = r.size;
+  // Sizes are the model's files, external data included on both sides.
+  const files = external.length ? ` (+ ${external.join(", ")})` : "";
   console.log(
-    `\n${out}: ${kb(s.before)} → ${kb(s.after)} (${(s.before / s.after).toFixed(2)}×), ` +
+    `\n${out}${files}: ${kb(s.before)} → ${kb(s.after)} (${(s.before / s.after).toFixed(2)}×), ` +
       `gzip ${kb(s.gzipBefore)} → ${kb(s.gzipAfter)} (${(s.gzipBefore / s.gzipAfter).toFixed(2)}×)`,
   );
   const t = r.training;

@@ -14,7 +14,7 @@ import {
   reference,
   referenceConv,
   windowGeometry,
-} from "../mod.ts";
+} from "../kernels.ts";
 
 const { refGemmBin, refGemmF32, refGemmI8 } = reference;
 

@@ -1,6 +1,7 @@
 // `sqz eval out.onnx --data x.npy --labels y.npy [--reference model.onnx] [--html report.html]`:
 // the evaluation report — accuracy, agreement with the float model, per-layer SQNR, size,
 // latency — as a summary on stdout, JSON (--json) and a self-contained HTML page (--html).
+// Sizes and ratios count the external data files a model's tensors name (found beside it).
 import { parseArgs } from "node:util";
 import { ArgumentError, type EvalReport, evaluate, parseNpy, reportHtml, Session } from "../mod.ts";
 
@@ -103,10 +104,11 @@ function printSummary(model: string, r: EvalReport): void {
           typeof r.klMean === "number" ? r.klMean.toExponential(2) : r.klMean
         }, ${r.reference.compressionRatio.toFixed(2)}× smaller ` +
         `(gzip ${r.reference.gzipRatio.toFixed(2)}×)`,
+      `  reference size ${sizeText(r.reference.model)}`,
     );
   }
   lines.push(
-    `  size ${r.model.bytes} bytes (gzip ${r.model.gzipBytes}), latency p50 ` +
+    `  size ${sizeText(r.model)}, latency p50 ` +
       `${r.latency.p50Ms?.toFixed(3) ?? "–"} ms p99 ${
         r.latency.p99Ms?.toFixed(3) ?? "–"
       } ms, memory ` +
@@ -121,4 +123,13 @@ function printSummary(model: string, r: EvalReport): void {
   }
   for (const n of r.notes) lines.push(`  note: ${n}`);
   console.log(lines.join("\n"));
+}
+
+/** "N bytes (gzip G)", with the .onnx and each external data file when there are some. */
+function sizeText(m: EvalReport["model"]): string {
+  const ext = m.externalFiles ?? [];
+  const parts = ext.length
+    ? ` = ${m.graphBytes} .onnx + ${ext.map((f) => `${f.bytes} ${f.location}`).join(" + ")}`
+    : "";
+  return `${m.bytes} bytes${parts} (gzip ${m.gzipBytes})`;
 }

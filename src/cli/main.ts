@@ -5,6 +5,7 @@ import { inspectCommand } from "./inspect.ts";
 import { runCommand } from "./run.ts";
 import { compressCommand } from "./compress.ts";
 import { evalCommand } from "./eval.ts";
+import { convertCommand } from "./convert.ts";
 import { SqzError } from "../mod.ts";
 
 const USAGE = `usage: sqz <command>
@@ -22,10 +23,11 @@ commands:
                         [--epochs N] [--distill T,alpha] [--teacher t.onnx]
   eval model.onnx       accuracy, agreement, per-layer SQNR, size, latency: --data x.npy
                         [--labels y.npy] [--reference float.onnx] [--html report.html] [--json r.json]
+  convert model.onnx    raise the opset, rewriting only ops that changed: --opset N -o out.onnx
   help                  this text`;
 
-// `run`, `compress` and `eval` parse their own options (src/cli/run.ts, compress.ts, eval.ts).
-const own = ["run", "compress", "eval"].includes(Deno.args[0]);
+// `run`, `compress`, `eval` and `convert` parse their own options (src/cli/<command>.ts).
+const own = ["run", "compress", "eval", "convert"].includes(Deno.args[0]);
 const runArgs = own ? Deno.args.slice(1) : undefined;
 let parsed;
 try {
@@ -61,6 +63,9 @@ try {
       break;
     case "eval":
       await evalCommand(runArgs ?? rest);
+      break;
+    case "convert":
+      await convertCommand(runArgs ?? rest);
       break;
     case "help":
       console.log(USAGE);

@@ -7,9 +7,9 @@
 // quantized gets its pruned / clustered weights decoded first and stored quantized (the zeros
 // stay zeros, which the entropy-coded size shows). The recipe and the report travel in the
 // artifact's metadata_props (`sqz.recipe`, `sqz.report`).
-import { gzipSync } from "node:zlib";
 import { importModel, readModel } from "../onnx/import.ts";
-import { exportModel } from "../onnx/export.ts";
+import { exportModel, exportModelFiles } from "../onnx/export.ts";
+import { externalFilesBytes, gzipModelSize, modelSize } from "../onnx/model_size.ts";
 import type { Graph, Node, Value } from "../graph/ir.ts";
 import { inferShapes } from "../graph/shape_inference.ts";
 import { foldConstants } from "../graph/fold.ts";
@@ -19,7 +19,8 @@ import { jsContext } from "../ops/types.ts";
 import { methodFor, parseRecipe, type Recipe, usesPass } from "./recipe.ts";
 import type { LayerReport, PassResult } from "./types.ts";
 import { SQZ_DOMAIN } from "./types.ts";
-import { ArgumentError, UnsupportedError } from "../errors.ts";
+import { ArgumentError } from "../errors.ts";
+import { convertOpset } from "../onnx/convert.ts";
 import { type CalibrationData, collectStats, readFeeds } from "./calibrate.ts";
 import { prunedLayers, reconstructPruned } from "./reconstruct.ts";
 import {
@@ -61,6 +62,13 @@ export interface CompressOptions {
   signal?: AbortSignal;
   /** Per-epoch checkpoints to resume an interrupted fine-tuning run from. */
   checkpoint?: CheckpointStore;
+  /**
+   * Artifact weights (bytes) above which they go to an external data file, `result.external`
+   * (default: 2 GiB − 64 MiB, what one .onnx can hold). See exportModelFiles.
+   */
+  externalDataThreshold?: number;
+  /** Name of the artifact's external data file, its `location` (default "model.onnx.data"). */
+  externalDataLocation?: string;
 }
 
 export interface CompressReport {
@@ -73,7 +81,13 @@ export interface CompressReport {
 }
 
 export interface CompressResult {
+  /** The .onnx file. */
   model: Uint8Array;
+  /**
+   * External data files by location, to be written beside `model` ({} unless the weights
+   * exceed `externalDataThreshold`). Report sizes count them.
+   */
+  external: Record<string, Uint8Array>;
   report: CompressReport;
 }
 
@@ -161,7 +175,10 @@ export async function compress(
   if (g.nodes.some((n) => methodFor(r, n.name, n.op) === "binary")) run("binary", 0.2, binaryPass);
   const wantsInt8 = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8");
   const wantsDynamic = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8-dynamic");
-  if (wantsInt8 || wantsDynamic) ensureOpset(g, wantsDynamic || !feeds ? 11 : 13);
+  if (wantsInt8 || wantsDynamic) {
+    const converted = ensureOpset(g, wantsDynamic || !feeds ? 11 : 13);
+    if (converted.length) results.push({ layers: [], notes: converted });
+  }
   // Layers int8 was asked for but cannot take (int8Layers says why).
   const skipped: string[] = [];
   if (wantsInt8 && feeds) {
@@ -203,7 +220,8 @@ export async function compress(
   g.topoSort();
 
   const layers = mergeLayers(results.flatMap((x) => x.layers));
-  const notes = results.flatMap((x) => x.notes);
+  // What import rewrote (an opset 1–6 model upgraded) comes first.
+  const notes = [...g.notes, ...results.flatMap((x) => x.notes)];
   if (!layers.length) {
     // Nothing changed: an artifact identical in substance to the input helps no one.
     throw new ArgumentError(
@@ -215,22 +233,34 @@ export async function compress(
     recipe: r,
     layers,
     notes,
-    size: { before: bytes.length, after: 0, gzipBefore: gzipSize(bytes), gzipAfter: 0 },
+    // Sizes count external data files: a model's weights may live beside its .onnx.
+    size: {
+      before: modelSize(bytes, { externalData: options.externalData, baseDir }).bytes,
+      after: 0,
+      gzipBefore: gzipModelSize(bytes, { externalData: options.externalData, baseDir }),
+      gzipAfter: 0,
+    },
     training,
   };
   progress(0.95, "export");
   // The report describes the file it travels in: export until its own size stops moving.
-  let out = exportModel(g);
-  for (let i = 0; i < 4 && report.size.after !== out.length; i++) {
-    report.size.after = out.length;
-    report.size.gzipAfter = gzipSize(out);
-    out = exportModel(g, {
+  const files = {
+    externalDataThreshold: options.externalDataThreshold,
+    externalDataLocation: options.externalDataLocation,
+  };
+  let out = exportModelFiles(g, files);
+  const sizeOf = (o: typeof out) => o.model.length + externalFilesBytes(o.external);
+  for (let i = 0; i < 4 && report.size.after !== sizeOf(out); i++) {
+    report.size.after = sizeOf(out);
+    report.size.gzipAfter = gzipModelSize(out.model, { externalData: out.external });
+    out = exportModelFiles(g, {
+      ...files,
       producerName: "sqz",
       metadata: { "sqz.recipe": JSON.stringify(r), "sqz.report": JSON.stringify(report) },
     });
   }
   progress(1, "done");
-  return { model: out, report };
+  return { model: out.model, external: out.external, report };
 }
 
 /**
@@ -252,10 +282,6 @@ function applyKeepFirstLast(g: Graph, r: Recipe): void {
 
 function hasStaticInt8(g: Graph, r: Recipe): boolean {
   return g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8");
-}
-
-function gzipSize(b: Uint8Array): number {
-  return gzipSync(b, { level: 9 }).length;
 }
 
 /** One report row per layer: later passes refine what earlier ones said of the same layer. */
@@ -320,35 +346,15 @@ function checkLayerNames(g: Graph, r: Recipe): void {
 
 /**
  * QDQ with per-channel DequantizeLinear needs opset 13 (DynamicQuantizeLinear 11). An older
- * default-domain opset is raised when no op in the graph changed meaning in between (the ones
- * that did would need converting); otherwise the request is refused with the reason.
+ * default-domain opset is converted (convertOpset: only the ops whose meaning changed in
+ * between are rewritten); returns the conversion's notes for the report (none if already new
+ * enough).
  */
-function ensureOpset(g: Graph, min: number): void {
+function ensureOpset(g: Graph, min: number): string[] {
   const current = g.opsets.get("") ?? g.opsets.get("ai.onnx") ?? 0;
-  if (current >= min) return;
-  // Ops whose attributes became inputs or whose semantics changed by opset 13.
-  const changed = new Set([
-    "Squeeze",
-    "Unsqueeze",
-    "Split",
-    "ReduceSum",
-    "Softmax",
-    "LogSoftmax",
-    "Hardmax",
-    "Pad",
-    "Clip",
-    "Resize",
-    "Upsample",
-    "TopK",
-  ]);
-  const blocking = [
-    ...new Set(g.nodes.filter((n) => !n.domain && changed.has(n.op)).map((n) => n.op)),
-  ];
-  if (blocking.length) {
-    throw new UnsupportedError(
-      `int8 needs opset ${min} (the model has ${current}) and its ${blocking.join(", ")} ` +
-        `changed meaning since: convert the model to opset ${min} first`,
-    );
-  }
-  g.opsets.set("", min);
+  if (current >= min) return [];
+  const { converted } = convertOpset(g, min);
+  g.topoSort();
+  inferShapes(g);
+  return converted.map((line, i) => i ? line : `int8 needs opset ${min}: converted ${line}`);
 }

@@ -8,7 +8,8 @@
 //
 // loadMnist() gives them in class order; mnistSplit() a deterministic stratified split.
 import { seededRandom, shuffle } from "./metrics.ts";
-import { SqzError, type Tensor } from "../mod.ts";
+import { SqzError } from "../errors.ts";
+import type { Tensor } from "../graph/tensor.ts";
 
 /** The MNIST data files are missing or malformed (code "dataset_unavailable"). */
 export class DatasetError extends SqzError {

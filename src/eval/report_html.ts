@@ -10,6 +10,9 @@
 // Number formats: rates as percentages with 2 decimals ("93.50%"), byte counts as exact
 // integers with comma grouping ("12,345") plus a binary-prefixed size ("12.1 KiB"), KL with 3
 // significant digits, times in ms with 3 significant digits.
+//
+// Sizes are a model's files: the .onnx plus the external data files it names (each once), so
+// the ratios and the scatter compare like with like.
 import { ArgumentError } from "../errors.ts";
 import { type EvalReport, fromJsonNumber, type JsonNumber, PRECISIONS } from "./evaluate.ts";
 
@@ -170,7 +173,10 @@ interface Point {
   reference: boolean;
 }
 
-/** Size (file bytes; log scale when they span more than 10×) against accuracy. */
+/**
+ * Size (the model's bytes, external data included; log scale when they span more than 10×)
+ * against accuracy.
+ */
 function scatter(points: readonly Point[]): string {
   const W = 680, H = 380, l = 70, r = 150, t = 16, b = 48;
   const pw = W - l - r, ph = H - t - b;
@@ -215,7 +221,7 @@ function scatter(points: readonly Point[]): string {
     );
   }
   parts.push(
-    `<text x="${l + pw / 2}" y="${H - 8}" text-anchor="middle">file size${
+    `<text x="${l + pw / 2}" y="${H - 8}" text-anchor="middle">model size${
       log ? " (log scale)" : ""
     }</text>`,
     `<text x="14" y="${t + ph / 2}" text-anchor="middle" transform="rotate(-90 14 ${
@@ -458,6 +464,19 @@ function confusionTable(r: EvalReport): string {
     `</thead><tbody>${rows}</tbody></table>`;
 }
 
+/** With external data: the .onnx and each data file, which `bytes` adds up. */
+function fileRows(m: EvalReport["model"]): [string, string][] {
+  const ext = m.externalFiles ?? [];
+  if (!ext.length) return [];
+  return [
+    [".onnx file bytes", `${grouped(m.graphBytes)} (${humanBytes(m.graphBytes)})`],
+    ...ext.map((f): [string, string] => [
+      `external data ${f.location}`,
+      `${grouped(f.bytes)} (${humanBytes(f.bytes)})`,
+    ]),
+  ];
+}
+
 function details(r: EvalReport): string {
   const rows: [string, string][] = [
     ["samples", grouped(r.samples)],
@@ -473,6 +492,7 @@ function details(r: EvalReport): string {
     ["top-1 agreement", percent(r.agreement)],
     ["mean KL (nats)", r.klMean === undefined ? "—" : sig(fromJsonNumber(r.klMean))],
     ["file bytes", `${grouped(r.model.bytes)} (${humanBytes(r.model.bytes)})`],
+    ...fileRows(r.model),
     ["gzip bytes", `${grouped(r.model.gzipBytes)} (${humanBytes(r.model.gzipBytes)})`],
     ["brotli bytes", `${grouped(r.model.brotliBytes)} (${humanBytes(r.model.brotliBytes)})`],
     ["params / non-zero", `${grouped(r.model.params)} / ${grouped(r.model.nonzeros)}`],
@@ -496,6 +516,9 @@ function details(r: EvalReport): string {
         "reference bytes / gzip",
         `${grouped(r.reference.model.bytes)} / ${grouped(r.reference.model.gzipBytes)}`,
       ],
+      ...fileRows(r.reference.model).map((
+        [k, v],
+      ): [string, string] => [`reference ${k}`, v]),
       [
         "compression ratio (raw / gzip)",
         `${r.reference.compressionRatio.toFixed(2)}× / ${r.reference.gzipRatio.toFixed(2)}×`,

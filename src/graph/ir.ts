@@ -43,6 +43,8 @@ export class Graph {
   outputs: Value[] = [];
   /** Opset version per domain ("" is the default ONNX domain). */
   opsets = new Map<string, number>();
+  /** What import rewrote to load the model (e.g. opset 1–6 ops upgraded to opset 7), for reports. */
+  notes: string[] = [];
 
   value(name: string): Value {
     let v = this.values.get(name);

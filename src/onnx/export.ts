@@ -13,6 +13,16 @@
 //   - opset imports from g.opsets, plus version 1 of any other domain a node uses (ai.sqz);
 //   - metadata_props, producer name and doc string from the options.
 //
+// External data: protobuf cannot encode a message of 2 GiB or more, so weights above
+// `externalDataThreshold` (default 2 GiB − 64 MiB, room for the graph itself) cannot travel
+// inside the .onnx. exportModel() (one buffer) then throws ExternalDataRequiredError;
+// exportModelFiles() moves the initializers of at least `externalDataMinTensorBytes` (1 KiB;
+// all of them if the rest would still be over) into one external data file named
+// `externalDataLocation`, as ONNX's external-data format describes (location / offset /
+// length; offsets 64-byte aligned, tensors over 1 MiB at 64 KiB boundaries as onnx does for
+// mmap), and returns `{ model, external: { [location]: bytes } }`. Below the threshold both
+// write the same single file.
+//
 // The IR keeps integer and float attributes both as numbers, so which one an attribute is comes
 // from ONNX's operator schemas: the names below are FLOAT / FLOATS wherever ONNX uses them; any
 // other number is INT when it is an integer and FLOAT otherwise.
@@ -20,6 +30,7 @@ import {
   attribute,
   type AttributeProto,
   AttributeType,
+  DataLocation,
   DataType,
   encodeModel,
   type GraphProto,
@@ -31,7 +42,7 @@ import {
 } from "./proto.ts";
 import { type AttrValue, Graph, type Node, type Value } from "../graph/ir.ts";
 import { ARRAY_CLASS, elementCount, type Tensor, type TensorType } from "../graph/tensor.ts";
-import { ArgumentError, ModelError } from "../errors.ts";
+import { ArgumentError, ModelError, SqzError } from "../errors.ts";
 
 export interface ExportOptions {
   /** ModelProto.metadata_props (e.g. the recipe that produced the model, its accuracy). */
@@ -40,7 +51,49 @@ export interface ExportOptions {
   producerName?: string;
   /** ModelProto.doc_string. */
   docString?: string;
+  /**
+   * Tensor bytes above which the weights go to an external data file (default
+   * DEFAULT_EXTERNAL_THRESHOLD, 2 GiB − 64 MiB). exportModel() refuses such a graph with an
+   * ExternalDataRequiredError; exportModelFiles() writes the file. At most 2 GiB − 1.
+   */
+  externalDataThreshold?: number;
+  /** The external data file's name, its `location` beside the .onnx (default "model.onnx.data"). */
+  externalDataLocation?: string;
+  /** Initializers smaller than this stay inline when the others go external (default 1024). */
+  externalDataMinTensorBytes?: number;
 }
+
+/** A model as files: the .onnx and its external data files by location ({} when none). */
+export interface ExportedModel {
+  model: Uint8Array;
+  external: Record<string, Uint8Array>;
+}
+
+/**
+ * The weights are too large for one .onnx file (protobuf's 2 GiB limit, or the caller's
+ * `externalDataThreshold`): write them with exportModelFiles(), which puts them in an external
+ * data file. Code "external_data_required".
+ */
+export class ExternalDataRequiredError extends SqzError {
+  constructor(
+    /** Tensor bytes of the graph. */
+    readonly weightBytes: number,
+    /** The threshold they exceed. */
+    readonly threshold: number,
+  ) {
+    super(
+      "external_data_required",
+      `exportModel: the weights take ${weightBytes} bytes, over the ${threshold}-byte limit ` +
+        `of a single .onnx file (protobuf cannot exceed 2 GiB): write the model with external ` +
+        `data (exportModelFiles, or a caller that stores the .onnx.data file beside it)`,
+    );
+  }
+}
+
+/** Default externalDataThreshold: protobuf's 2 GiB limit less 64 MiB for the graph itself. */
+export const DEFAULT_EXTERNAL_THRESHOLD = 2 ** 31 - 64 * 2 ** 20;
+export const DEFAULT_EXTERNAL_LOCATION = "model.onnx.data";
+const DEFAULT_EXTERNAL_MIN_TENSOR = 1024;
 
 /**
  * Scalar attributes ONNX declares FLOAT in every op that has them, plus sqz's fused clamp.
@@ -128,19 +181,65 @@ function irVersionFor(opset: number): number {
 }
 /** int4/uint4 exist from IR 10 on. */
 const IR_FOR_4BIT = 10;
-/** protobuf cannot encode a message of 2 GiB or more; sqz writes no external data. */
+/** protobuf cannot encode a message of 2 GiB or more. */
 const MAX_MODEL_BYTES = 2 ** 31 - 1;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Serializes a graph to ONNX model bytes. The graph is not modified. */
+/**
+ * Serializes a graph to ONNX model bytes, one file. The graph is not modified. Weights over
+ * `externalDataThreshold` throw ExternalDataRequiredError: use exportModelFiles() for those.
+ */
 export function exportModel(g: Graph, opts: ExportOptions = {}): Uint8Array {
+  return build(g, opts, false).model;
+}
+
+/**
+ * Serializes a graph to an .onnx and, when its weights exceed `externalDataThreshold`, one
+ * external data file (`external[externalDataLocation]`) the .onnx's tensors refer to. Load it
+ * with `Session.create(model, { externalData: external })`, or write both files side by side
+ * and load the .onnx by path.
+ */
+export function exportModelFiles(g: Graph, opts: ExportOptions = {}): ExportedModel {
+  return build(g, opts, true);
+}
+
+function externalOptions(opts: ExportOptions) {
+  const threshold = opts.externalDataThreshold ?? DEFAULT_EXTERNAL_THRESHOLD;
+  if (!(Number.isSafeInteger(threshold) && threshold >= 0 && threshold <= MAX_MODEL_BYTES)) {
+    throw new ArgumentError(
+      `exportModel: externalDataThreshold must be an integer in [0, ${MAX_MODEL_BYTES}], got ` +
+        `${threshold}`,
+    );
+  }
+  const minTensor = opts.externalDataMinTensorBytes ?? DEFAULT_EXTERNAL_MIN_TENSOR;
+  if (!(Number.isSafeInteger(minTensor) && minTensor >= 0)) {
+    throw new ArgumentError(
+      `exportModel: externalDataMinTensorBytes must be a non-negative integer, got ${minTensor}`,
+    );
+  }
+  const location = opts.externalDataLocation ?? DEFAULT_EXTERNAL_LOCATION;
+  if (
+    typeof location !== "string" || !location || location.length > 255 ||
+    location.startsWith("/") || /[\\\0]/.test(location) ||
+    location.split("/").some((p) => p === "" || p === "." || p === "..")
+  ) {
+    throw new ArgumentError(
+      `exportModel: externalDataLocation must be a relative file name inside the model's ` +
+        `directory, got '${String(location).slice(0, 80)}'`,
+    );
+  }
+  return { threshold, minTensor, location };
+}
+
+function build(g: Graph, opts: ExportOptions, allowExternal: boolean): ExportedModel {
   if (!(g instanceof Graph)) throw new ArgumentError("exportModel: expected a Graph");
   const onnxOpset = g.opsets.get("") ?? g.opsets.get("ai.onnx");
   if (onnxOpset === undefined) {
     throw new ArgumentError("exportModel: the graph imports no ONNX opset (set g.opsets)");
   }
-  const state: ExportState = { bytes: 0, has4bit: false };
+  const ext = externalOptions(opts);
+  const state: ExportState = { bytes: 0, has4bit: false, initializers: [] };
   const graph = graphProto(g, "graph", state, true);
 
   const opsets = new Map(g.opsets);
@@ -171,19 +270,71 @@ export function exportModel(g: Graph, opts: ExportOptions = {}): Uint8Array {
     configuration: [],
   };
   if (opts.docString !== undefined) model.docString = opts.docString;
-  if (state.bytes > MAX_MODEL_BYTES) {
-    throw new ArgumentError(
-      `exportModel: the weights take ${state.bytes} bytes, over protobuf's 2 GiB limit ` +
-        `(external data is not supported)`,
-    );
+  const external: Record<string, Uint8Array> = {};
+  if (state.bytes > ext.threshold) {
+    if (!allowExternal) throw new ExternalDataRequiredError(state.bytes, ext.threshold);
+    external[ext.location] = moveToExternal(state, ext);
   }
-  return encodeModel(model);
+  return { model: encodeModel(model), external };
 }
 
 interface ExportState {
-  /** Tensor bytes written so far (checked against the protobuf limit). */
+  /** Tensor bytes written (inline ones, once external data has been split off). */
   bytes: number;
   has4bit: boolean;
+  /** Every initializer written, of every graph: what may move to external data. */
+  initializers: TensorProto[];
+}
+
+/** Offsets in the external file: 64 bytes, and 64 KiB for tensors over 1 MiB (as onnx). */
+const EXTERNAL_ALIGN = 64;
+const EXTERNAL_PAGE_ALIGN = 65536;
+const EXTERNAL_PAGE_ABOVE = 1 << 20;
+
+/**
+ * Moves initializers' raw_data into one external file: those of at least `minTensor` bytes,
+ * or all of them when the ones left inline would still exceed the threshold. Returns the file.
+ */
+function moveToExternal(
+  state: ExportState,
+  ext: { threshold: number; minTensor: number; location: string },
+): Uint8Array {
+  const size = (t: TensorProto) => t.rawData?.length ?? 0;
+  let chosen = state.initializers.filter((t) => size(t) > 0 && size(t) >= ext.minTensor);
+  const moved = (list: TensorProto[]) => list.reduce((a, t) => a + size(t), 0);
+  if (state.bytes - moved(chosen) > ext.threshold) {
+    chosen = state.initializers.filter((t) => size(t) > 0);
+  }
+  const inline = state.bytes - moved(chosen);
+  if (inline > ext.threshold) {
+    throw new ArgumentError(
+      `exportModel: ${inline} bytes of tensors stay inline even with external data (node ` +
+        `attribute tensors cannot move), over the ${ext.threshold}-byte limit`,
+    );
+  }
+  const offsets: number[] = [];
+  let end = 0;
+  for (const t of chosen) {
+    const n = size(t);
+    const align = n > EXTERNAL_PAGE_ABOVE ? EXTERNAL_PAGE_ALIGN : EXTERNAL_ALIGN;
+    const at = Math.ceil(end / align) * align;
+    offsets.push(at);
+    end = at + n;
+  }
+  const file = new Uint8Array(end);
+  chosen.forEach((t, i) => {
+    const n = size(t);
+    file.set(t.rawData!, offsets[i]);
+    t.rawData = undefined;
+    t.dataLocation = DataLocation.EXTERNAL;
+    t.externalData = [
+      { key: "location", value: ext.location },
+      { key: "offset", value: String(offsets[i]) },
+      { key: "length", value: String(n) },
+    ];
+  });
+  state.bytes = inline;
+  return file;
 }
 
 /** Nodes in dependency order without reordering g.nodes (Kahn's algorithm, stable). */
@@ -227,7 +378,9 @@ function graphProto(g: Graph, name: string, state: ExportState, top: boolean): G
   const useConstant = (v: Value) => {
     if (written.has(v) || !v.constant || v.producer || inputs.has(v)) return;
     written.add(v);
-    initializers.push(tensorProto(v.constant, v.name, state, `initializer '${v.name}'`));
+    const t = tensorProto(v.constant, v.name, state, `initializer '${v.name}'`);
+    initializers.push(t);
+    state.initializers.push(t);
   };
   const nodeProtos: NodeProto[] = nodes.map((n) => {
     for (const v of n.inputs) {
@@ -419,12 +572,6 @@ function tensorProto(t: Tensor, name: string, state: ExportState, what: string):
     return tensorFromArray(name, dt, t.dims, data);
   }
   state.bytes += data.byteLength;
-  if (state.bytes > MAX_MODEL_BYTES) {
-    throw new ArgumentError(
-      `exportModel: the weights exceed protobuf's 2 GiB limit at ${what} ` +
-        `(external data is not supported)`,
-    );
-  }
   if (!LITTLE_ENDIAN) return tensorFromArray(name, dt, t.dims, data);
   // The typed array's bytes are already ONNX's little-endian raw_data: no per-element copy.
   return {

@@ -14,6 +14,7 @@ import {
 import { type AttrValue, type Dim, Graph, Node } from "../graph/ir.ts";
 import { ELEMENT_BYTES, elementCount, ONNX_TYPES, type Tensor } from "../graph/tensor.ts";
 import { ArgumentError, ModelError, UnsupportedError } from "../errors.ts";
+import { LEGACY_TARGET, upgradeLegacyOpset } from "./legacy.ts";
 
 export interface ImportOptions {
   /** External data files by `location`, for callers that hold the bytes themselves. */
@@ -27,8 +28,11 @@ export interface ImportOptions {
 }
 
 const DEFAULT_MAX_TENSOR = 2 ** 31 - 1;
-/** Oldest default-domain opset accepted: operator semantics before 7 differ too much. */
-export const MIN_OPSET = 7;
+/**
+ * Oldest default-domain opset whose ops run as written. Opsets 1–6 are accepted too: their ops
+ * are rewritten into opset-7 form at import (src/onnx/legacy.ts; `Graph.notes` says what).
+ */
+export const MIN_OPSET = LEGACY_TARGET;
 
 const text = new TextDecoder();
 
@@ -41,10 +45,14 @@ export function importModel(bytes: Uint8Array, opts: ImportOptions = {}): Graph 
   if (!gp) throw new ModelError("the model has no graph");
   const g = new Graph();
   for (const o of model.opsetImport) g.opsets.set(o.domain ?? "", o.version ?? 1);
-  const onnxOpset = g.opsets.get("") ?? g.opsets.get("ai.onnx");
+  let onnxOpset = g.opsets.get("") ?? g.opsets.get("ai.onnx");
+  if (onnxOpset === undefined && !model.opsetImport.length && (model.irVersion ?? 0) < 3) {
+    // IR versions 1 and 2 predate opset_import: their ops are opset 1's.
+    g.opsets.set("", onnxOpset = 1);
+  }
   if (onnxOpset === undefined) throw new ModelError("the model imports no ONNX opset");
-  if (onnxOpset < MIN_OPSET) {
-    throw new ModelError(`opset ${onnxOpset} is older than the oldest supported (${MIN_OPSET})`);
+  if (!Number.isInteger(onnxOpset) || onnxOpset < 1) {
+    throw new ModelError(`the model imports ONNX opset ${onnxOpset}; opset versions start at 1`);
   }
   const maxBytes = opts.maxTensorBytes ?? DEFAULT_MAX_TENSOR;
 
@@ -109,6 +117,8 @@ export function importModel(bytes: Uint8Array, opts: ImportOptions = {}): Graph 
     applyValueInfo(v, vi);
     g.outputs.push(v);
   }
+  // Opsets 1–6: ops that changed meaning are rewritten into their opset-7 form.
+  if (onnxOpset < MIN_OPSET) g.notes.push(...upgradeLegacyOpset(g, onnxOpset));
   if (opts.supportedOps) {
     const unknown = g.nodes.filter((n) => !opts.supportedOps!.has(n.qualifiedOp));
     if (unknown.length) {
