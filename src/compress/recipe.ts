@@ -4,7 +4,7 @@
 //     "method": "int8",                       // default for every Conv / Gemm / MatMul
 //     "int8": { "activations": "uint8", "calibration": "percentile", "percentile": 99.99,
 //               "excludeFirstLast": false },
-//     "int4": { "blockSize": 32, "symmetric": true },
+//     "int4": { "blockSize": 32, "symmetric": true, "format": "sqz" },  // or "matmulnbits"
 //     "layers": { "fc3": { "method": "none" }, "Conv": { "method": "int8" } },  // name or op type
 //     "prune": { "sparsity": 0.5, "scope": "global" },  // or { "pattern": "2:4" }, not both
 //     "structured": { "ratio": 0.25, "norm": "l1" },
@@ -29,9 +29,15 @@
 // When they meet across entries or with a global section, the pass leaves the layer alone and
 // says so in its notes.
 //
-// Presets: int8, int8-dynamic, int4, binary, ternary, prune:<sparsity>, svd:<energy>,
-// cluster:<k>. Anything else is an ArgumentError that says what was expected; a recipe is fully
-// validated before a model is touched.
+// int4.format: "sqz" (default) stores each weight as an ai.sqz.DequantizeInt4 decoder the layer
+// reads (any Conv / Gemm / MatMul; sqz folds it at load); "matmulnbits" turns each MatMul / Gemm
+// into onnxruntime's com.microsoft.MatMulNBits (4 bits, blocks along K), which both sqz and
+// onnxruntime run. A layer sent to int4 that MatMulNBits cannot express (a Conv, Gemm with
+// transA, a batched weight) makes compress() an ArgumentError: give it another method.
+//
+// Presets: int8, int8-dynamic, int4, int4:matmulnbits, binary, ternary, prune:<sparsity>,
+// svd:<energy>, cluster:<k>. Anything else is an ArgumentError that says what was expected; a
+// recipe is fully validated before a model is touched.
 import { ArgumentError } from "../errors.ts";
 import type { FinetuneConfig } from "../train/types.ts";
 
@@ -56,9 +62,17 @@ export interface Int8Options {
   excludeFirstLast: boolean;
 }
 
+export type Int4Format = "sqz" | "matmulnbits";
+export const INT4_FORMATS: readonly Int4Format[] = ["sqz", "matmulnbits"];
+
 export interface Int4Options {
   blockSize: 32 | 64 | 128;
   symmetric: boolean;
+  /**
+   * How int4 weights are stored: "sqz" (absent = this) as ai.sqz.DequantizeInt4 decoders,
+   * "matmulnbits" as onnxruntime's com.microsoft.MatMulNBits (MatMul / Gemm only).
+   */
+  format?: Int4Format;
 }
 
 export interface BinaryOptions {
@@ -223,9 +237,17 @@ export function preset(name: string): Recipe {
   const arg = colon < 0 ? undefined : name.slice(colon + 1);
   const r = base();
   switch (kind) {
+    case "int4":
+      if (arg === "matmulnbits") {
+        r.method = kind;
+        r.int4.format = "matmulnbits";
+        return r;
+      }
+      if (arg !== undefined) break;
+      r.method = kind;
+      return r;
     case "int8":
     case "int8-dynamic":
-    case "int4":
     case "binary":
     case "ternary":
       if (arg !== undefined) break;
@@ -263,8 +285,9 @@ export function preset(name: string): Recipe {
     }
   }
   throw new ArgumentError(
-    `recipe: unknown preset '${name}' (int8, int8-dynamic, int4, binary, ternary, prune:0.9, ` +
-      `svd:0.95, cluster:32, any of them with +ft to fine-tune, or a JSON recipe)`,
+    `recipe: unknown preset '${name}' (int8, int8-dynamic, int4, int4:matmulnbits, binary, ` +
+      `ternary, prune:0.9, svd:0.95, cluster:32, any of them with +ft to fine-tune, or a JSON ` +
+      `recipe)`,
   );
 }
 
@@ -406,7 +429,7 @@ export function parseRecipe(input: unknown): Recipe {
   }
   if (o.int4 !== undefined) {
     const i = obj(o.int4, "int4");
-    onlyKeys(i, ["blockSize", "symmetric"], "int4");
+    onlyKeys(i, ["blockSize", "symmetric", "format"], "int4");
     if (i.blockSize !== undefined) {
       if (i.blockSize !== 32 && i.blockSize !== 64 && i.blockSize !== 128) {
         throw new ArgumentError(
@@ -416,6 +439,7 @@ export function parseRecipe(input: unknown): Recipe {
       r.int4.blockSize = i.blockSize;
     }
     if (i.symmetric !== undefined) r.int4.symmetric = bool(i.symmetric, "int4.symmetric");
+    if (i.format !== undefined) r.int4.format = oneOf(i.format, INT4_FORMATS, "int4.format");
   }
   if (o.binary !== undefined) {
     const b = obj(o.binary, "binary");

@@ -10,6 +10,7 @@ import { QUANT_OPS } from "./quant.ts";
 import { NN_OPS } from "./nn.ts";
 import { SQZ_SPARSE_OPS } from "./sqz_sparse.ts";
 import { SQZ_LOWBIT_OPS } from "./sqz_lowbit.ts";
+import { CONTRIB_MATMULNBITS_OPS } from "./contrib_matmulnbits.ts";
 
 export const TS_OPS: Readonly<Record<string, OpImpl>> = {
   ...ELEMENTWISE_OPS,
@@ -20,4 +21,5 @@ export const TS_OPS: Readonly<Record<string, OpImpl>> = {
   ...NN_OPS,
   ...SQZ_SPARSE_OPS,
   ...SQZ_LOWBIT_OPS,
+  ...CONTRIB_MATMULNBITS_OPS,
 };
