@@ -21,6 +21,7 @@ import {
   col2imF32, im2colF32, im2rowNhwcF32, row2imNhwcF32, transposeF32,
 } from "./conv/im2col";
 import { binaryF32, geluF32, layerNormF32, softmaxF32 } from "./nn/rowwise_f32";
+import { quantizeU8, rangeF32 } from "./nn/quantize_u8";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -247,4 +248,16 @@ export function sqz_f32_gelu(count: i32, x: usize, y: usize): void {
  */
 export function sqz_f32_binary(op: i32, n: i32, a: usize, b: usize, bn: i32, y: usize): void {
   binaryF32(op, n, a, b, bn, y);
+}
+
+// ---- DynamicQuantizeLinear (kernels/nn/quantize_u8.ts; exact in every build) --------------
+
+/** out[0..1] = (min(0, min x), max(0, max x)) as f32 over n floats, NaNs skipped. */
+export function sqz_f32_range(n: i32, x: usize, out: usize): void {
+  rangeF32(n, x, out);
+}
+
+/** y[i] = saturate_u8(round_half_even(x[i] / scale) + zp) (f32 division; NaN → 0). */
+export function sqz_f32_quantize_u8(n: i32, x: usize, scale: f32, zp: i32, y: usize): void {
+  quantizeU8(n, x, scale, zp, y);
 }

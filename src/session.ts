@@ -14,6 +14,7 @@ import { inferShapes } from "./graph/shape_inference.ts";
 import { foldConstants } from "./graph/fold.ts";
 import { eliminateDeadCode, simplify } from "./graph/passes.ts";
 import { fuseTransformer } from "./graph/fuse_transformer.ts";
+import { fuseDynamicQuantMatMul } from "./graph/fuse_dynamic_quant.ts";
 import type { KernelBuild } from "./kernels/features.ts";
 import { KernelModule } from "./kernels/module.ts";
 import { TS_OPS } from "./ops/registry.ts";
@@ -113,6 +114,7 @@ export class Session {
       // Before folding, which would turn the weights' DequantizeLinear into float weights.
       dropQdqAroundMovement(g);
       fuseQdq(g, quantizedEligible);
+      fuseDynamicQuantMatMul(g, quantizedEligible);
       g.topoSort();
       eliminateDeadCode(g);
       foldConstants(g);

@@ -10,6 +10,10 @@ import { geluRef, layerNormRef, softmaxRef } from "../src/kernels/reference_nn.t
 import type { KernelModule } from "../src/kernels/module.ts";
 import { ArgumentError, ShapeError } from "../src/errors.ts";
 import { loadBuilds, randInt, rng } from "./util.ts";
+import { TS_OPS } from "../src/ops/registry.ts";
+import { jsContext } from "../src/ops/types.ts";
+import { Node } from "../src/graph/ir.ts";
+import { dynamicQuantParams } from "../src/ops/quant.ts";
 
 const mods = await loadBuilds();
 const GUARD = 8;
@@ -154,6 +158,38 @@ for (const mod of mods) {
           assert.deepEqual(mod.f32(by.p, n), want, `op ${op} bn ${bn} n ${n}`);
           assert.ok(ba.intact() && bb.intact() && by.intact(), `guards op ${op} bn ${bn}`);
         }
+      }
+    }
+  });
+}
+
+for (const mod of mods) {
+  Deno.test(`DynamicQuantizeLinear kernels equal the TypeScript op exactly (${mod.build})`, () => {
+    const r = rng(15);
+    for (const n of [1, 3, 4, 15, 16, 17, 31, 33, 100, 1000]) {
+      for (const kind of ["normal", "positive", "negative", "specials", "ties"]) {
+        const x = kind === "ties"
+          // Values that land exactly on .5 steps after the division: round half to even.
+          ? Float32Array.from({ length: n }, (_, i) => (i % 7) - 3.5 + (i % 2) * 255)
+          : normal(r, n, 3, kind === "positive" ? 5 : kind === "negative" ? -5 : 0);
+        if (kind === "specials" && n > 4) x.set([NaN, Infinity, -Infinity, -0].slice(0, n - 1), 1);
+        const want = TS_OPS.DynamicQuantizeLinear(
+          [{ type: "float32", dims: [n], data: x }],
+          jsContext(new Node("dql", "DynamicQuantizeLinear", "", [], []), 13),
+        );
+        const bx = guarded(mod, x), range = guarded(mod, new Float32Array(2));
+        mod.exports.sqz_f32_range(n, bx.p, range.p);
+        const [lo, hi] = mod.f32(range.p, 2);
+        const { scale, zeroPoint } = dynamicQuantParams(lo, hi);
+        assert.equal(scale, (want[1].data as Float32Array)[0], `scale n=${n} ${kind}`);
+        assert.equal(zeroPoint, (want[2].data as Uint8Array)[0], `zero point n=${n} ${kind}`);
+        const y = mod.heap.alloc(n + 32);
+        mod.u8(y, n + 32).fill(0xa5);
+        mod.exports.sqz_f32_quantize_u8(n, bx.p, scale, zeroPoint, y + 16);
+        assert.deepEqual(mod.u8(y + 16, n), want[0].data, `y n=${n} ${kind}`);
+        assert.ok(mod.u8(y, 16).every((b) => b === 0xa5), "guard before y");
+        assert.ok(mod.u8(y + 16 + n, 16).every((b) => b === 0xa5), "guard after y");
+        assert.ok(bx.intact() && range.intact(), `guards n=${n}`);
       }
     }
   });

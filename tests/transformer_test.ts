@@ -315,3 +315,64 @@ Deno.test("attention: mask broadcasts, head-merge layout and √scale on Q and K
     await s.release();
   }
 });
+
+Deno.test("int8 dynamic: the fused QGemm equals DQL → MatMulInteger → Cast → Mul bit for bit", async () => {
+  const { compress } = await import("../src/mod.ts");
+  const r = rng(8);
+  // Two Linear layers on [N, 5, 24]: nothing else for the other fusions to change.
+  const bytes = makeModel({
+    nodes: [
+      node("MatMul", ["x", "w1"], ["h"]),
+      node("Relu", ["h"], ["hr"]),
+      node("MatMul", ["hr", "w2"], ["y"]),
+    ],
+    inputs: [valueInfo("x", DataType.FLOAT, ["N", 5, 24])],
+    outputs: [valueInfo("y", DataType.FLOAT, ["N", 5, 16])],
+    initializers: [
+      f32Init("w1", [24, 40], floats(r, 960)),
+      f32Init("w2", [40, 16], floats(r, 640)),
+    ],
+    opset: 13,
+  });
+  const { model } = await compress(bytes, "int8");
+  const x = { type: "float32" as const, dims: [3, 5, 24], data: floats(r, 360, 3) };
+  for (const build of availableBuilds()) {
+    const fused = await Session.create(model, { build });
+    const plain = await Session.create(model, { build, optimize: false });
+    const ops = fused.graph.nodes.map((n) => n.qualifiedOp);
+    assert.deepEqual(ops.filter((o) => o === "ai.sqz.QGemm").length, 2, `${ops}`);
+    assert.ok(!ops.includes("MatMulInteger") && !ops.includes("Cast"), `${ops}`);
+    const a = (await fused.run({ x })).y.data, b = (await plain.run({ x })).y.data;
+    assert.deepEqual(a, b, `fused ≠ unfused (${build})`);
+    await fused.release();
+    await plain.release();
+  }
+});
+
+Deno.test("int8 dynamic encoders (torch, BERT): fused and near onnxruntime-web", async () => {
+  const { compress } = await import("../src/mod.ts");
+  for (const spec of [SPECS[0], SPECS[1]]) {
+    const m = encoderModel(spec);
+    const { model } = await compress(m.bytes, "int8");
+    const feeds = encoderFeeds(m, 2, 77);
+    const s = await Session.create(model, { profile: true });
+    try {
+      const ops = s.graph.nodes.map((n) => n.qualifiedOp);
+      assert.ok(!ops.includes("MatMulInteger"), `every MatMulInteger fused: ${ops}`);
+      const got = (await s.run(feeds))[m.outputName].data as Float32Array;
+      const want = await ortRun(model, feeds, m.outputName);
+      let diff = 0, max = 0;
+      for (let i = 0; i < want.length; i++) {
+        diff = Math.max(diff, Math.abs(got[i] - want[i]));
+        max = Math.max(max, Math.abs(want[i]));
+      }
+      // The engines' float sums differ in the last bits; where an activation sits on a
+      // quantization boundary it lands one uint8 step apart, and the step carries through the
+      // layers: a few % of the output range at most.
+      assert.ok(diff <= 0.05 * max, `${spec.style}: max|diff| ${diff} vs ORT (max ${max})`);
+      assert.ok(!s.profile.some((p) => p.impl === "ts" && p.op === "DynamicQuantizeLinear"));
+    } finally {
+      await s.release();
+    }
+  }
+});

@@ -258,6 +258,19 @@ const dequantizeLinear: OpImpl = (inputs, ctx) => {
   return [y];
 };
 
+/**
+ * DynamicQuantizeLinear's scale and zero point from the range [lo, hi] (which includes 0), in
+ * the ONNX reference's f32 arithmetic; shared with the Wasm kernel op so both agree exactly.
+ */
+export function dynamicQuantParams(lo: number, hi: number): { scale: number; zeroPoint: number } {
+  const f = Math.fround;
+  const scale = hi === lo ? 1 : f(f(hi - lo) / 255);
+  const zp0 = f(0 - f(lo / scale));
+  // An infinite range makes zp0 NaN; stored as uint8 it is 0 (every output is 0 then anyway).
+  const zp = roundHalfEven(Math.max(0, Math.min(255, zp0)));
+  return { scale, zeroPoint: Number.isNaN(zp) ? 0 : zp };
+}
+
 const dynamicQuantizeLinear: OpImpl = (inputs, ctx) => {
   const node = ctx.node;
   const x = need(inputs, 0, node, "x");
@@ -270,9 +283,7 @@ const dynamicQuantizeLinear: OpImpl = (inputs, ctx) => {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  const scale = hi === lo ? 1 : f(f(hi - lo) / 255);
-  const zp0 = f(0 - f(lo / scale));
-  const zp = roundHalfEven(Math.max(0, Math.min(255, zp0)));
+  const { scale, zeroPoint: zp } = dynamicQuantParams(lo, hi);
   const y = alloc(ctx, "uint8", x.dims);
   const out = y.data as Uint8Array;
   for (let i = 0; i < xv.length; i++) {

@@ -10,11 +10,13 @@ import { matmulDynamicF32 } from "./matmul.ts";
 import { geluF32, layerNormF32, softmaxF32 } from "./rowwise.ts";
 import { attentionF32 } from "./attention.ts";
 import { binaryF32 } from "./elementwise.ts";
+import { dynamicQuantizeLinear } from "./dynamic_quant.ts";
 import { ATTENTION_OP } from "../../graph/fuse_transformer.ts";
 import { nhwcQConv, qconvEligible } from "./qconv.ts";
 import { qgemm, qgemmEligible } from "./qgemm.ts";
 import { SQZ_DOMAIN } from "../../graph/qdq.ts";
 import { BINARY_KERNEL_OPS, binaryConvEligible } from "./binary.ts";
+import { matmulNBitsF32 } from "./matmulnbits.ts";
 
 export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   [`${NHWC_DOMAIN}.Conv`]: nhwcConv,
@@ -26,6 +28,7 @@ export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   [`${NHWC_DOMAIN}.ConvInteger`]: nhwcQConv,
   Gemm: gemmF32,
   MatMul: (n, env) => gemmF32(n, env) ?? matmulDynamicF32(n, env),
+  DynamicQuantizeLinear: dynamicQuantizeLinear,
   Add: binaryF32,
   Sub: binaryF32,
   Mul: binaryF32,
@@ -38,6 +41,7 @@ export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   MatMulInteger: qgemm,
   [`${SQZ_DOMAIN}.QGemm`]: qgemm,
   ...BINARY_KERNEL_OPS,
+  "com.microsoft.MatMulNBits": matmulNBitsF32,
 };
 
 /** What the QDQ fusion may create: nodes the int8 kernels run exactly. */

@@ -52,6 +52,8 @@ interface QGemmPlan {
   transB: boolean;
   weights: Int8Array;
   aZero: number | typeof RUNTIME;
+  /** B's scales, when A's scale arrives at run time (f32 output = acc·a_scale·b_scale). */
+  runtimeScale?: number[];
   bias?: Int32Array;
   out: I8Output;
   outType: "int32" | "float32" | "uint8" | "int8";
@@ -73,9 +75,10 @@ function plan(node: Node): QGemmPlan | undefined {
   if (bZeroV && !bZero) return undefined;
   const weights = symmetricWeights(b, bZero, n, (i) => (transB ? Math.floor(i / k) : i % n));
   if (!weights) return undefined;
-  // MatMulInteger after DynamicQuantizeLinear: a zero point computed at run time (a scalar).
+  // After DynamicQuantizeLinear: A's zero point (and, in a QGemm with an f32 output, its
+  // scale) computed at run time, as scalars.
   const aZeroV = input(iAz);
-  const aZero = node.op === "MatMulInteger" && aZeroV && !aZeroV.constant
+  const aZero = aZeroV && !aZeroV.constant && node.op !== "QLinearMatMul"
     ? RUNTIME
     : scalarConst(aZeroV, 0);
   if (aZero === undefined) return undefined;
@@ -83,6 +86,19 @@ function plan(node: Node): QGemmPlan | undefined {
   if (biasV && biasV.constant?.type !== "int32") return undefined;
   let out: I8Output = { kind: "i32" };
   let outType: "int32" | "float32" | "uint8" | "int8" = "int32";
+  const asV = node.inputs[1];
+  if (node.op === "QGemm" && asV && !asV.constant) {
+    // f32 output only, no bias (an i32 bias needs the scale at load time).
+    const bs = constNumbers(input(iBs));
+    if (!bs || (bs.length !== 1 && bs.length !== n) || biasV || input(iYs)) return undefined;
+    const lo = node.attrs.activation_min, hi = node.attrs.activation_max;
+    out = {
+      kind: "f32",
+      scale: requantScales(1, bs, 1, n),
+      clamp: [typeof lo === "number" ? lo : -Infinity, typeof hi === "number" ? hi : Infinity],
+    };
+    return { k, n, transB, weights, aZero, runtimeScale: bs, out, outType: "float32" };
+  }
   if (node.op !== "MatMulInteger") {
     const as = scalarConst(node.inputs[1]), bs = constNumbers(input(iBs));
     if (as === undefined || !bs || (bs.length !== 1 && bs.length !== n)) return undefined;
@@ -140,6 +156,16 @@ export const qgemm: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp | u
       const m = dims.slice(0, -1).reduce((x, y) => x * y, 1);
       const signed = ctx.inputType(0) === "int8";
       const zeroPoint = aZero === RUNTIME ? runtimeZero(ctx, LAYOUT[node.op][0]!, signed) : aZero;
+      if (p.runtimeScale) {
+        // scale[j] = f32(a_scale · b_scale[j]), what the graph's Mul(x_s, W_s) computes.
+        const t = ctx.input(1);
+        if (!t || t.type !== "float32" || t.data.length !== 1) {
+          throw new ShapeError(`a_scale must be a float32 scalar, got [${t?.dims}]`);
+        }
+        const as = (t.data as Float32Array)[0], bs = p.runtimeScale;
+        const sv = ctx.mod.f32(params.ptr + 32, n);
+        for (let j = 0; j < n; j++) sv[j] = Math.fround(as * bs[bs.length === 1 ? 0 : j]);
+      }
       const pa = ctx.inputPtr(0);
       const pc = ctx.outputPtr(0, outType, [...dims.slice(0, -1), n]);
       if (m > 0) gemm.runResident(m, pa, { signed, zeroPoint }, pc, params);
