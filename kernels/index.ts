@@ -20,7 +20,7 @@ import { convBin, convF32, convI8, convWorkspaceBytes } from "./conv/conv";
 import {
   col2imF32, im2colF32, im2rowNhwcF32, row2imNhwcF32, transposeF32,
 } from "./conv/im2col";
-import { binaryF32, geluF32, layerNormF32, softmaxF32 } from "./nn/rowwise_f32";
+import { binaryF32, clampF32, geluF32, layerNormF32, softmaxF32 } from "./nn/rowwise_f32";
 import { quantizeU8, rangeF32 } from "./nn/quantize_u8";
 
 export const SQZ_ABI_VERSION: i32 = 1;
@@ -260,4 +260,9 @@ export function sqz_f32_range(n: i32, x: usize, out: usize): void {
 /** y[i] = saturate_u8(round_half_even(x[i] / scale) + zp) (f32 division; NaN → 0). */
 export function sqz_f32_quantize_u8(n: i32, x: usize, scale: f32, zp: i32, y: usize): void {
   quantizeU8(n, x, scale, zp, y);
+}
+
+/** y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i] (Relu, Clip; NaN and −0 pass through). */
+export function sqz_f32_clamp(n: i32, x: usize, lo: f32, hi: f32, y: usize): void {
+  clampF32(n, x, lo, hi, y);
 }

@@ -194,3 +194,26 @@ for (const mod of mods) {
     }
   });
 }
+
+for (const mod of mods) {
+  Deno.test(`clamp (Relu, Clip) equals the scalar comparisons exactly (${mod.build})`, () => {
+    const r = rng(16);
+    for (const n of [1, 3, 4, 5, 17, 64, 257]) {
+      const x = normal(r, n, 4);
+      if (n > 4) x.set([NaN, -0, Infinity, -Infinity]);
+      for (const [lo, hi] of [[0, Infinity], [-1, 1], [0, 6], [2, -2], [-Infinity, 0.5]]) {
+        const bx = guarded(mod, x), by = guarded(mod, new Float32Array(n));
+        mod.exports.sqz_f32_clamp(n, bx.p, lo, hi, by.p);
+        const want = x.map((v) => {
+          const a = v < lo ? lo : v;
+          return a > hi ? hi : a;
+        });
+        const got = mod.f32(by.p, n);
+        for (let i = 0; i < n; i++) {
+          assert.ok(Object.is(got[i], want[i]), `[${lo}, ${hi}] x=${x[i]}: ${got[i]} ≠ ${want[i]}`);
+        }
+        assert.ok(bx.intact() && by.intact(), `guards n=${n}`);
+      }
+    }
+  });
+}

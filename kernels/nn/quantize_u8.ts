@@ -45,11 +45,12 @@ export function quantizeU8(n: i32, x: usize, scale: f32, zp: i32, y: usize): voi
     const lo = f32x4.splat(0), hi = f32x4.splat(255);
     for (; i + 16 <= n; i += 16) {
       const p = x + (<usize>i << 2);
-      // max/min of a NaN lane stay NaN; trunc_sat turns it into 0, as the scalar path does.
-      const q0 = f32x4.min(f32x4.max(f32x4.add(f32x4.nearest(f32x4.div(v128.load(p), vs)), vz), lo), hi);
-      const q1 = f32x4.min(f32x4.max(f32x4.add(f32x4.nearest(f32x4.div(v128.load(p, 16), vs)), vz), lo), hi);
-      const q2 = f32x4.min(f32x4.max(f32x4.add(f32x4.nearest(f32x4.div(v128.load(p, 32), vs)), vz), lo), hi);
-      const q3 = f32x4.min(f32x4.max(f32x4.add(f32x4.nearest(f32x4.div(v128.load(p, 48), vs)), vz), lo), hi);
+      // pmax/pmin (one instruction each) keep a NaN lane NaN; trunc_sat turns it into 0, as
+      // the scalar path does.
+      const q0 = f32x4.pmin(f32x4.pmax(f32x4.add(f32x4.nearest(f32x4.div(v128.load(p), vs)), vz), lo), hi);
+      const q1 = f32x4.pmin(f32x4.pmax(f32x4.add(f32x4.nearest(f32x4.div(v128.load(p, 16), vs)), vz), lo), hi);
+      const q2 = f32x4.pmin(f32x4.pmax(f32x4.add(f32x4.nearest(f32x4.div(v128.load(p, 32), vs)), vz), lo), hi);
+      const q3 = f32x4.pmin(f32x4.pmax(f32x4.add(f32x4.nearest(f32x4.div(v128.load(p, 48), vs)), vz), lo), hi);
       const a = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(q0), i32x4.trunc_sat_f32x4_s(q1));
       const b = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(q2), i32x4.trunc_sat_f32x4_s(q3));
       v128.store(y + <usize>i, i8x16.narrow_i16x8_u(a, b));

@@ -6,7 +6,7 @@
 //
 // exp and erf are computed the same way in every build (one polynomial per function, lanes
 // or scalars), so builds differ only through summation order:
-//   exp(x): x clamped to [−87.3, 88.7]; n = nearest(x·log2 e); r = x − n·ln2 (split in a
+//   exp(x): x clamped to [−87.3, 88.7]; n = nearest(x·log2 e) (by the 1.5·2²³ rounding add); r = x − n·ln2 (split in a
 //     high and low part); exp(r) by Cephes' degree-6 expf polynomial; ·2ⁿ by building the
 //     exponent bits. Relative error ≤ 2 ulp in range; below −87.3 it returns ~1e-38, not 0.
 //   erf(z): Abramowitz–Stegun 7.1.26, 1 − t·(a1 + t(a2 + t(a3 + t(a4 + t·a5))))·e^(−z²),
@@ -30,11 +30,31 @@ const A3: f32 = 1.421413741;
 const A4: f32 = -1.453152027;
 const A5: f32 = 1.061405429;
 const INV_SQRT2: f32 = 0.70710678;
+const ROUND_MAGIC: f32 = 12582912.0; // 1.5·2²³
+const ROUND_MAGIC_BITS: i32 = 0x4b400000;
+
+// The vector constants, read with load32_splat: a v128.const in a loop body is rebuilt on
+// every iteration by V8 (several instructions each), a broadcast load is one.
+const K: usize = memory.data<f32>([
+  EXP_LO, EXP_HI, LOG2E, ROUND_MAGIC, LN2_HI, LN2_LO, P0, P1, P2, P3, P4, P5, 1,
+  ERF_P, A1, A2, A3, A4, A5, INV_SQRT2, 0.5,
+]);
+const KI: usize = memory.data<i32>([127 - ROUND_MAGIC_BITS, 0x80000000]);
+// @ts-ignore: decorator
+@inline function ki(i: i32): v128 {
+  return v128.load32_splat(KI + (<usize>i << 2));
+}
+// @ts-ignore: decorator
+@inline function k(i: i32): v128 {
+  return v128.load32_splat(K + (<usize>i << 2));
+}
 
 // @ts-ignore: decorator
 @inline function expS(x: f32): f32 {
-  x = x < EXP_LO ? EXP_LO : x > EXP_HI ? EXP_HI : x;
-  const n: f32 = nearest<f32>(x * LOG2E);
+  x = x < EXP_LO ? EXP_LO : x;
+  x = x > EXP_HI ? EXP_HI : x;
+  const t: f32 = x * LOG2E + ROUND_MAGIC;
+  const n: f32 = t - ROUND_MAGIC;
   const r = x - n * LN2_HI - n * LN2_LO;
   const r2 = r * r;
   let p = P0;
@@ -44,26 +64,29 @@ const INV_SQRT2: f32 = 0.70710678;
   p = p * r + P4;
   p = p * r + P5;
   p = p * r2 + r + 1;
-  return p * reinterpret<f32>((<i32>n + 127) << 23);
+  return p * reinterpret<f32>((reinterpret<i32>(t) + 127 - ROUND_MAGIC_BITS) << 23);
 }
 
 // @ts-ignore: decorator
 @inline function expV(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(LOG2E)));
-  const r = f32x4.sub(
-    f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI))),
-    f32x4.mul(n, f32x4.splat(LN2_LO)),
-  );
+  // pmax/pmin are single instructions (min/max are NaN-exact sequences in V8); a NaN x
+  // passes through and gives NaN.
+  x = f32x4.pmin(f32x4.pmax(x, k(0)), k(1));
+  // n = nearest(x·log2 e) by adding 1.5·2²³ (round-to-nearest-even of the f32 add, as
+  // nearest() does): the sum's low mantissa bits are n, so 2ⁿ's exponent bits come from an
+  // integer add and shift, avoiding V8's slow float → int conversion on x64.
+  const t = f32x4.add(f32x4.mul(x, k(2)), k(3));
+  const n = f32x4.sub(t, k(3));
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, k(4))), f32x4.mul(n, k(5)));
   const r2 = f32x4.mul(r, r);
-  let p = f32x4.splat(P0);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P4));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P5));
-  p = f32x4.add(f32x4.add(f32x4.mul(p, r2), r), f32x4.splat(1));
-  const bits = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  let p = k(6);
+  p = f32x4.add(f32x4.mul(p, r), k(7));
+  p = f32x4.add(f32x4.mul(p, r), k(8));
+  p = f32x4.add(f32x4.mul(p, r), k(9));
+  p = f32x4.add(f32x4.mul(p, r), k(10));
+  p = f32x4.add(f32x4.mul(p, r), k(11));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, r2), r), k(12));
+  const bits = i32x4.shl(i32x4.add(t, ki(0)), 23);
   return f32x4.mul(p, bits);
 }
 
@@ -84,22 +107,19 @@ const INV_SQRT2: f32 = 0.70710678;
 
 // @ts-ignore: decorator
 @inline function geluV(x: v128): v128 {
-  const z = f32x4.mul(x, f32x4.splat(INV_SQRT2));
+  const z = f32x4.mul(x, k(19));
   const az = f32x4.abs(z);
-  const t = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), f32x4.mul(f32x4.splat(ERF_P), az)));
-  let q = f32x4.splat(A5);
-  q = f32x4.add(f32x4.mul(q, t), f32x4.splat(A4));
-  q = f32x4.add(f32x4.mul(q, t), f32x4.splat(A3));
-  q = f32x4.add(f32x4.mul(q, t), f32x4.splat(A2));
-  q = f32x4.add(f32x4.mul(q, t), f32x4.splat(A1));
-  const e = f32x4.sub(
-    f32x4.splat(1),
-    f32x4.mul(f32x4.mul(q, t), expV(f32x4.neg(f32x4.mul(az, az)))),
-  );
+  const one = k(12);
+  const t = f32x4.div(one, f32x4.add(one, f32x4.mul(k(13), az)));
+  let q = k(18);
+  q = f32x4.add(f32x4.mul(q, t), k(17));
+  q = f32x4.add(f32x4.mul(q, t), k(16));
+  q = f32x4.add(f32x4.mul(q, t), k(15));
+  q = f32x4.add(f32x4.mul(q, t), k(14));
+  const e = f32x4.sub(one, f32x4.mul(f32x4.mul(q, t), expV(f32x4.neg(f32x4.mul(az, az)))));
   // Copy z's sign bit onto e (erf is odd).
-  const sign = v128.and(z, i32x4.splat(0x80000000));
-  const erf = v128.or(e, sign);
-  return f32x4.mul(f32x4.mul(f32x4.splat(0.5), x), f32x4.add(f32x4.splat(1), erf));
+  const erf = v128.or(e, v128.and(z, ki(1)));
+  return f32x4.mul(f32x4.mul(k(20), x), f32x4.add(one, erf));
 }
 
 // @ts-ignore: decorator
@@ -110,10 +130,10 @@ const INV_SQRT2: f32 = 0.70710678;
 
 // @ts-ignore: decorator
 @inline function hmax(v: v128): f32 {
-  return Mathf.max(
-    Mathf.max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)),
-    Mathf.max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)),
-  );
+  const a = f32x4.extract_lane(v, 0), b = f32x4.extract_lane(v, 1);
+  const c = f32x4.extract_lane(v, 2), d = f32x4.extract_lane(v, 3);
+  const ab = a > b ? a : b, cd = c > d ? c : d;
+  return ab > cd ? ab : cd;
 }
 
 /** Sum of n floats at p. */
@@ -199,7 +219,7 @@ export function softmaxF32(
         let z = f32x4.mul(v128.load(px + o), vs);
         if (mask) z = f32x4.add(z, v128.load(pm + o));
         v128.store(py + o, z);
-        vmax = f32x4.max(vmax, z);
+        vmax = f32x4.pmax(vmax, z);
       }
       mx = hmax(vmax);
     }
@@ -208,9 +228,10 @@ export function softmaxF32(
       let z = load<f32>(px + o) * scale;
       if (mask) z += load<f32>(pm + o);
       store<f32>(py + o, z);
-      mx = Mathf.max(mx, z);
+      mx = z > mx ? z : mx;
     }
-    // A row of −inf (every position masked) gives NaN, as ORT's Softmax does.
+    // A NaN is skipped by the max but makes its exp, the sum and so the row NaN. A row of
+    // −inf (every position masked) gives NaN too, as ORT's Softmax does.
     // Pass 2: e = exp(z − max), and the sum.
     i = 0;
     let s: f32 = 0;
@@ -323,4 +344,26 @@ export function binaryF32(op: i32, n: i32, a: usize, b: usize, bn: i32, y: usize
   else if (op === 1) binaryBlocks(1, n, a, b, bn, y);
   else if (op === 2) binaryBlocks(2, n, a, b, bn, y);
   else binaryBlocks(3, n, a, b, bn, y);
+}
+
+/** y[i] = min(max(x[i], lo), hi) for n floats (Relu: lo 0, hi +inf); NaN stays NaN. */
+export function clampF32(n: i32, x: usize, lo: f32, hi: f32, y: usize): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vlo = f32x4.splat(lo), vhi = f32x4.splat(hi);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      // pmax(v, lo) is v < lo ? lo : v and pmin(r, hi) is hi < r ? hi : r: a NaN (and −0)
+      // passes through, exactly as the scalar comparisons below and the TypeScript op.
+      const v = v128.load(x + o);
+      v128.store(y + o, f32x4.pmin(f32x4.pmax(v, vlo), vhi));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    // In this order, as the TypeScript Clip: with lo > hi every value becomes hi.
+    let v = load<f32>(x + o);
+    v = v < lo ? lo : v;
+    store<f32>(y + o, v > hi ? hi : v);
+  }
 }

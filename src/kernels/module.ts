@@ -135,6 +135,7 @@ export interface KernelExports {
   sqz_f32_gelu(count: number, x: number, y: number): void;
   sqz_f32_binary(op: number, n: number, a: number, b: number, bn: number, y: number): void;
   sqz_f32_range(n: number, x: number, out: number): void;
+  sqz_f32_clamp(n: number, x: number, lo: number, hi: number, y: number): void;
   sqz_f32_quantize_u8(n: number, x: number, scale: number, zp: number, y: number): void;
   sqz_f32_transpose(
     rows: number,

@@ -4,8 +4,7 @@
 // op on views of the same inputs, so the node never fails for being unusual.
 import type { Node } from "../../graph/ir.ts";
 import type { KernelEnv, KernelOpFactory, KernelRunContext } from "../kernel_op.ts";
-import { TS_OPS } from "../../ops/registry.ts";
-import { jsContext } from "../../ops/types.ts";
+import { runTsOp } from "./ts_fallback.ts";
 
 const CODES: Record<string, number> = { Add: 0, Sub: 1, Mul: 2, Div: 3 };
 const COMMUTATIVE = new Set(["Add", "Mul"]);
@@ -26,18 +25,10 @@ export const binaryF32: KernelOpFactory = (node: Node, env: KernelEnv) => {
   if (code === undefined || node.domain || node.inputs.length !== 2) return undefined;
   if (node.inputs.some((v) => !v || (v.type && v.type !== "float32"))) return undefined;
   if (node.inputs.every((v) => v!.constant)) return undefined;
-  const fallback = TS_OPS[node.op];
   return {
     run(ctx: KernelRunContext) {
-      const general = () => {
-        // Other types or a general broadcast: the TypeScript op, written to the output.
-        const r = fallback([ctx.input(0), ctx.input(1)], jsContext(node, env.opset))[0];
-        const out = ctx.outputPtr(0, r.type, [...r.dims]);
-        const src = r.data;
-        new Uint8Array(ctx.mod.memory.buffer, out, src.byteLength).set(
-          new Uint8Array(src.buffer, src.byteOffset, src.byteLength),
-        );
-      };
+      // Other types or a general broadcast: the TypeScript op, written to the output.
+      const general = () => runTsOp(ctx, node, env.opset, 2);
       if (ctx.inputType(0) !== "float32" || ctx.inputType(1) !== "float32") return general();
       const da = ctx.inputDims(0), db = ctx.inputDims(1);
       let [x, y, dx] = [0, 1, da];

@@ -7,7 +7,7 @@ import { convEligible, nhwcConv } from "./conv.ts";
 import { nhwcPool, poolEligible } from "./pool.ts";
 import { gemmF32 } from "./gemm.ts";
 import { matmulDynamicF32 } from "./matmul.ts";
-import { geluF32, layerNormF32, softmaxF32 } from "./rowwise.ts";
+import { clampF32, geluF32, layerNormF32, softmaxF32 } from "./rowwise.ts";
 import { attentionF32 } from "./attention.ts";
 import { binaryF32 } from "./elementwise.ts";
 import { dynamicQuantizeLinear } from "./dynamic_quant.ts";
@@ -33,6 +33,8 @@ export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   Sub: binaryF32,
   Mul: binaryF32,
   Div: binaryF32,
+  Relu: clampF32,
+  Clip: clampF32,
   LayerNormalization: layerNormF32,
   Softmax: softmaxF32,
   Gelu: geluF32,

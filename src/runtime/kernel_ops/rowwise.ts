@@ -5,6 +5,7 @@ import type { Node } from "../../graph/ir.ts";
 import type { KernelEnv, KernelOp, KernelOpFactory } from "../kernel_op.ts";
 import { attrFloat, attrInt, attrString } from "../../ops/attrs.ts";
 import { ShapeError } from "../../errors.ts";
+import { runTsOp } from "./ts_fallback.ts";
 
 const f32In = (node: Node, i = 0) => !node.inputs[i]?.type || node.inputs[i]!.type === "float32";
 const used = (node: Node, i: number) => (node.outputs[i]?.consumers.length ?? 0) > 0;
@@ -76,6 +77,37 @@ export const geluF32: KernelOpFactory = (node: Node) => {
       const count = dims.reduce((a, d) => a * d, 1);
       const x = ctx.inputPtr(0), y = ctx.outputPtr(0, "float32", [...dims]);
       if (count) ctx.mod.exports.sqz_f32_gelu(count, x, y);
+    },
+    dispose() {},
+  };
+};
+
+/** Relu, and Clip with constant (or absent) float bounds. */
+export const clampF32: KernelOpFactory = (node: Node, env: KernelEnv) => {
+  if (!f32In(node)) return undefined;
+  let lo = 0, hi = Infinity;
+  if (node.op === "Clip") {
+    const bound = (i: number, attr: string, dflt: number): number | undefined => {
+      if (env.opset < 11) return attrFloat(node, attr, dflt);
+      const v = node.inputs[i];
+      if (!v) return dflt;
+      const t = v.constant;
+      return t && t.type === "float32" && t.data.length === 1
+        ? (t.data as Float32Array)[0]
+        : undefined;
+    };
+    const l = bound(1, "min", -Infinity), h = bound(2, "max", Infinity);
+    if (l === undefined || h === undefined) return undefined;
+    [lo, hi] = [l, h];
+  }
+  return {
+    run(ctx) {
+      // Integer Relu/Clip (the dtype was unknown at load): the TypeScript op.
+      if (ctx.inputType(0) !== "float32") return runTsOp(ctx, node, env.opset, node.inputs.length);
+      const dims = ctx.inputDims(0);
+      const count = dims.reduce((a, d) => a * d, 1);
+      const x = ctx.inputPtr(0), y = ctx.outputPtr(0, "float32", [...dims]);
+      if (count) ctx.mod.exports.sqz_f32_clamp(count, x, lo, hi, y);
     },
     dispose() {},
   };
