@@ -30,6 +30,11 @@ export interface EncoderSpec {
   /** Sequence length the fixture's inputs use (the model's own dims stay symbolic). */
   seq: number;
   seed?: number;
+  /**
+   * Default-domain opset (torch and bert: 14, vit: 17). From 17 the torch and BERT styles
+   * write the LayerNormalization op, as torch.onnx.export does; below, its decomposition.
+   */
+  opset?: number;
 }
 
 export interface EncoderModel {
@@ -76,7 +81,7 @@ class EncoderBuilder extends GraphBuilder {
     return this.op("Add", [y, this.f32("B", [n], this.biasInit(n, k))]);
   }
 
-  /** torch's LayerNorm before opset 17 (and HF's at any opset). */
+  /** LayerNorm as torch exports it before opset 17 (ReduceMean … Sqrt, Div, Mul, Add). */
   layerNormDecomposed(x: string, d: number): string {
     const mean = this.op("ReduceMean", [x], { axes: [-1], keepdims: 1 });
     const xc = this.op("Sub", [x, mean]);
@@ -210,19 +215,21 @@ function build(spec: EncoderSpec): EncoderModel {
   const { layers, d, heads, ff, style } = spec;
   if (d % heads) throw new ArgumentError(`transformer_zoo: d ${d} is not a multiple of heads`);
   const g = new EncoderBuilder(zooRng(spec.seed ?? 7));
-  const name = `${style}_encoder_l${layers}_d${d}_s${spec.seq}`;
+  const opsetWanted = spec.opset ?? (style === "vit" ? 17 : 14);
+  const name = `${style}_encoder_l${layers}_d${d}_s${spec.seq}` +
+    (spec.opset !== undefined ? `_op${spec.opset}` : "");
+  const ln = (x: string) => opsetWanted >= 17 ? g.layerNormOp(x, d) : g.layerNormDecomposed(x, d);
   const inputs: EncoderModel["inputs"] = [];
   const declared = [];
   let out: string;
   let outDims: (number | string)[];
-  let opset = 14;
   if (style === "torch") {
     let x = "src";
     inputs.push({ name: x, kind: "float", dims: (b) => [spec.seq, b, d] });
     declared.push(valueInfo(x, DataType.FLOAT, ["S", "N", d]));
     for (let l = 0; l < layers; l++) {
-      x = g.layerNormDecomposed(g.op("Add", [x, torchAttention(g, x, d, heads)]), d);
-      x = g.layerNormDecomposed(g.op("Add", [x, feedForward(g, x, d, ff, false)]), d);
+      x = ln(g.op("Add", [x, torchAttention(g, x, d, heads)]));
+      x = ln(g.op("Add", [x, feedForward(g, x, d, ff, false)]));
     }
     out = x;
     outDims = ["S", "N", d];
@@ -256,7 +263,7 @@ function build(spec: EncoderSpec): EncoderModel {
       g.op("Add", [g.op("Gather", [words, "input_ids"]), g.op("Gather", [types, typeIds])]),
       g.op("Gather", [pos, posIds]),
     ]);
-    x = g.layerNormDecomposed(x, d);
+    x = ln(x);
     // Extended mask: [N, 1, 1, S] → expand [N, 1, S, S] → (1 − m) → where(bool, min, 0).
     const m4 = g.op("Unsqueeze", ["attention_mask", g.i64("axes", [1, 2])]);
     const shape4 = g.concat([g.dim("input_ids", 0), g.i64("c", [1]), seqLen, seqLen]);
@@ -265,13 +272,15 @@ function build(spec: EncoderSpec): EncoderModel {
     const isMasked = g.op("Cast", [inv], { to: DataType.BOOL });
     const mask = g.op("Where", [isMasked, g.scalar("fmin", -3.4028234663852886e38), inv]);
     for (let l = 0; l < layers; l++) {
-      x = g.layerNormDecomposed(g.op("Add", [bertAttention(g, x, mask, d, heads), x]), d);
-      x = g.layerNormDecomposed(g.op("Add", [feedForward(g, x, d, ff, true), x]), d);
+      x = ln(g.op("Add", [bertAttention(g, x, mask, d, heads), x]));
+      x = ln(g.op("Add", [feedForward(g, x, d, ff, true), x]));
     }
     out = x;
     outDims = ["batch", "sequence", d];
   } else if (style === "vit") {
-    opset = 17;
+    if (opsetWanted < 17) {
+      throw new ArgumentError("transformer_zoo: vit uses LayerNormalization, opset ≥ 17");
+    }
     const patch = 4, img = Math.round(Math.sqrt(spec.seq - 1)) * patch;
     if ((img / patch) ** 2 + 1 !== spec.seq) {
       throw new ArgumentError(`transformer_zoo: vit needs seq = p² + 1, got ${spec.seq}`);
@@ -325,7 +334,7 @@ function build(spec: EncoderSpec): EncoderModel {
     inputs: declared,
     outputs: [valueInfo("output", DataType.FLOAT, outDims)],
     initializers: g.inits,
-    opset,
+    opset: opsetWanted,
     graphName: name,
     producerName: style === "torch" || style === "seq" ? "pytorch" : "transformers",
   });

@@ -29,6 +29,9 @@ const SPECS: EncoderSpec[] = [
   { style: "bert", layers: 2, d: 64, heads: 4, ff: 256, seq: 16 },
   { style: "vit", layers: 2, d: 64, heads: 4, ff: 256, seq: 17 },
   { style: "seq", layers: 2, d: 64, heads: 4, ff: 256, seq: 28 },
+  // torch.onnx.export at opset 17 writes the LayerNormalization op; BERT at opset 13.
+  { style: "torch", layers: 2, d: 64, heads: 4, ff: 256, seq: 28, opset: 17 },
+  { style: "bert", layers: 2, d: 64, heads: 4, ff: 256, seq: 16, opset: 13 },
 ];
 
 type Feeds = Record<string, Tensor>;
@@ -73,7 +76,8 @@ function reference(m: EncoderModel): Promise<Float32Array[]> {
 
 for (const spec of SPECS) {
   for (const build of availableBuilds()) {
-    Deno.test(`transformer ${spec.style}: matches onnxruntime-web, fused (${build})`, async () => {
+    const label = `${spec.style}${spec.opset ? ` opset ${spec.opset}` : ""}`;
+    Deno.test(`transformer ${label}: matches onnxruntime-web, fused (${build})`, async () => {
       const m = encoderModel(spec);
       const want = await reference(m);
       const s = await Session.create(m.bytes, { build, profile: true });
