@@ -663,7 +663,8 @@ export const OPENAPI = {
       },
       Recipe: {
         description:
-          "A preset (int8, int8-dynamic, int4, binary, ternary, prune:<sparsity>, svd:<energy>, " +
+          "A preset (int8, int8-dynamic, int4, int4:matmulnbits (ORT's MatMulNBits layout), binary, " +
+          "ternary, prune:<sparsity>, svd:<energy>, " +
           "cluster:<k>, and any of them with `+ft`: fine-tuned, e.g. binary+ft) or a recipe " +
           "object (method, int8, int4, binary, layers, prune, structured, lowrank, cluster, " +
           "finetune), as src/compress/recipe.ts documents. `finetune`: `{ epochs, batchSize, " +

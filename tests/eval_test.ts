@@ -668,3 +668,20 @@ Deno.test("reportHtml: self-contained, escaped, and showing the numbers", async 
   assert.equal((multi.match(/<svg /g) ?? []).length, 5);
   assert.throws(() => reportHtml({ variants: [] }), ArgumentError);
 });
+
+Deno.test("evaluate: an int4 MatMulNBits artifact counts its layers as int4 weights, float MACs", async () => {
+  const { compress } = await import("../src/mod.ts");
+  const p = randomMlp(3);
+  const bytes = mlpModel(p);
+  const { x, labels } = dataset(p, 20, 4);
+  const { model } = await compress(bytes, "int4:matmulnbits");
+  const report = await evaluate(model, { inputs: { x }, labels }, { reference: bytes });
+  const layers = report.layers.filter((l) => l.op === "com.microsoft.MatMulNBits");
+  assert.equal(layers.length, 2, JSON.stringify(report.layers.map((l) => l.op)));
+  for (const l of layers) {
+    assert.equal(l.weights, "int4");
+    assert.equal(l.precision, "float32");
+    assert.ok((l.params ?? 0) > 0 && (l.macs ?? 0) > 0, JSON.stringify(l));
+  }
+  assert.ok(report.notes.some((n) => /run float32 MACs/.test(n)), report.notes.join("\n"));
+});

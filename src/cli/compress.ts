@@ -30,8 +30,8 @@ import {
 type EpochProgress = NonNullable<Parameters<NonNullable<CompressOptions["onProgress"]>>[2]>;
 
 const USAGE =
-  "usage: sqz compress model.onnx --recipe int8|int8-dynamic|int4|binary|ternary|prune:0.9|" +
-  "svd:0.95|cluster:32|<preset>+ft|recipe.json [--calib data.npy] [--calib-batch N] " +
+  "usage: sqz compress model.onnx --recipe int8|int8-dynamic|int4|int4:matmulnbits|binary|ternary|" +
+  "prune:0.9|svd:0.95|cluster:32|<preset>+ft|recipe.json [--calib data.npy] [--calib-batch N] " +
   "[--train x.npy [--labels y.npy]] [--val x.npy [y.npy]] [--epochs N] [--distill T,alpha] " +
   "[--teacher t.onnx] [--external-data-threshold BYTES] -o out.onnx [--json]";
 

@@ -17,10 +17,11 @@ commands:
   run model.onnx        run a model on .npy inputs (or dummy data); write or summarize outputs
                         [--input name=file.npy]... [--output-dir DIR] [--profile] [--top K]
                         [--build auto|scalar|simd|relaxed]
-  compress model.onnx   shrink a model: --recipe int8|int8-dynamic|int4|binary|ternary|prune:0.9|
-                        svd:0.95|cluster:32|<preset>+ft|recipe.json [--calib data.npy] -o out.onnx
-                        [--json]; fine-tuning: --train x.npy [--labels y.npy] [--val x.npy [y.npy]]
-                        [--epochs N] [--distill T,alpha] [--teacher t.onnx]
+  compress model.onnx   shrink a model: --recipe int8|int8-dynamic|int4|int4:matmulnbits|binary|
+                        ternary|prune:0.9|svd:0.95|cluster:32|<preset>+ft|recipe.json
+                        [--calib data.npy] -o out.onnx [--json]; fine-tuning: --train x.npy
+                        [--labels y.npy] [--val x.npy [y.npy]] [--epochs N] [--distill T,alpha]
+                        [--teacher t.onnx]
   eval model.onnx       accuracy, agreement, per-layer SQNR, size, latency: --data x.npy
                         [--labels y.npy] [--reference float.onnx] [--html report.html] [--json r.json]
   convert model.onnx    raise the opset, rewriting only ops that changed: --opset N -o out.onnx

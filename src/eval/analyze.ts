@@ -76,6 +76,24 @@ export function analyze(src: Source): Analysis {
   for (const n of g.nodes) {
     const sqz = n.domain === SQZ_DOMAIN;
     const std = !n.domain || n.domain === "ai.onnx";
+    // onnxruntime's weight-only int4 MatMul (what int4 with format "matmulnbits" writes).
+    const nbits = n.domain === "com.microsoft" && n.op === "MatMulNBits";
+    if (nbits) {
+      const rep = reportFor(n.name);
+      const k = Number(n.attrs.K ?? 0), nOut = Number(n.attrs.N ?? 0);
+      weightOnly.push(n.name);
+      layers.push({
+        name: n.name,
+        op: n.qualifiedOp,
+        output: n.outputs[0]?.name ?? "",
+        precision: "float32",
+        weights: `int${Number(n.attrs.bits ?? 4)}`,
+        params: rep?.params ?? k * nOut,
+        nonzeros: rep?.nonzeros ?? k * nOut,
+        macs: rep?.macsAfter,
+      });
+      continue;
+    }
     if (!(sqz || (std && LAYER_OPS.has(n.op)))) continue;
     const [wi, zi] = WEIGHT_SLOT[n.op] ?? [-1, -1];
     const trace = wi >= 0 ? traceWeight(n.inputs[wi]) : {};
