@@ -118,11 +118,13 @@ function zooBenchModel(name: string): BenchModel {
 }
 
 /**
- * The transformer rows: batch 1, sequence 128, d 256, 4 heads, 4 layers, FF 1024, as torch
+ * The transformer rows: batch 1, sequence 128, d 256, 4 heads, 4 layers, FF 1024 (and one small
+ * torch encoder: 2 layers, d 64, 28 tokens), as torch
  * (nn.TransformerEncoder) and HF BERT export them; each in float and as sqz's int8-dynamic
  * artifact (MatMulInteger, what ORT's quantize_dynamic writes), which both engines run.
  */
 export const TRANSFORMER_MODELS = [
+  "torch_encoder_small",
   "torch_encoder",
   "bert_encoder",
   "torch_encoder_int8dyn",
@@ -131,11 +133,18 @@ export const TRANSFORMER_MODELS = [
 
 async function transformerBenchModel(name: string): Promise<BenchModel> {
   const style = name.startsWith("torch") ? "torch" : "bert";
-  const m = encoderModel({ style, layers: 4, d: 256, heads: 4, ff: 1024, seq: 128 });
+  // torch_encoder_small: the 2-layer, d 64, 28-token encoder an earlier profile was taken on.
+  const small = name === "torch_encoder_small";
+  const m = encoderModel(
+    small
+      ? { style, layers: 2, d: 64, heads: 4, ff: 256, seq: 28 }
+      : { style, layers: 4, d: 256, heads: 4, ff: 1024, seq: 128 },
+  );
   let bytes = m.bytes;
   if (name.endsWith("_int8dyn")) bytes = (await compress(m.bytes, "int8")).model;
   const feeds = encoderFeeds(m, 1, 7) as Record<string, InputFeed>;
-  return { name: `${name}_l4_d256_s128`, bytes, outputName: m.outputName, feeds };
+  const label = small ? "torch_encoder_l2_d64_s28" : `${name}_l4_d256_s128`;
+  return { name: label, bytes, outputName: m.outputName, feeds };
 }
 
 interface Result {
