@@ -9,6 +9,8 @@ import { KernelModule } from "../src/kernels/module.ts";
 import { TrainProgram } from "../src/train/program.ts";
 import { availableBuilds } from "../src/kernels/features.ts";
 import { rng } from "./util.ts";
+import { importModel } from "../src/onnx/import.ts";
+import { encoderModel } from "../bench/transformer_zoo.ts";
 
 interface Spec {
   op: string;
@@ -117,6 +119,9 @@ const spread = (r: () => number, i: number, n: number) => {
 
 /** |v| in [0.5, 1.5]: divisors whose 1/b curvature the finite differences can follow. */
 const awayFromZero = (r: () => number) => (r() < 0.5 ? -1 : 1) * (0.5 + r());
+
+/** Values in [0.5, 1.5]: bases of fractional powers and of exponents that are differentiated. */
+const positive = (r: () => number) => 0.5 + r();
 
 const CASES: Spec[] = [
   // Conv: strides, pads, dilations, groups, depthwise, 1-D, no bias, one-padding.
@@ -275,6 +280,72 @@ const CASES: Spec[] = [
       data: BigInt64Array.of(0n, 1n, 2n, 1n, 0n, 1n),
     }],
   },
+  // Reductions: axes as an attribute (ReduceMean before opset 18) and as an input, keepdims
+  // on and off, inner / outer / several / all axes, negative axes, noop_with_empty_axes.
+  ...([
+    [{ axes: [-1], keepdims: 1 }, [2, 3, 4]],
+    [{ axes: [1], keepdims: 0 }, [2, 5, 3]],
+    [{ axes: [0, 2], keepdims: 1 }, [3, 2, 4]],
+    [{ axes: [0, -1], keepdims: 0 }, [2, 3, 2, 3]],
+    [{ keepdims: 0 }, [3, 4]],
+  ] as [Node["attrs"], number[]][]).flatMap(([attrs, x]) => [
+    { op: "ReduceMean", opset: 14, inputs: [{ name: "x", dims: x }], attrs },
+    {
+      op: "ReduceSum",
+      opset: 11,
+      inputs: [{ name: "x", dims: x }],
+      attrs,
+    },
+  ]),
+  ...[18, 13].flatMap((opset) =>
+    (["ReduceMean", "ReduceSum"] as const).filter((op) => op === "ReduceSum" || opset >= 18)
+      .flatMap((op) => [
+        {
+          op,
+          opset,
+          inputs: [{ name: "x", dims: [2, 3, 4] }, {
+            name: "axes",
+            dims: [2],
+            data: BigInt64Array.of(-1n, 0n),
+          }],
+          attrs: { keepdims: 0 },
+        },
+        { op, opset, inputs: [{ name: "x", dims: [3, 4] }], attrs: { keepdims: 1 } },
+        {
+          op,
+          opset,
+          inputs: [{ name: "x", dims: [3, 4] }, {
+            name: "axes",
+            dims: [0],
+            data: new BigInt64Array(0),
+          }],
+          attrs: { noop_with_empty_axes: 1 },
+        },
+      ])
+  ),
+  // Pow: a constant exponent (LayerNorm's x², a cube, an int64 exponent, a root of positive
+  // values) and an exponent that needs its gradient too (positive bases), broadcast both ways.
+  ...([
+    [[2, 3, 4], [], Float32Array.of(2), undefined],
+    [[3, 5], [], Float32Array.of(3), undefined],
+    [[3, 5], [], BigInt64Array.of(3n), undefined],
+    [[2, 5], [5], Float32Array.of(0.5, 1.5, 2, 0, -1), positive],
+  ] as [number[], number[], Float32Array | BigInt64Array, Spec["gen"]][]).map((
+    [x, e, data, gen],
+  ) => ({
+    op: "Pow",
+    inputs: [{ name: "x", dims: x }, { name: "e", dims: e, data }],
+    gen: gen ?? spread,
+  })),
+  ...[
+    [[2, 3, 4], [2, 3, 4]],
+    [[2, 3], [3]],
+    [[3, 1], [2, 1, 4]],
+  ].map(([a, b]) => ({
+    op: "Pow",
+    inputs: [{ name: "x", dims: a }, { name: "e", dims: b }],
+    gen: positive,
+  })),
   // Softmax family, both axis conventions.
   ...[13, 11].flatMap((opset) =>
     ["Softmax", "LogSoftmax"].flatMap((op) => [
@@ -377,4 +448,61 @@ Deno.test("training ops: forward equals the inference op (Conv, Gemm, MatMul, po
     p.dispose();
   }
   assert.ok(checked > 80, `${checked} cases checked`);
+});
+
+Deno.test("training: a whole post-norm encoder (MNIST-rows seq style) matches finite differences", async () => {
+  // MatMul + Add projections, Reshape/Transpose heads, scaled Q·Kᵀ, Softmax, decomposed
+  // LayerNorm (ReduceMean, Sub, Pow, Sqrt, Div, Mul, Add), Relu feed-forward, the ReduceMean over
+  // tokens and the Gemm head, all differentiated together, position embeddings and LayerNorm
+  // scales included; small (d 8, 2 heads, 5 tokens) so every parameter can be probed.
+  const m = encoderModel({ style: "seq", layers: 1, d: 8, heads: 2, ff: 16, seq: 5, seed: 3 });
+  const g = importModel(m.bytes);
+  const mod = await KernelModule.load("auto");
+  const p = await TrainProgram.create(g, {
+    mod,
+    trainable: (v) => v.constant?.type === "float32" && v.constant.data.length > 1,
+    inputGrads: ["rows"],
+  });
+  // Embedding W, b and pos; Q, K, V, out (W, b); 2 LayerNorms (γ, β); 2 ff (W, b); head W, b.
+  assert.equal(p.params.length, 21);
+  const r = rng(21);
+  const rows: Tensor = {
+    type: "float32",
+    dims: [2, 5, 28],
+    data: Float32Array.from({ length: 2 * 5 * 28 }, () => r()),
+  };
+  const y0 = p.forward({ rows }).output.data;
+  const weights = Float64Array.from({ length: y0.length }, () => 2 * r() - 1);
+  const loss = () => {
+    const y = p.forward({ rows }).output.data as Float32Array;
+    let s = 0;
+    for (let i = 0; i < y.length; i++) s += y[i] * weights[i];
+    return s;
+  };
+  loss();
+  p.zeroGrad();
+  const dRows = p.backward({ output: Float32Array.from(weights) }).rows;
+  const targets: [string, Float32Array, Float32Array][] = [
+    ["rows", rows.data as Float32Array, dRows],
+    ...p.params.map((q) => [q.name, q.data, Float32Array.from(q.grad)] as typeof targets[0]),
+  ];
+  for (const [name, data, grad] of targets) {
+    assert.equal(grad.length, data.length, name);
+    for (let k = 0; k < 12; k++) {
+      const i = Math.floor(r() * data.length);
+      // A small step: a larger one carries some of Relu's units across their kink.
+      const x0 = data[i], h = 3e-3 * Math.max(1, Math.abs(x0));
+      data[i] = x0 + h;
+      const lp = loss();
+      data[i] = x0 - h;
+      const lm = loss();
+      data[i] = x0;
+      const num = (lp - lm) / (2 * h);
+      assert.ok(
+        Math.abs(num - grad[i]) <= 2e-3 * Math.max(1, Math.abs(num)),
+        `d/d${name}[${i}] = ${grad[i]}, finite differences ${num}`,
+      );
+    }
+  }
+  p.dispose();
 });

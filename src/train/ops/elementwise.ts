@@ -74,6 +74,45 @@ function binary(kind: "Add" | "Sub" | "Mul" | "Div"): TrainOpFactory {
   };
 }
 
+/**
+ * Pow with numpy broadcasting, as PyTorch differentiates it: dX = dY·b·x^(b−1) (0 where b = 0),
+ * dB = dY·y·ln x (0 where x = 0 and b ≥ 0; NaN for x < 0, where x^b has no real derivative in
+ * b). A constant exponent (LayerNorm's Pow(x, 2)) needs only dX; for b = 2 that is 2·x·dY.
+ */
+const pow: TrainOpFactory = (ctx) => {
+  let a: Tensor, b: Tensor, y: Tensor;
+  return {
+    forward(ins) {
+      a = ins[0]!;
+      b = ins[1]!;
+      [y] = infer(ctx, ins);
+      return [y];
+    },
+    backward([g]) {
+      if (!g) return [];
+      const out = y.dims, [na, nb] = ctx.needGrad;
+      const av = f32(a, ctx, "X"), yv = f32(y, ctx, "Y");
+      // The exponent may be of another type (int64, float64…): read it as numbers.
+      const bv = b.data instanceof BigInt64Array || b.data instanceof BigUint64Array
+        ? Float64Array.from(b.data, Number)
+        : b.data as ArrayLike<number>;
+      const ga = na ? new Float32Array(g.length) : undefined;
+      const gb = nb ? new Float32Array(g.length) : undefined;
+      const p = makePlan([a.dims, b.dims], out);
+      const n = p.n, [sa, sb] = p.steps;
+      eachRun(p, (oi, offs) => {
+        const oa = offs[0], ob = offs[1];
+        for (let i = 0; i < n; i++) {
+          const x = av[oa + i * sa], e = bv[ob + i * sb], gv = g[oi + i];
+          if (ga) ga[oi + i] = e === 0 ? 0 : e === 2 ? 2 * x * gv : gv * e * Math.pow(x, e - 1);
+          if (gb) gb[oi + i] = x === 0 && e >= 0 ? 0 : gv * yv[oi + i] * Math.log(x);
+        }
+      });
+      return [ga && reduceTo(ga, out, a.dims), gb && reduceTo(gb, out, b.dims)];
+    },
+  };
+};
+
 /** Relu with plain loops (it follows every layer, so it is on the hot path). */
 const relu: TrainOpFactory = (ctx) => {
   let y: Float32Array;
@@ -145,6 +184,7 @@ export const ELEMENTWISE_GRADS: Record<string, TrainOpFactory> = {
   Sub: binary("Sub"),
   Mul: binary("Mul"),
   Div: binary("Div"),
+  Pow: pow,
   Relu: relu,
   LeakyRelu: unary((x, _y, ctx) => (x > 0 ? 1 : attrFloat(ctx.node, "alpha", 0.01))),
   Sigmoid: unary((_x, y) => y * (1 - y)),

@@ -4,6 +4,7 @@ import { DENSE_GRADS } from "./dense.ts";
 import { ELEMENTWISE_GRADS } from "./elementwise.ts";
 import { NORM_GRADS } from "./norm.ts";
 import { POOL_GRADS } from "./pool.ts";
+import { REDUCE_GRADS } from "./reduce.ts";
 import { SHAPE_GRADS } from "./shape.ts";
 import { SOFTMAX_GRADS } from "./softmax.ts";
 import { SQZ_GRADS } from "./sqz.ts";
@@ -15,6 +16,7 @@ export const TRAIN_OPS: Readonly<Record<string, TrainOpFactory>> = {
   ...ELEMENTWISE_GRADS,
   ...NORM_GRADS,
   ...POOL_GRADS,
+  ...REDUCE_GRADS,
   ...SHAPE_GRADS,
   ...SOFTMAX_GRADS,
   ...SQZ_GRADS,
