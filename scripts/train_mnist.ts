@@ -597,7 +597,14 @@ async function main(): Promise<void> {
     await writeAtomic(`${OUT}/${file}`, bytes);
     results.push(r);
   }
-  await writeAtomic(`${OUT}/README.md`, readme(results, tfwasm.version_wasm));
+  // Sections other scripts own (the MNIST-rows transformer's) are kept after ours.
+  let others = "";
+  try {
+    const old = await Deno.readTextFile(`${OUT}/README.md`);
+    const at = old.indexOf("\n# MNIST-rows transformer");
+    if (at >= 0) others = old.slice(at);
+  } catch { /* first run */ }
+  await writeAtomic(`${OUT}/README.md`, readme(results, tfwasm.version_wasm) + others);
   console.log(`wrote ${results.map((r) => r.file).join(", ")} and README.md to ${OUT}`);
 }
 
