@@ -112,3 +112,24 @@ Deno.test("int8 without calibration falls back to dynamic quantization, runnable
   assert.ok(ops.includes("ai.sqz.QGemm") && ops.includes("DynamicQuantizeLinear"), ops.join(" "));
   assert.ok(diff <= 1e-4 * scale + 1e-5, `sqz vs ort ${diff}`);
 });
+
+Deno.test("int8 dynamic CNN: stays NHWC between its convolutions, same bits as the NCHW graph", async () => {
+  const m = zooModel("lenet");
+  const { model } = await compress(m.bytes, "int8-dynamic");
+  const x = { type: "float32" as const, dims: [3, ...m.itemDims], data: zooInput(m, 3, 91) };
+  const nhwc = await Session.create(model);
+  const plain = await Session.create(model, { optimize: false });
+  try {
+    const ops = nhwc.graph.nodes.map((n) => n.qualifiedOp);
+    // One transpose into NHWC at the input and one out before Flatten: the per-channel
+    // x_scale·w_scale (computed at run time) is reshaped, DynamicQuantizeLinear runs on NHWC.
+    assert.equal(ops.filter((o) => o === "Transpose").length, 2, ops.join(" "));
+    assert.deepEqual(
+      (await nhwc.run({ [m.inputName]: x }))[m.outputName].data,
+      (await plain.run({ [m.inputName]: x }))[m.outputName].data,
+    );
+  } finally {
+    await nhwc.release();
+    await plain.release();
+  }
+});

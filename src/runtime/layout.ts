@@ -177,9 +177,40 @@ export function assignLayout(g: Graph, eligible: (n: Node) => boolean): LayoutRe
       nhwcNodes++;
       continue;
     }
+    if (isOnnx && n.op === "DynamicQuantizeLinear" && x && twin.has(x)) {
+      // Pointwise on its first output; the scale and zero point are scalars in any layout.
+      n.inputs = [twin.get(x)!];
+      const y = n.outputs[0], t = newValue(y);
+      t.producer = n;
+      y.producer = undefined;
+      twin.set(y, t);
+      pending.add(y);
+      n.outputs = [t, ...n.outputs.slice(1)];
+      nodes.push(n);
+      continue;
+    }
     if (isOnnx && agnosticInNhwc(n, twin)) {
       n.inputs = n.inputs.map((v, i) => {
         if (!v) return v;
+        if (!v.constant && !twin.has(v)) {
+          // A pointwise operand (see pointwise()): reshaped to its NHWC dims, data unchanged.
+          const d4 = [...Array(4 - v.shape!.length).fill(1), ...v.shape!] as number[];
+          const dims = permute(d4, TO_NHWC);
+          const target = newValue(v, undefined);
+          target.constant = {
+            type: "int64",
+            dims: [4],
+            data: BigInt64Array.from(dims, (d) => BigInt(d)),
+          };
+          target.type = "int64";
+          target.shape = [4];
+          const r = newValue(v, dims);
+          r.shape = dims;
+          const reshape = new Node(`${v.name}::to_nhwc_shape`, "Reshape", "", [v, target], [r]);
+          r.producer = reshape;
+          nodes.push(reshape);
+          return r;
+        }
         if (!v.constant) return twin.get(v)!;
         if (i > 0 && (UNARY.has(n.op) || n.op.endsWith("QuantizeLinear"))) return v; // scalars
         const c = permuteConstant(v.constant)!;
@@ -207,10 +238,22 @@ export function assignLayout(g: Graph, eligible: (n: Node) => boolean): LayoutRe
   return { nhwcNodes, transposes };
 }
 
+/**
+ * A computed operand with no spatial extent ([C, 1, 1], [1, C, 1, 1], one element: e.g. int8
+ * dynamic's per-channel x_scale·w_scale): its NHWC form is the same data reshaped, no transpose.
+ */
+function pointwise(v: Value): boolean {
+  const s = v.shape;
+  if (!s || s.length > 4 || s.some((d) => typeof d !== "number")) return false;
+  const d4 = [...Array(4 - s.length).fill(1), ...s] as number[];
+  return d4[2] === 1 && d4[3] === 1;
+}
+
 /** Whether n can run unchanged on NHWC twins: every activation input already has one. */
 function agnosticInNhwc(n: Node, twin: Map<Value, Value>): boolean {
   const acts = n.inputs.filter((v) => v && !v.constant) as Value[];
-  if (!acts.length || !acts.every((v) => twin.has(v))) return false;
+  if (!acts.length || !acts.some((v) => twin.has(v))) return false;
+  if (!BROADCAST.has(n.op) && !acts.every((v) => twin.has(v))) return false;
   if (n.outputs.length !== 1) return false;
   if (UNARY.has(n.op)) return !!n.inputs[0] && !n.inputs[0].constant;
   if (n.op === "QuantizeLinear" || n.op === "DequantizeLinear") {
@@ -218,7 +261,9 @@ function agnosticInNhwc(n: Node, twin: Map<Value, Value>): boolean {
     return !!n.inputs[0] && !n.inputs[0].constant && n.inputs[1]?.constant?.data.length === 1;
   }
   if (BROADCAST.has(n.op)) {
-    return n.inputs.every((v) => !v || !v.constant || permuteConstant(v.constant) !== undefined);
+    return n.inputs.every((v) =>
+      !v || (v.constant ? permuteConstant(v.constant) !== undefined : twin.has(v) || pointwise(v))
+    );
   }
   if (n.op === "Concat") {
     const axis = typeof n.attrs.axis === "number" ? n.attrs.axis : 1;
