@@ -1,7 +1,6 @@
 // convertOpset (src/onnx/convert.ts): each rewrite on a small model at the old opset. The
 // converted model must give the outputs the original gives, both run through Session (and, as
 // a check that the result is valid ONNX at the target opset, through onnxruntime-web too).
-// Upsample/Resize and TopK, which sqz has no op for, are compared in onnxruntime-web only.
 // Then compress() on a keras2onnx-style opset-10 CNN: int8 converts it on its own, and
 // onnxruntime-web runs the artifact.
 import assert from "node:assert/strict";
@@ -381,7 +380,6 @@ for (const mode of ["nearest", "linear"]) {
       feeds: { x: floats([1, 2, 3, 3]) },
       note: to === 9 ? /Upsample \(opset 9\): scales attribute → float input/ : /→ Resize-10/,
       ops: [to >= 10 ? "Resize" : "Upsample"],
-      sqz: false,
     });
   }
 }
@@ -396,7 +394,6 @@ CASES.push({
   },
   feeds: { x: X3 },
   note: /TopK \(opset 10\): k attribute → int64 input/,
-  sqz: false,
 });
 
 for (const c of CASES) Deno.test(`convert: ${c.name}`, () => check(c));

@@ -513,6 +513,48 @@ const RULES: Record<string, Rule> = {
     set(n.outputs[0], v?.type ?? "float32", dims);
   },
   DequantizeLinear: (n) => set(n.outputs[0], "float32", n.inputs[0]?.shape),
+  // Resize-10 / Upsample-9 take [X, scales], Resize-11+ [X, roi, scales, sizes], Upsample-7 a
+  // scales attribute. Dims from constant scales (⌊scale·d⌋ in float32) or sizes (with axes and
+  // keep_aspect_ratio_policy, opset 18), as src/ops/resize.ts computes them; else the rank.
+  Resize: (n) => {
+    const x = n.inputs[0]?.shape, r = x?.length ?? 0, two = n.inputs.length <= 2;
+    const sc = ints(n, "scales") ?? constInts(n.inputs[two ? 1 : 2]);
+    const sz = two ? undefined : constInts(n.inputs[3]);
+    const axes = (ints(n, "axes") ?? x?.map((_, i) => i))?.map((a) => (a < 0 ? a + r : a));
+    const given = sz?.length ? sz : sc?.length ? sc : undefined;
+    if (!x || !axes || !given || given.length !== axes.length) {
+      return set(n.outputs[0], n.inputs[0]?.type, x?.map(() => "?"));
+    }
+    const f = Math.fround, out: Dim[] = [...x];
+    const policy = str(n, "keep_aspect_ratio_policy", "stretch");
+    if (given === sz && policy !== "stretch") {
+      const ss = axes.map((a, i) => (typeof x[a] === "number" ? f(sz[i] / (x[a] as number)) : NaN));
+      const s = policy === "not_larger" ? Math.min(...ss) : Math.max(...ss);
+      for (const a of axes) out[a] = Number.isNaN(s) ? "?" : Math.round(f(s * (x[a] as number)));
+    } else if (given === sz) {
+      axes.forEach((a, i) => (out[a] = sz[i]));
+    } else {
+      axes.forEach((a, i) => {
+        const d = x[a];
+        out[a] = given[i] === 1 ? d : typeof d === "number" ? Math.trunc(f(f(given[i]) * d)) : "?";
+      });
+    }
+    set(n.outputs[0], n.inputs[0]?.type, out);
+  },
+  Upsample: (n) => RULES.Resize(n),
+  // TopK: the axis becomes k (attribute in opset 1, a constant input from 10).
+  TopK: (n) => {
+    const x = n.inputs[0]?.shape;
+    const k = n.inputs[1] ? constInts(n.inputs[1])?.[0] : (n.attrs.k as number | undefined);
+    let out: Dim[] | undefined;
+    if (x) {
+      const axis = int(n, "axis", -1);
+      out = [...x];
+      out[axis < 0 ? axis + x.length : axis] = k ?? "?";
+    }
+    set(n.outputs[0], n.inputs[0]?.type, out);
+    set(n.outputs[1], "int64", out);
+  },
   DynamicQuantizeLinear: (n) => {
     set(n.outputs[0], "uint8", n.inputs[0]?.shape);
     set(n.outputs[1], "float32", []);

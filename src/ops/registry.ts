@@ -11,6 +11,8 @@ import { NN_OPS } from "./nn.ts";
 import { SQZ_SPARSE_OPS } from "./sqz_sparse.ts";
 import { SQZ_LOWBIT_OPS } from "./sqz_lowbit.ts";
 import { CONTRIB_MATMULNBITS_OPS } from "./contrib_matmulnbits.ts";
+import { RESIZE_OPS } from "./resize.ts";
+import { TOPK_OPS } from "./topk.ts";
 
 export const TS_OPS: Readonly<Record<string, OpImpl>> = {
   ...ELEMENTWISE_OPS,
@@ -22,4 +24,6 @@ export const TS_OPS: Readonly<Record<string, OpImpl>> = {
   ...SQZ_SPARSE_OPS,
   ...SQZ_LOWBIT_OPS,
   ...CONTRIB_MATMULNBITS_OPS,
+  ...RESIZE_OPS,
+  ...TOPK_OPS,
 };
