@@ -25,6 +25,7 @@ import { Catalog, modelSource } from "./catalog.ts";
 import { JobQueue } from "./jobs/queue.ts";
 import { modelRoutes } from "./routes/models.ts";
 import { jobRoutes } from "./routes/jobs.ts";
+import { searchRoutes } from "./routes/search.ts";
 import { v2Routes } from "./routes/v2.ts";
 import { opsRoutes } from "./routes/ops.ts";
 
@@ -84,6 +85,7 @@ export async function openDeps(
       externalDataThreshold: config.externalDataThreshold,
       delayMs: config.testJobDelayMs,
       epochDelayMs: config.testEpochDelayMs,
+      trialDelayMs: config.testTrialDelayMs,
     },
   );
   await queue.recover();
@@ -168,6 +170,7 @@ export function buildApp(deps: Deps): Hono<AppEnv> {
   app.use("*", apiKeyAuth(deps.config.apiKeyHashes));
   app.route("/", modelRoutes(deps));
   app.route("/", jobRoutes(deps));
+  app.route("/", searchRoutes(deps));
   app.route("/", v2Routes(deps));
   app.route("/", opsRoutes(deps));
 

@@ -28,6 +28,9 @@
 //                                       starts compressing (the restart test kills it then)
 //   SQZ_TEST_REQUEST_DELAY_MS           0: test hook; uploads and compression requests wait this
 //                                       long after reading their body (tests of the time limit)
+//   SQZ_MAX_SEARCH_TRIALS               200: trials one search job may ask for (more is 400)
+//   SQZ_TEST_TRIAL_DELAY_MS             0: test hook; a search job's worker waits this long
+//                                       after each trial it has stored
 //   SQZ_TEST_EPOCH_DELAY_MS             0: test hook; a fine-tuning job's worker waits this long
 //                                       before each checkpoint it writes (tests of resume, cancel)
 import { parseArgs } from "node:util";
@@ -57,6 +60,9 @@ export interface Config {
   testJobDelayMs: number;
   testRequestDelayMs: number;
   testEpochDelayMs: number;
+  /** Trials a search job may ask for (SQZ_MAX_SEARCH_TRIALS). */
+  maxSearchTrials: number;
+  testTrialDelayMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -81,6 +87,8 @@ export const DEFAULTS: Omit<Config, "apiKeyHashes"> = {
   testJobDelayMs: 0,
   testRequestDelayMs: 0,
   testEpochDelayMs: 0,
+  maxSearchTrials: 200,
+  testTrialDelayMs: 0,
 };
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -231,5 +239,12 @@ export async function loadConfig(
     testJobDelayMs: int("SQZ_TEST_JOB_DELAY_MS", env.SQZ_TEST_JOB_DELAY_MS, 0, 0),
     testRequestDelayMs: int("SQZ_TEST_REQUEST_DELAY_MS", env.SQZ_TEST_REQUEST_DELAY_MS, 0, 0),
     testEpochDelayMs: int("SQZ_TEST_EPOCH_DELAY_MS", env.SQZ_TEST_EPOCH_DELAY_MS, 0, 0),
+    maxSearchTrials: int(
+      "SQZ_MAX_SEARCH_TRIALS",
+      env.SQZ_MAX_SEARCH_TRIALS,
+      DEFAULTS.maxSearchTrials,
+      1,
+    ),
+    testTrialDelayMs: int("SQZ_TEST_TRIAL_DELAY_MS", env.SQZ_TEST_TRIAL_DELAY_MS, 0, 0),
   };
 }

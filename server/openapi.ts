@@ -1,6 +1,12 @@
 // The OpenAPI 3.1 description of every route, written by hand (served at /openapi.json, and
 // rendered as the /docs page).
 import { SERVER_VERSION } from "./routes/v2.ts";
+import {
+  SEARCH_METHODS,
+  SEARCH_METRICS,
+  SEARCH_OBJECTIVES,
+  SEARCH_STRATEGIES,
+} from "./routes/search.ts";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ "application/json": { schema } });
@@ -350,6 +356,106 @@ export const OPENAPI = {
         },
       },
     },
+    "/v1/models/{id}/search": {
+      parameters: [modelParam],
+      post: {
+        summary: "Start a compression search job",
+        description:
+          "Searches per-layer compression settings (mixed precision, pruning, low-rank, " +
+          "clustering) for the models that minimize `objectives` while keeping `budget` on the " +
+          "validation data (src/search). Multipart: the files `validation` (.npy, N samples of " +
+          "the model's single input; required) and `validation_labels` (N class indices; " +
+          "required for the `accuracy` metric), optional `calibration` (static int8) and " +
+          "`train` / `labels` (fine-tuning genes), and the text fields `budget` (JSON), " +
+          "`objectives` (JSON list or comma-separated), `strategy`, `trials`, `seed`, " +
+          "`concurrency`, `space` (JSON), `name` — or all of them as one JSON object in the " +
+          "field `options`. Everything is checked before anything is stored (400 with the " +
+          "reason): the budget (`maxDrop` in [0, 1]; for `kl` without `relative`, any value ≥ " +
+          "0), objectives, strategy, trials in [1, SQZ_MAX_SEARCH_TRIALS], concurrency up to " +
+          "the machine's cores, space layers that name nodes or op types of the model, and the " +
+          "data. A JSON body takes the same fields but cannot carry the validation data. The " +
+          "job (`kind: search`) sends a `trial` event per finished trial; finished trials are " +
+          "stored as they finish, so after a restart the job goes on with them kept. The best " +
+          "model is registered with `parentId` = this model; when no trial meets the budget the " +
+          "job still succeeds, with `result.best: null` and the explanation, and no model.",
+        tags: ["jobs"],
+        requestBody: {
+          required: true,
+          content: {
+            "multipart/form-data": {
+              schema: {
+                type: "object",
+                required: ["validation", "budget"],
+                properties: {
+                  validation: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: N validation samples of the model's single input.",
+                  },
+                  validation_labels: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: N class indices (int64, int32, uint8, …).",
+                  },
+                  calibration: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: samples for static int8 (without it int8 is dynamic).",
+                  },
+                  train: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: training samples, for fine-tuning candidates.",
+                  },
+                  labels: {
+                    type: "string",
+                    format: "binary",
+                    description: ".npy: class indices of `train`.",
+                  },
+                  budget: { type: "string", description: "JSON: a SearchBudget." },
+                  objectives: { type: "string", examples: ["size,latency", '["size"]'] },
+                  strategy: { type: "string", enum: [...SEARCH_STRATEGIES] },
+                  trials: { type: "integer", minimum: 1 },
+                  seed: { type: "integer", minimum: 0 },
+                  concurrency: { type: "integer", minimum: 1 },
+                  space: { type: "string", description: "JSON: a SearchSpace." },
+                  name: { type: "string", description: "Name of the best model." },
+                  options: {
+                    type: "string",
+                    description: "JSON: a SearchOptions object (instead of the separate fields).",
+                  },
+                },
+              },
+            },
+            "application/json": {
+              schema: ref("SearchOptions"),
+              example: {
+                budget: { metric: "accuracy", maxDrop: 0.005 },
+                objectives: ["size", "latency"],
+                strategy: "tpe",
+                trials: 40,
+                seed: 0,
+              },
+            },
+          },
+        },
+        responses: {
+          202: { description: "Queued; Location is the job.", content: json(ref("Job")) },
+          400: error(
+            "Bad budget, objective, strategy, trials (≤ 0 or over SQZ_MAX_SEARCH_TRIALS), " +
+              "concurrency, space (unknown layers or methods), missing validation data (or " +
+              "labels for the accuracy metric), bad .npy data, a model with external data or " +
+              "nothing to compress.",
+          ),
+          404: error("No such model."),
+          409: error("The result name is taken."),
+          413: error("The body is too large."),
+          429: error("Too many queued jobs (SQZ_MAX_QUEUED_JOBS)."),
+          503: error("The server is shutting down."),
+          504: error("Longer than SQZ_REQUEST_TIMEOUT_MS: no job was made."),
+        },
+      },
+    },
     "/v1/jobs": {
       get: {
         summary: "List jobs",
@@ -403,7 +509,11 @@ export const OPENAPI = {
           "for fine-tuning jobs `epoch` (an EpochProgress: `{ epoch, epochs, loss, " +
           "trainAccuracy?, valAccuracy?, valAgreement?, lr, ms }`, one per finished epoch), " +
           "`checkpoint` (`{ epoch }`: its checkpoint is on disk) and `resumed` (`{ fromEpoch }`: " +
-          "a restarted job goes on after that epoch). Every event has `jobId`, `seq` and `at`, " +
+          "a restarted job goes on after that epoch); for search jobs `trial` (a SearchTrial " +
+          "with `done` and `total`, one per finished trial) and `resumed` (`{ trials }`: a " +
+          "restarted search goes on with that many finished trials kept), and the final `state` " +
+          "event has `best`, `pareto` (trial ids) and `explanation`. Every event has `jobId`, " +
+          "`seq` and `at`, " +
           "and `id` = `seq`, so a client reconnecting with Last-Event-ID gets only what it " +
           "missed.",
         tags: ["jobs"],
@@ -439,6 +549,9 @@ export const OPENAPI = {
       get: {
         summary: "The report of a succeeded job (JSON, or HTML with Accept: text/html)",
         description:
+          "For a search job: `{ jobId, modelId, resultModelId, search: SearchSummary (every " +
+          "trial included), compression? (the best model's report) }`, also when no model met " +
+          "the budget. Otherwise " +
           "JSON `{ jobId, modelId, resultModelId, compression, evaluation? }`: the compression " +
           "report (per layer: method, parameters, bytes before and after; notes) and, when one " +
           "could be made, an evaluation of the result against its parent on the calibration " +
@@ -598,16 +711,23 @@ export const OPENAPI = {
         type: "object",
         required: [
           "id",
+          "kind",
           "state",
           "progress",
           "stage",
           "modelId",
-          "recipe",
           "attempts",
           "createdAt",
         ],
         properties: {
           id: { type: "string", pattern: "^j_[a-z2-7]{24}$" },
+          kind: {
+            type: "string",
+            enum: ["compress", "search"],
+            description: "A compression job (has `recipe`) or a search job (has `search`).",
+          },
+          search: ref("SearchOptions"),
+          result: ref("SearchSummary"),
           state: {
             type: "string",
             enum: ["queued", "running", "succeeded", "failed", "cancelled"],
@@ -688,6 +808,137 @@ export const OPENAPI = {
             },
           },
         ],
+      },
+      SearchBudget: {
+        type: "object",
+        required: ["maxDrop"],
+        properties: {
+          metric: { type: "string", enum: [...SEARCH_METRICS], default: "accuracy" },
+          maxDrop: {
+            type: "number",
+            minimum: 0,
+            description:
+              "Largest allowed drop from the float model: in [0, 1] for accuracy and agreement " +
+              "(0.005 = half a point), any value ≥ 0 for kl (the largest mean KL); with " +
+              "`relative`, a share of the float model's value, in [0, 1].",
+          },
+          relative: { type: "boolean" },
+        },
+      },
+      SearchSpace: {
+        type: "object",
+        properties: {
+          methods: {
+            type: "array",
+            items: { type: "string", enum: [...SEARCH_METHODS] },
+            description: 'Method families allowed ("float" always is).',
+          },
+          layers: {
+            type: "object",
+            additionalProperties: { type: "array", items: { type: "string" } },
+            description:
+              'Node name or op type → choices ("float", "int8", "int8-dynamic", "int4", ' +
+              '"ternary", "binary", "prune:<s>", "nm:<n>:<m>", "structured:<r>", "lowrank:<e>", ' +
+              '"cluster:<k>", "+" combinations).',
+          },
+        },
+      },
+      SearchOptions: {
+        type: "object",
+        required: ["budget"],
+        properties: {
+          budget: ref("SearchBudget"),
+          objectives: {
+            type: "array",
+            items: { type: "string", enum: [...SEARCH_OBJECTIVES] },
+            default: ["size", "latency"],
+          },
+          strategy: { type: "string", enum: [...SEARCH_STRATEGIES], default: "sensitivity" },
+          trials: {
+            type: "integer",
+            minimum: 1,
+            default: 40,
+            description: "At most SQZ_MAX_SEARCH_TRIALS (200).",
+          },
+          seed: { type: "integer", minimum: 0, default: 0 },
+          concurrency: { type: "integer", minimum: 1, default: 1 },
+          space: ref("SearchSpace"),
+          name: { type: "string", description: "Name of the best model." },
+        },
+      },
+      SearchTrial: {
+        type: "object",
+        description: "One finished trial (the `trial` event adds `done` and `total`).",
+        properties: {
+          id: { type: "integer" },
+          phase: { type: "string" },
+          recipe: ref("Recipe"),
+          hash: { type: "string" },
+          assignment: { type: "object" },
+          metrics: {
+            type: "object",
+            properties: {
+              accuracy: { type: "number" },
+              agreement: { type: "number" },
+              kl: { type: "number" },
+              size: { type: "integer" },
+              gzipSize: { type: "integer" },
+              latencyMs: { type: "number" },
+              memory: { type: "integer" },
+              macs: { type: "integer" },
+            },
+          },
+          feasible: { type: "boolean" },
+          predicted: { type: "object", properties: { latencyMs: { type: "number" } } },
+          earlyRejected: { type: "boolean" },
+          error: { type: "string" },
+          durationMs: { type: "number" },
+        },
+      },
+      SearchSummary: {
+        type: "object",
+        description:
+          "A finished search: in the job (`result`, without the trial list: `trialsRun` " +
+          "counts them) and in the report (`search`, with `trials`, `sensitivity`, `space`).",
+        properties: {
+          strategy: { type: "string" },
+          seed: { type: "integer" },
+          trialsRequested: { type: "integer" },
+          budget: ref("SearchBudget"),
+          objectives: { type: "array", items: { type: "string" } },
+          reference: {
+            type: "object",
+            properties: { metric: { type: "number" }, threshold: { type: "number" } },
+          },
+          baseline: {
+            type: "object",
+            properties: { float: ref("SearchTrial"), int8: ref("SearchTrial") },
+          },
+          best: {
+            oneOf: [
+              {
+                type: "object",
+                properties: { trial: ref("SearchTrial"), recipe: ref("Recipe") },
+              },
+              { type: "null" },
+            ],
+          },
+          pareto: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                id: { type: "integer" },
+                metrics: { type: "object" },
+                recipe: ref("Recipe"),
+              },
+            },
+          },
+          explanation: { type: "array", items: { type: "string" } },
+          resumedTrials: { type: "integer", description: "Trials kept from an earlier attempt." },
+          trialsRun: { type: "integer" },
+          trials: { type: "array", items: ref("SearchTrial") },
+        },
       },
       NpyInput: {
         type: "object",

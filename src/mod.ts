@@ -49,6 +49,28 @@ export { type Dataset, type EvalReport, evaluate, type EvaluateOptions } from ".
 export { reportHtml } from "./eval/report_html.ts";
 /** Calibration feeds from an N×… array of samples. */
 export { batchFeeds } from "./compress/calibrate.ts";
+/** Automated compression search: a budget in, the Pareto front of recipes out. */
+export { search } from "./search/search.ts";
+export { OBJECTIVES, STRATEGIES } from "./search/types.ts";
+export { FileStateStore, MemoryStateStore } from "./search/state.ts";
+export { searchReportHtml } from "./search/report_html.ts";
+export type {
+  Assignment,
+  Budget,
+  Choice,
+  CostModel,
+  Objective,
+  SearchData,
+  SearchOptions,
+  SearchResult,
+  SearchSpace,
+  SearchStateStore,
+  Sensitivity,
+  SpaceSpec,
+  StrategyName,
+  Trial,
+  TrialMetrics,
+} from "./search/types.ts";
 /** The typed-array class of each tensor type. */
 export { arrayCtor } from "./ops/tensor_util.ts";
 /** The seeded PRNG (mulberry32) sqz uses for splits, folds and synthetic data. */

@@ -39,6 +39,7 @@ import type { Catalog } from "../catalog.ts";
 import type { ServerMetrics } from "../metrics.ts";
 import type { Logger } from "../log.ts";
 import type { WorkerCommand, WorkerMessage, WorkerStart } from "./worker.ts";
+import type { SearchWorkerMessage, SearchWorkerStart } from "./search_worker.ts";
 
 export interface QueueOptions {
   concurrency: number;
@@ -50,6 +51,8 @@ export interface QueueOptions {
   delayMs: number;
   /** Test hook passed to the worker (SQZ_TEST_EPOCH_DELAY_MS): a pause before each checkpoint. */
   epochDelayMs?: number;
+  /** Test hook passed to the search worker (SQZ_TEST_TRIAL_DELAY_MS): a pause after each trial. */
+  trialDelayMs?: number;
   /** How long a cancelled worker has to stop before it is terminated (default 2 s). */
   cancelGraceMs?: number;
   /** Samples per calibration batch of models whose batch dim is dynamic (default 32). */
@@ -156,6 +159,12 @@ export class JobQueue {
 
   /** Where a job handed back to the queue goes on from, as a sentence for its event. */
   async #resumeNote(job: JobRecord): Promise<string> {
+    if (job.kind === "search") {
+      const n = await this.files.trials(job.id).count().catch(() => 0);
+      return n
+        ? `it resumes with its ${n} finished trial${n === 1 ? "" : "s"} kept`
+        : "it runs again from the start (no trial had finished)";
+    }
     const cp = await this.files.latestCheckpoint(job.id).catch(() => undefined);
     return cp
       ? `it resumes from its checkpoint after epoch ${cp.epoch}`
@@ -227,7 +236,11 @@ export class JobQueue {
       });
       this.emit(job.id, "state", { state: "running", progress: 0, stage: "starting" });
     });
-    const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+    const search = job.kind === "search";
+    const worker = new Worker(
+      new URL(search ? "./search_worker.ts" : "./worker.ts", import.meta.url),
+      { type: "module" },
+    );
     const r: Running = {
       worker,
       startedAt: performance.now(),
@@ -265,18 +278,42 @@ export class JobQueue {
     if (r.settled) return;
     this.store.updateJob(job.id, { training });
     let lastProgress = 0, lastStage = "starting";
-    worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
+    // Trials already sent as events (an earlier attempt's): a resumed search that reports its
+    // kept trials again does not repeat them.
+    const sentTrials = new Set<string>();
+    if (search) {
+      for (const ev of this.store.events(job.id)) {
+        if (ev.type === "trial") sentTrials.add(`${ev.data.id}:${ev.data.hash}`);
+      }
+    }
+    worker.onmessage = (e: MessageEvent<WorkerMessage | SearchWorkerMessage>) => {
       if (r.settled) return;
       const msg = e.data;
       if (
-        r.cancelling && (msg.type === "done" || msg.type === "error" || msg.type === "cancelled")
+        r.cancelling &&
+        (msg.type === "done" || msg.type === "searchDone" || msg.type === "error" ||
+          msg.type === "cancelled")
       ) {
         // Cancelled: a result that arrives anyway is discarded, a failure is not one.
         this.#finishRun(job.id, r);
         this.#cancelled(job, r.startedAt);
         return;
       }
-      if (msg.type === "epoch") {
+      if (msg.type === "trial") {
+        const key = `${msg.trial.id}:${msg.trial.hash}`;
+        if (sentTrials.has(key)) return;
+        sentTrials.add(key);
+        this.emit(job.id, "trial", { ...msg.trial, done: msg.done, total: msg.total });
+      } else if (msg.type === "resumed" && "trials" in msg) {
+        this.emit(job.id, "resumed", { trials: msg.trials });
+      } else if (msg.type === "searchDone") {
+        this.#finishRun(job.id, r);
+        this.#succeedSearch(job, msg, r.startedAt).catch((err) => {
+          if (err instanceof CancelledWhileStoring) return this.#cancelled(job, r.startedAt);
+          this.log.error("storing a search result failed", { job: job.id, error: String(err) });
+          this.#fail(job, { code: "internal", message: "storing the result failed" }, r.startedAt);
+        });
+      } else if (msg.type === "epoch") {
         const ep = msg.epoch;
         training = {
           ...(training ?? {}),
@@ -296,7 +333,7 @@ export class JobQueue {
           this.store.updateJob(job.id, { training: t });
           this.emit(job.id, "checkpoint", { epoch: msg.epoch });
         });
-      } else if (msg.type === "resumed") {
+      } else if (msg.type === "resumed" && "epoch" in msg) {
         training = {
           ...(training ?? {}),
           epochsDone: msg.epoch,
@@ -340,8 +377,48 @@ export class JobQueue {
       this.#finishRun(job.id, r);
       if (r.cancelling) return this.#cancelled(job, r.startedAt);
       this.log.error("job worker crashed", { job: job.id, error: e.message });
-      this.#fail(job, { code: "internal", message: "the compression worker crashed" }, r.startedAt);
+      this.#fail(
+        job,
+        { code: "internal", message: `the ${search ? "search" : "compression"} worker crashed` },
+        r.startedAt,
+      );
     };
+    if (search) {
+      const v = job.data?.validation;
+      if (!v || !job.search) {
+        this.#finishRun(job.id, r);
+        this.#fail(job, { code: "internal", message: "the search job has no validation data" });
+        return;
+      }
+      const start: SearchWorkerStart = {
+        type: "start",
+        jobId: job.id,
+        modelPath: this.artifacts.path(m.sha256),
+        params: job.search,
+        inputName: m.inputs[0]?.name ?? "",
+        calibrationPath: job.calibration ? this.artifacts.path(job.calibration.sha256) : undefined,
+        calibrationBatch: m.inputs[0]
+          ? calibrationBatch(m.inputs[0], this.options.calibrationBatch)
+          : 1,
+        validation: {
+          path: this.artifacts.path(v.sha256),
+          labelsPath: job.data?.validationLabels
+            ? this.artifacts.path(job.data.validationLabels.sha256)
+            : undefined,
+        },
+        train: job.data?.train
+          ? {
+            path: this.artifacts.path(job.data.train.sha256),
+            labelsPath: job.data.labels ? this.artifacts.path(job.data.labels.sha256) : undefined,
+          }
+          : undefined,
+        jobDir: this.files.dir(job.id),
+        delayMs: this.options.delayMs,
+        trialDelayMs: this.options.trialDelayMs ?? 0,
+      };
+      worker.postMessage(start);
+      return;
+    }
     const start: WorkerStart = {
       type: "start",
       jobId: job.id,
@@ -540,6 +617,100 @@ export class JobQueue {
     this.kick();
   }
 
+  /**
+   * A search finished: its summary is the job's result. With a best model, that model is
+   * registered (parentId: the searched model) in the transaction that marks the job
+   * succeeded; without one (nothing met the budget) the job succeeds with `best: null`.
+   */
+  async #succeedSearch(
+    job: JobRecord,
+    msg: Extract<SearchWorkerMessage, { type: "searchDone" }>,
+    startedAt: number,
+  ): Promise<void> {
+    const summary = msg.summary;
+    const finishedAt = new Date().toISOString();
+    const done = (resultModelId: string | null, extra: Record<string, unknown>) => {
+      this.store.updateJob(job.id, {
+        state: "succeeded",
+        progress: 1,
+        stage: "done",
+        resultModelId,
+        result: JSON.stringify(summary),
+        report: msg.best ? JSON.stringify(msg.best.report) : null,
+        finishedAt,
+      });
+      this.emit(job.id, "state", {
+        state: "succeeded",
+        progress: 1,
+        stage: "done",
+        resultModelId,
+        best: summary.best
+          ? { id: summary.best.trial.id, metrics: summary.best.trial.metrics }
+          : null,
+        pareto: summary.pareto.map((t) => t.id),
+        explanation: summary.explanation,
+        ...extra,
+      });
+    };
+    let resultId: string | null = null;
+    if (!msg.best) {
+      const stored = this.store.transaction(() => {
+        if (this.#cancelStoring.has(job.id)) throw new CancelledWhileStoring();
+        const current = this.store.getJob(job.id);
+        if (!current || TERMINAL.has(current.state)) return false;
+        done(null, {});
+        return true;
+      });
+      if (!stored) return;
+    } else {
+      const best = msg.best;
+      const parent = this.store.getModel(job.modelId);
+      const note = (n: string) => best.report.notes.push(n);
+      note(
+        `found by search job ${job.id} (strategy ${summary.strategy}, seed ${summary.seed}): ` +
+          `trial ${summary.best?.trial.id}`,
+      );
+      const store = (name: string | undefined) =>
+        this.catalog.createValidated(
+          { bytes: best.model, name, parentId: job.modelId, jobId: job.id },
+          { inputs: best.inputs, outputs: best.outputs, opHistogram: best.opHistogram },
+          (m) => {
+            if (this.#cancelStoring.has(job.id)) throw new CancelledWhileStoring();
+            done(m.id, { bytes: m.bytes, ...(parent ? { parentBytes: parent.bytes } : {}) });
+          },
+        );
+      const name = job.resultName ?? undefined;
+      const taken = () =>
+        note(`the name '${name}' was taken by another model meanwhile: left unnamed`);
+      let m: ModelRecord;
+      if (name && this.store.getModelByName(name)) {
+        taken();
+        m = await store(undefined);
+      } else {
+        try {
+          m = await store(name);
+        } catch (e) {
+          if (!(name && e instanceof HttpError && e.status === 409)) throw e;
+          taken();
+          m = await store(undefined);
+        }
+      }
+      resultId = m.id;
+    }
+    const seconds = (performance.now() - startedAt) / 1000;
+    this.metrics.jobDuration.observe({ state: "succeeded" }, seconds);
+    this.metrics.jobsFinished.inc({ state: "succeeded" });
+    this.log.info("search job succeeded", {
+      job: job.id,
+      model: job.modelId,
+      result: resultId,
+      trials: summary.trials.length,
+      seconds,
+    });
+    await this.#dropInputs(job);
+    this.kick();
+  }
+
   #fail(job: JobRecord, error: { code: string; message: string }, startedAt?: number): void {
     const current = this.store.getJob(job.id);
     if (!current || TERMINAL.has(current.state)) return;
@@ -601,7 +772,9 @@ export class JobQueue {
         this.#cancelled(job, r.startedAt);
         continue;
       }
-      const resume = job.training?.checkpointEpoch !== undefined
+      const resume = job.kind === "search"
+        ? "it resumes with the trials it has finished kept"
+        : job.training?.checkpointEpoch !== undefined
         ? `it resumes from its checkpoint after epoch ${job.training.checkpointEpoch}`
         : "it runs again from the start";
       this.store.transaction(() => {

@@ -53,16 +53,31 @@ function npyView(f: NpyInfo): Record<string, unknown> {
   return { samples: f.dims[0], dims: f.dims, type: f.type, bytes: f.bytes };
 }
 
+/**
+ * A search job's parameters and, once it has finished, its summary without the per-trial
+ * list (that is in the report and in the `trial` events).
+ */
+function searchView(j: JobRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = { search: j.search };
+  if (j.result) {
+    // deno-lint-ignore no-explicit-any
+    const { trials, sensitivity: _s, space: _sp, ...summary } = JSON.parse(j.result) as any;
+    out.result = { ...summary, trialsRun: Array.isArray(trials) ? trials.length : 0 };
+  }
+  return out;
+}
+
 /** The job resource as the API returns it. */
 export function jobView(j: JobRecord): Record<string, unknown> {
   const d: JobData = j.data ?? {};
   return {
     id: j.id,
+    kind: j.kind,
     state: j.state,
     progress: j.progress,
     stage: j.stage,
     modelId: j.modelId,
-    recipe: j.recipe,
+    ...(j.kind === "search" ? searchView(j) : { recipe: j.recipe }),
     ...(j.resultName ? { name: j.resultName } : {}),
     ...(j.calibration
       ? {
@@ -170,7 +185,7 @@ async function readCompressRequest(c: Context<AppEnv>): Promise<CompressRequest>
   );
 }
 
-type Graph = ReturnType<typeof importModel>;
+export type Graph = ReturnType<typeof importModel>;
 type GraphNode = Graph["nodes"][number];
 
 const WEIGHT_OPS = new Set(["Conv", "Gemm", "MatMul"]);
@@ -180,7 +195,7 @@ const WEIGHT_OPS = new Set(["Conv", "Gemm", "MatMul"]);
  * (input 1) is a float32 initializer, or is computed from initializers only (compress() folds
  * those before its passes).
  */
-function weightLayers(g: Graph): GraphNode[] {
+export function weightLayers(g: Graph): GraphNode[] {
   const constant = new Map<string, boolean>();
   const isConstant = (v: GraphNode["inputs"][number], depth = 0): boolean => {
     if (!v) return false;
@@ -250,7 +265,7 @@ function checkRecipeFits(recipe: Recipe, g: Graph, presetOrJson: unknown): void 
  * Calibration data must be one array of N ≥ 1 samples for the model's single input; when the
  * input fixes its batch size B, N must be a multiple of B (it runs in batches of B).
  */
-function checkCalibration(t: Tensor, m: ModelRecord): void {
+export function checkCalibration(t: Tensor, m: ModelRecord): void {
   checkSamples(t, m, "the calibration data");
   const input = m.inputs[0];
   const batch = input.dims[0];
@@ -263,7 +278,7 @@ function checkCalibration(t: Tensor, m: ModelRecord): void {
 }
 
 /** A .npy form field parsed, with the field named in the message when it is malformed. */
-function npyField(bytes: Uint8Array, field: string): Tensor {
+export function npyField(bytes: Uint8Array, field: string): Tensor {
   try {
     return parseNpy(bytes);
   } catch (e) {
@@ -323,7 +338,7 @@ function checkTrainingData(
 }
 
 /** The information kept of a .npy input file (its digest is set once it is stored). */
-function npyInfo(t: Tensor, bytes: Uint8Array): NpyInfo {
+export function npyInfo(t: Tensor, bytes: Uint8Array): NpyInfo {
   return { sha256: "", bytes: bytes.length, type: t.type, dims: [...t.dims] };
 }
 
@@ -389,6 +404,60 @@ ${trainingHtml(r)}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}td:first-child,th:first-child{text-align:left}</style>
 </head><body><h1>sqz compression report</h1>
 ${section}
+</body></html>
+`;
+}
+
+/** A search job's report as a page: the explanation, the Pareto front, every trial. */
+// deno-lint-ignore no-explicit-any
+function searchHtml(job: JobRecord, s: any, compression: CompressReport | undefined): string {
+  const pareto = new Set<number>((s.pareto ?? []).map((t: { id: number }) => t.id));
+  const num = (v: unknown, digits = 4) =>
+    typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : "";
+  const row = (t: Record<string, unknown>, label?: string) => {
+    const m = (t.metrics ?? {}) as Record<string, unknown>;
+    return `<tr${pareto.has(t.id as number) ? ' class="pareto"' : ""}><td>${
+      escapeHtml(label ?? t.id)
+    }</td><td>${escapeHtml(t.phase ?? "")}</td><td>${t.feasible ? "yes" : "no"}</td><td>${
+      num(m.accuracy)
+    }</td><td>${num(m.agreement)}</td><td>${num(m.kl, 5)}</td><td>${num(m.size)}</td><td>${
+      num(m.gzipSize)
+    }</td><td>${num(m.latencyMs, 3)}</td><td>${num(m.memory)}</td><td><code>${
+      escapeHtml(JSON.stringify(t.recipe))
+    }</code>${t.error ? ` ${escapeHtml(t.error)}` : ""}</td></tr>`;
+  };
+  const rows = [
+    ...(s.baseline ? [row(s.baseline.float, "float"), row(s.baseline.int8, "int8")] : []),
+    ...(s.trials ?? []).map((t: Record<string, unknown>) => row(t)),
+  ].join("\n");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sqz search report ${escapeHtml(job.id)}</title>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}td:last-child{text-align:left}
+tr.pareto{background:#eef6ee}</style>
+</head><body><h1>sqz search report</h1>
+<p>Job <code>${escapeHtml(job.id)}</code>: model <code>${escapeHtml(job.modelId)}</code>, strategy
+${escapeHtml(s.strategy)}, seed ${escapeHtml(s.seed)}, budget <code>${
+    escapeHtml(JSON.stringify(s.budget))
+  }</code>, objectives ${escapeHtml((s.objectives ?? []).join(", "))}.
+${
+    s.best
+      ? `Best: trial ${escapeHtml(s.best.trial.id)} → model <code>${
+        escapeHtml(job.resultModelId ?? "")
+      }</code>.`
+      : "No trial met the budget: no model was registered."
+  }</p>
+<ul>${(s.explanation ?? []).map((n: string) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>
+<table><thead><tr><th>trial</th><th>phase</th><th>feasible</th><th>accuracy</th><th>agreement</th>
+<th>KL</th><th>bytes</th><th>gzip</th><th>latency ms</th><th>memory</th><th>recipe</th></tr></thead>
+<tbody>
+${rows}
+</tbody></table>
+${
+    compression
+      ? compressionHtml({ ...job, recipe: s.best?.recipe ?? null }, compression, false)
+      : ""
+  }
 </body></html>
 `;
 }
@@ -494,6 +563,9 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
         : null;
       const job: JobRecord = {
         id: newId("j"),
+        kind: "compress",
+        search: null,
+        result: null,
         modelId: m.id,
         state: "queued",
         progress: 0,
@@ -623,6 +695,25 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
   app.get("/v1/jobs/:id/report", (c) => {
     const job = getJob(c.req.param("id"));
     concerns(c, job);
+    if (job.kind === "search" && job.state === "succeeded" && job.result) {
+      const summary = JSON.parse(job.result);
+      const compression = job.report ? JSON.parse(job.report) as CompressReport : undefined;
+      const type = accepts(c, {
+        header: "Accept",
+        supports: ["application/json", "text/html"],
+        default: "application/json",
+      });
+      if (type === "text/html") {
+        return c.html(searchHtml(job, summary, compression));
+      }
+      return c.json({
+        jobId: job.id,
+        modelId: job.modelId,
+        resultModelId: job.resultModelId,
+        search: summary,
+        ...(compression ? { compression } : {}),
+      });
+    }
     if (job.state !== "succeeded" || !job.report) {
       throw conflict(
         job.state === "failed"

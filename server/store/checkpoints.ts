@@ -1,4 +1,7 @@
-// Per-job files: <data>/jobs/<job id>/, today the fine-tuning checkpoints a job resumes from.
+// Per-job files: <data>/jobs/<job id>/: the fine-tuning checkpoints a compression job resumes
+// from, and the finished trials of a search job (`trial-<seq>.json`, one file per trial, each
+// written like a checkpoint: temp file, fsync, rename, directory fsync), which a restarted
+// search loads and keeps (TrialFiles, a SearchStateStore).
 //
 // compress() hands its checkpoint bytes over after every finished epoch (they are opaque here).
 // Each is written to `.tmp-<uuid>` in the job's directory, fsynced and renamed to
@@ -18,6 +21,80 @@ import { writeAtomic } from "./artifacts.ts";
 
 const JOB_ID_RE = /^j_[a-z2-7]{24}$/;
 const CHECKPOINT_RE = /^checkpoint-(\d{6,})$/;
+const TRIAL_RE = /^trial-(\d{6,})\.json$/;
+
+/** The files a job keeps across restarts (anything else in its directory is a leftover). */
+function kept(name: string): boolean {
+  return CHECKPOINT_RE.test(name) || TRIAL_RE.test(name);
+}
+
+/**
+ * A search job's finished trials, one file each in the job's directory (src/search/types.ts
+ * SearchStateStore): append() writes `trial-<seq>.json` atomically, so a kill -9 loses at most
+ * the trial in flight; load() returns them in the order they were appended. A file that does
+ * not parse (never written by append: renames are atomic) is skipped.
+ */
+export class TrialFiles<T = unknown> {
+  #next = 0;
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(readonly dir: string) {}
+
+  async #entries(): Promise<{ seq: number; path: string }[]> {
+    const out: { seq: number; path: string }[] = [];
+    try {
+      for await (const e of Deno.readDir(this.dir)) {
+        const m = e.isFile ? TRIAL_RE.exec(e.name) : null;
+        if (m) out.push({ seq: Number(m[1]), path: `${this.dir}/${e.name}` });
+      }
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    }
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+
+  async load(): Promise<T[]> {
+    const entries = await this.#entries();
+    const out: T[] = [];
+    for (const e of entries) {
+      try {
+        out.push(JSON.parse(await Deno.readTextFile(e.path)) as T);
+      } catch { /* not a complete trial */ }
+      this.#next = Math.max(this.#next, e.seq + 1);
+    }
+    return out;
+  }
+
+  /** How many trials are stored. */
+  async count(): Promise<number> {
+    return (await this.#entries()).length;
+  }
+
+  /** Appends run one after another (the sequence numbers stay unique). */
+  append(t: T): Promise<void> {
+    const p = this.#chain.then(() => this.#append(t));
+    this.#chain = p.catch(() => {});
+    return p;
+  }
+
+  async #append(t: T): Promise<void> {
+    if (this.#next === 0) {
+      const entries = await this.#entries();
+      this.#next = entries.length ? entries[entries.length - 1].seq + 1 : 0;
+    }
+    const seq = this.#next++;
+    await Deno.mkdir(this.dir, { recursive: true });
+    const name = `trial-${String(seq).padStart(6, "0")}.json`;
+    await writeAtomic(
+      `${this.dir}/.tmp-${crypto.randomUUID()}`,
+      `${this.dir}/${name}`,
+      this.dir,
+      new TextEncoder().encode(JSON.stringify(t)),
+      0o600,
+    );
+  }
+}
 
 /** The directory of a job's files, under `root` (<data>/jobs). */
 export function jobDir(root: string, jobId: string): string {
@@ -81,6 +158,11 @@ export class JobFiles {
     return latestCheckpoint(this.dir(jobId));
   }
 
+  /** A search job's stored trials. */
+  trials(jobId: string): TrialFiles {
+    return new TrialFiles(this.dir(jobId));
+  }
+
   /**
    * Removes a finished job's directory. A worker just terminated may still have a write in
    * flight: one retry after it has settled.
@@ -113,7 +195,7 @@ export class JobFiles {
         continue;
       }
       for await (const f of Deno.readDir(path)) {
-        if (!CHECKPOINT_RE.test(f.name)) {
+        if (!kept(f.name)) {
           await Deno.remove(`${path}/${f.name}`, { recursive: true }).catch(() => {});
         }
       }

@@ -13,6 +13,10 @@
 //           files (calibration, training and validation data) are artifacts named in
 //           `calibration` and `data`; `training` is the fine-tuning progress (epochs done, the
 //           last checkpoint's epoch), updated at every finished epoch.
+//           `kind` is `compress` or `search`; a search job keeps its parameters in `search`
+//           and, once finished, its summary (baselines, Pareto front, best trial,
+//           explanation, every trial) in `result`; its finished trials while it runs are
+//           files in its job directory (store/checkpoints.ts), which a restart resumes from.
 //   events  each job's progress and state changes, numbered per job from 1 (the SSE ids).
 import { DatabaseSync } from "node:sqlite";
 import { ArgumentError } from "../../src/mod.ts";
@@ -101,8 +105,30 @@ export interface TrainingState {
   last?: EpochRecord;
 }
 
+export type JobKind = "compress" | "search";
+
+/**
+ * A search job's parameters as validated by the route (src/search/types.ts SearchOptions,
+ * without the data, which are the job's files).
+ */
+export interface SearchParams {
+  budget: { metric: "accuracy" | "agreement" | "kl"; maxDrop: number; relative?: boolean };
+  objectives: string[];
+  strategy: string;
+  trials: number;
+  seed: number;
+  concurrency: number;
+  space?: { methods?: string[]; layers?: Record<string, string[]> };
+}
+
 export interface JobRecord {
   id: string;
+  /** compress (the default) or search. */
+  kind: JobKind;
+  /** A search job's parameters (null for compress jobs). */
+  search: SearchParams | null;
+  /** A finished search job's summary as JSON text (null otherwise). */
+  result: string | null;
   modelId: string;
   state: JobState;
   progress: number;
@@ -217,6 +243,10 @@ const MIGRATIONS: string[] = [
   `UPDATE models SET bytes = bytes + (
      SELECT COALESCE(SUM(json_extract(value, '$.bytes')), 0) FROM json_each(models.external)
    ) WHERE external <> '[]';`,
+  // 4: search jobs: the job's kind, a search job's parameters and its summary.
+  `ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'compress';
+   ALTER TABLE jobs ADD COLUMN search TEXT;
+   ALTER TABLE jobs ADD COLUMN result TEXT;`,
 ];
 
 type Row = Record<string, unknown>;
@@ -244,6 +274,9 @@ function modelOf(r: Row): ModelRecord {
 function jobOf(r: Row): JobRecord {
   return {
     id: r.id as string,
+    kind: ((r.kind as string | null) ?? "compress") as JobKind,
+    search: json(r.search, null),
+    result: (r.result as string | null) ?? null,
     modelId: r.model_id as string,
     state: r.state as JobState,
     progress: Number(r.progress),
@@ -288,6 +321,7 @@ const JOB_COLUMNS: Partial<Record<keyof JobRecord, string>> = {
   error: "error",
   report: "report",
   evaluation: "evaluation",
+  result: "result",
   attempts: "attempts",
   startedAt: "started_at",
   finishedAt: "finished_at",
@@ -397,7 +431,7 @@ export class Store {
   insertJob(j: JobRecord): void {
     this.db.prepare(
       `INSERT INTO jobs (id, model_id, state, progress, stage, recipe, result_name, calibration,
-         data, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         data, attempts, created_at, kind, search) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       j.id,
       j.modelId,
@@ -410,6 +444,8 @@ export class Store {
       j.data ? JSON.stringify(j.data) : null,
       j.attempts,
       j.createdAt,
+      j.kind ?? "compress",
+      j.search ? JSON.stringify(j.search) : null,
     );
   }
 

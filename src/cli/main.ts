@@ -25,10 +25,19 @@ commands:
   eval model.onnx       accuracy, agreement, per-layer SQNR, size, latency: --data x.npy
                         [--labels y.npy] [--reference float.onnx] [--html report.html] [--json r.json]
   convert model.onnx    raise the opset, rewriting only ops that changed: --opset N -o out.onnx
+  search model.onnx     find the smallest, fastest compression within an accuracy budget:
+                        --val x.npy [y.npy] [--calib c.npy] [--train x.npy [y.npy]] --max-drop D
+                        [--metric accuracy|agreement|kl] [--relative] [--objectives size,latency]
+                        [--strategy sensitivity|random|grid|tpe|evolution] [--trials N] [--seed S]
+                        [--concurrency C] [--methods int8,int4,prune] -o best.onnx
+                        [--html search.html] [--state search.jsonl [--resume]] [--json];
+                        --max-drop in percentage points for accuracy/agreement (0.5 = half a
+                        point), absolute (nats) for kl
   help                  this text`;
 
-// `run`, `compress`, `eval` and `convert` parse their own options (src/cli/<command>.ts).
-const own = ["run", "compress", "eval", "convert"].includes(Deno.args[0]);
+// `run`, `compress`, `eval`, `convert` and `search` parse their own options
+// (src/cli/<command>.ts).
+const own = ["run", "compress", "eval", "convert", "search"].includes(Deno.args[0]);
 const runArgs = own ? Deno.args.slice(1) : undefined;
 let parsed;
 try {
@@ -67,6 +76,10 @@ try {
       break;
     case "convert":
       await convertCommand(runArgs ?? rest);
+      break;
+    case "search":
+      // Loaded on demand: the search module (and its Workers) stays out of the other commands.
+      await (await import("./search.ts")).searchCommand(runArgs ?? rest);
       break;
     case "help":
       console.log(USAGE);

@@ -39,8 +39,18 @@ export interface SearchSpace {
 /** What the user restricts the default space to. */
 export interface SpaceSpec {
   /** Method families allowed: "float" is always allowed. */
-  methods?: ("int8" | "int8-dynamic" | "int4" | "ternary" | "binary" | "prune" | "nm" |
-    "structured" | "lowrank" | "cluster")[];
+  methods?: (
+    | "int8"
+    | "int8-dynamic"
+    | "int4"
+    | "ternary"
+    | "binary"
+    | "prune"
+    | "nm"
+    | "structured"
+    | "lowrank"
+    | "cluster"
+  )[];
   /** Per-layer choices (node name or op type → choices), replacing the default ones. */
   layers?: Record<string, Choice[]>;
 }
@@ -90,6 +100,8 @@ export interface TrialMetrics {
   memory: number;
   /** Multiply-accumulates per sample. */
   macs: number;
+  /** SQNR of the model output against the float model, dB (sensitivity probes only). */
+  sqnrDb?: number;
 }
 
 export interface Trial {

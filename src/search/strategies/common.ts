@@ -1,0 +1,84 @@
+// The common ask/tell interface of the search strategies, and what they share: random
+// assignments, the decision values of a trial (what a strategy ranks by) and its scalarization.
+import { canonicalJson, normalizeAssignment } from "../space.ts";
+import { objectiveValue, usable } from "../pareto.ts";
+import { violation } from "../trial.ts";
+import type { Assignment, Budget, Objective, SearchSpace, Trial, TrialMetrics } from "../types.ts";
+
+export interface Proposal {
+  assignment: Assignment;
+  /** The strategy phase that proposed it ("random", "tpe", "sensitivity", "fallback"…). */
+  phase: string;
+  /** Sensitivity probes do not count against `trials`. */
+  probe?: boolean;
+}
+
+export interface StrategyContext {
+  space: SearchSpace;
+  objectives: Objective[];
+  budget: Budget;
+  reference: { metric: number; threshold: number };
+  /** The float model's metrics (normalizes the objectives). */
+  float: TrialMetrics;
+}
+
+/**
+ * Ask/tell: `propose` sees every finished trial so far (in id order: the "tell") and returns up
+ * to `count` new candidates; an empty list means the strategy has nothing more to try.
+ */
+export interface Strategy {
+  propose(history: readonly Trial[], count: number, rng: () => number): Proposal[];
+}
+
+/** The cache key of an assignment. */
+export function assignmentKey(a: Assignment): string {
+  return canonicalJson(normalizeAssignment(a));
+}
+
+export function pick<T>(xs: readonly T[], rng: () => number): T {
+  return xs[Math.min(xs.length - 1, Math.floor(rng() * xs.length))];
+}
+
+export function randomAssignment(space: SearchSpace, rng: () => number): Assignment {
+  const layers: Record<string, string> = {};
+  for (const l of space.layers) layers[l.name] = pick(l.choices, rng);
+  const a: Assignment = { layers };
+  if (space.int4Blocks) a.int4Block = pick(space.int4Blocks, rng);
+  if (space.finetune) a.finetune = pick(space.finetune, rng);
+  return a;
+}
+
+/**
+ * The values a strategy ranks a trial by: its objectives, with latency taken from the cost
+ * model's prediction when there is one (measured latencies are noisy; predictions make the
+ * strategies' decisions repeatable), normalized by the float model.
+ */
+export function decisionPoint(t: Trial, ctx: StrategyContext): number[] {
+  return ctx.objectives.map((o) => {
+    const v = o === "latency" && t.predicted?.latencyMs !== undefined
+      ? t.predicted.latencyMs
+      : objectiveValue(t.metrics, o);
+    const f = o === "latency" && t.predicted?.latencyMs !== undefined
+      ? undefined
+      : objectiveValue(ctx.float, o);
+    return f ? v / f : v;
+  });
+}
+
+/** The allowance of the budget, in the metric's units (> 0 avoids division by zero). */
+export function allowance(ctx: StrategyContext): number {
+  return Math.max(1e-3, Math.abs(ctx.reference.metric - ctx.reference.threshold));
+}
+
+/**
+ * One number to minimize: the mean normalized objective, plus for an infeasible trial a
+ * penalty of 1 + its violation in allowances (errors: 100).
+ */
+export function scalarize(t: Trial, ctx: StrategyContext): number {
+  if (t.error) return 100;
+  const p = decisionPoint(t, ctx);
+  const mean = p.reduce((a, b) => a + b, 0) / Math.max(1, p.length);
+  if (t.feasible && usable(t)) return mean;
+  const v = violation(t.metrics, ctx.budget, ctx.reference.threshold);
+  return mean + 1 + Math.min(50, (Number.isFinite(v) ? v : 50) / allowance(ctx));
+}
