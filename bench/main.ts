@@ -6,6 +6,7 @@ import { benchModels } from "./models.ts";
 import { benchCompression } from "./compression.ts";
 import { benchServe } from "./serve.ts";
 import { benchTrain } from "./train.ts";
+import { benchSearch } from "./search.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -38,6 +39,8 @@ const suites: Record<string, () => Promise<unknown>> = {
     benchCompression({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
   serve: () => benchServe({ json: values.json, quick: values.quick }),
   train: () => benchTrain({ json: values.json, quick: values.quick }),
+  search: () =>
+    benchSearch({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
 };
 
 const names = positionals.length ? positionals : Object.keys(suites);
