@@ -288,7 +288,12 @@ export async function benchSearch(opts: Options = {}): Promise<Record<string, un
   }
 
   if (want("cost")) {
-    const rows = await benchCostModel({ quick, log: opts.json ? () => {} : console.log });
+    // --quick: the zoo models only (the light models calibrate for minutes).
+    const rows = await benchCostModel({
+      quick,
+      light: !quick,
+      log: opts.json ? () => {} : console.log,
+    });
     for (const r of rows) emit({ suite: "search", part: "cost", ...r });
   }
   return out;
