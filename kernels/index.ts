@@ -21,7 +21,7 @@ import {
   col2imF32, im2colF32, im2rowNhwcF32, row2imNhwcF32, transposeF32,
 } from "./conv/im2col";
 import { binaryF32, clampF32, geluF32, layerNormF32, softmaxF32 } from "./nn/rowwise_f32";
-import { quantizeU8, rangeF32 } from "./nn/quantize_u8";
+import { dequantizeU8, quantizeU8, rangeF32 } from "./nn/quantize_u8";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -265,4 +265,9 @@ export function sqz_f32_quantize_u8(n: i32, x: usize, scale: f32, zp: i32, y: us
 /** y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i] (Relu, Clip; NaN and −0 pass through). */
 export function sqz_f32_clamp(n: i32, x: usize, lo: f32, hi: f32, y: usize): void {
   clampF32(n, x, lo, hi, y);
+}
+
+/** y[i] = f32(x[i] − zp)·scale for n uint8 values (DequantizeLinear per tensor). */
+export function sqz_u8_dequantize(n: i32, x: usize, scale: f32, zp: i32, y: usize): void {
+  dequantizeU8(n, x, scale, zp, y);
 }

@@ -133,3 +133,51 @@ Deno.test("int8 dynamic CNN: stays NHWC between its convolutions, same bits as t
     await plain.release();
   }
 });
+
+Deno.test("depthwise QLinearConv on the int8 depthwise kernel equals the TypeScript op exactly", async () => {
+  const { DataType, makeModel, node, tensorFromArray, valueInfo } = await import(
+    "../src/onnx/proto.ts"
+  );
+  const { seededRandom } = await import("../src/mod.ts");
+  const r = seededRandom(21);
+  for (const [c, h, w, stride, pad] of [[8, 9, 7, 1, 1], [5, 6, 6, 2, 1], [16, 5, 5, 1, 0]]) {
+    const wq = Int8Array.from({ length: c * 9 }, () => Math.floor(r() * 255) - 127);
+    const bias = Int32Array.from({ length: c }, () => Math.floor(r() * 2000) - 1000);
+    const ws = Float32Array.from({ length: c }, () => 0.001 + r() * 0.01);
+    const oh = (d: number) => Math.floor((d + 2 * pad - 3) / stride) + 1;
+    const bytes = makeModel({
+      nodes: [node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"], {
+        group: c,
+        kernel_shape: [3, 3],
+        strides: [stride, stride],
+        pads: [pad, pad, pad, pad],
+      })],
+      inputs: [valueInfo("x", DataType.UINT8, [1, c, h, w])],
+      outputs: [valueInfo("y", DataType.UINT8, [1, c, oh(h), oh(w)])],
+      initializers: [
+        tensorFromArray("xs", DataType.FLOAT, [], Float32Array.of(0.02)),
+        tensorFromArray("xz", DataType.UINT8, [], Uint8Array.of(117)),
+        tensorFromArray("w", DataType.INT8, [c, 1, 3, 3], wq),
+        tensorFromArray("ws", DataType.FLOAT, [c], ws),
+        tensorFromArray("wz", DataType.INT8, [c], new Int8Array(c)),
+        tensorFromArray("ys", DataType.FLOAT, [], Float32Array.of(0.05)),
+        tensorFromArray("yz", DataType.UINT8, [], Uint8Array.of(100)),
+        tensorFromArray("b", DataType.INT32, [c], bias),
+      ],
+      opset: 13,
+    });
+    const x = {
+      type: "uint8" as const,
+      dims: [1, c, h, w],
+      data: Uint8Array.from({ length: c * h * w }, () => Math.floor(r() * 256)),
+    };
+    const kernel = await Session.create(bytes, { profile: true });
+    const ts = await Session.create(bytes, { optimize: false });
+    const a = (await kernel.run({ x })).y, b = (await ts.run({ x })).y;
+    assert.equal(kernel.profile.find((p) => p.op === "QLinearConv")?.impl, "wasm");
+    assert.deepEqual(a.dims, b.dims);
+    assert.deepEqual(a.data, b.data, `c=${c} ${h}×${w} stride ${stride} pad ${pad}`);
+    await kernel.release();
+    await ts.release();
+  }
+});

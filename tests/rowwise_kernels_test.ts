@@ -217,3 +217,22 @@ for (const mod of mods) {
     }
   });
 }
+
+for (const mod of mods) {
+  Deno.test(`uint8 dequantize equals f32(x − zp)·scale exactly (${mod.build})`, () => {
+    const r = rng(17);
+    for (const n of [1, 15, 16, 17, 33, 100]) {
+      const x = Uint8Array.from({ length: n }, () => randInt(r, 0, 255));
+      for (const [scale, zp] of [[0.0123, 128], [1.5, 0], [3e-5, 255]]) {
+        const px = mod.heap.alloc(n + 16);
+        mod.u8(px, n).set(x);
+        const by = guarded(mod, new Float32Array(n));
+        mod.exports.sqz_u8_dequantize(n, px, scale, zp, by.p);
+        const want = Float32Array.from(x, (v) => Math.fround((v - zp) * Math.fround(scale)));
+        assert.deepEqual(mod.f32(by.p, n), want, `n=${n} scale=${scale} zp=${zp}`);
+        assert.ok(by.intact(), "guards");
+        mod.heap.free(px);
+      }
+    }
+  });
+}

@@ -63,3 +63,27 @@ export function quantizeU8(n: i32, x: usize, scale: f32, zp: i32, y: usize): voi
     store<u8>(y + <usize>i, q != q ? 0 : <u8>(<i32>q));
   }
 }
+
+/** y[i] = f32(x[i] − zp) · scale for n uint8 values (DequantizeLinear, per tensor; exact). */
+export function dequantizeU8(n: i32, x: usize, scale: f32, zp: i32, y: usize): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vs = f32x4.splat(scale), vz = i32x4.splat(zp);
+    for (; i + 16 <= n; i += 16) {
+      const b = v128.load(x + <usize>i);
+      const lo = i16x8.extend_low_i8x16_u(b), hi = i16x8.extend_high_i8x16_u(b);
+      const p = y + (<usize>i << 2);
+      const q0 = i32x4.sub(i32x4.extend_low_i16x8_u(lo), vz);
+      const q1 = i32x4.sub(i32x4.extend_high_i16x8_u(lo), vz);
+      const q2 = i32x4.sub(i32x4.extend_low_i16x8_u(hi), vz);
+      const q3 = i32x4.sub(i32x4.extend_high_i16x8_u(hi), vz);
+      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(q0), vs));
+      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(q1), vs), 16);
+      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(q2), vs), 32);
+      v128.store(p, f32x4.mul(f32x4.convert_i32x4_s(q3), vs), 48);
+    }
+  }
+  for (; i < n; i++) {
+    store<f32>(y + (<usize>i << 2), <f32>(<i32>load<u8>(x + <usize>i) - zp) * scale);
+  }
+}

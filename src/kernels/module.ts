@@ -137,6 +137,7 @@ export interface KernelExports {
   sqz_f32_range(n: number, x: number, out: number): void;
   sqz_f32_clamp(n: number, x: number, lo: number, hi: number, y: number): void;
   sqz_f32_quantize_u8(n: number, x: number, scale: number, zp: number, y: number): void;
+  sqz_u8_dequantize(n: number, x: number, scale: number, zp: number, y: number): void;
   sqz_f32_transpose(
     rows: number,
     cols: number,

@@ -10,7 +10,7 @@ import { matmulDynamicF32 } from "./matmul.ts";
 import { clampF32, geluF32, layerNormF32, softmaxF32 } from "./rowwise.ts";
 import { attentionF32 } from "./attention.ts";
 import { binaryF32 } from "./elementwise.ts";
-import { dynamicQuantizeLinear } from "./dynamic_quant.ts";
+import { dequantizeLinearU8, dynamicQuantizeLinear, quantizeLinearU8 } from "./dynamic_quant.ts";
 import { ATTENTION_OP } from "../../graph/fuse_transformer.ts";
 import { nhwcQConv, qconvEligible } from "./qconv.ts";
 import { qgemm, qgemmEligible } from "./qgemm.ts";
@@ -29,6 +29,8 @@ export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   Gemm: gemmF32,
   MatMul: (n, env) => gemmF32(n, env) ?? matmulDynamicF32(n, env),
   DynamicQuantizeLinear: dynamicQuantizeLinear,
+  QuantizeLinear: quantizeLinearU8,
+  DequantizeLinear: dequantizeLinearU8,
   Add: binaryF32,
   Sub: binaryF32,
   Mul: binaryF32,

@@ -6,6 +6,8 @@
 import type { Node } from "../../graph/ir.ts";
 import type { KernelEnv, KernelOp, KernelOpFactory } from "../kernel_op.ts";
 import { type Dims4, PackedConvI8 } from "../../kernels/conv.ts";
+import { PackedDepthwiseI8 } from "../../kernels/dwconv.ts";
+import { MAX_K_I8 } from "../../kernels/gemm_i8.ts";
 import { attrInt, attrInts } from "../../ops/attrs.ts";
 import { windowAttrs } from "./attrs.ts";
 import { RUNTIME, runtimeZero } from "./qgemm.ts";
@@ -87,9 +89,16 @@ export const nhwcQConv: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp
   const [cout, cinG, kh, kw] = w.dims;
   const groups = attrInt(node, "group", 1);
   const attrs = windowAttrs(node)!;
-  const conv = PackedConvI8.create(env.mod, {
+  const cin = cinG * groups;
+  // Depthwise (one filter per channel) has its own row-blocked kernel: as a grouped GEMM it
+  // would run one tiny GEMM per channel.
+  const depthwise = groups > 1 && groups === cin && cout === cin && kh * kw <= MAX_K_I8;
+  const dw = depthwise
+    ? PackedDepthwiseI8.create(env.mod, { c: cin, kh, kw, weights: p.weights, bias: p.bias })
+    : undefined;
+  const conv = dw ?? PackedConvI8.create(env.mod, {
     cout,
-    cin: cinG * groups,
+    cin,
     kh,
     kw,
     groups,
@@ -118,7 +127,8 @@ export const nhwcQConv: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp
       const y = conv.geometry(dims, attrs).dims;
       const px = k.inputPtr(0);
       const py = k.outputPtr(0, outType, y);
-      conv.runResident(px, dims, { signed, zeroPoint }, py, out, attrs);
+      if (dw) dw.runResident(px, dims, py, attrs, { signed, zeroPoint }, out);
+      else (conv as PackedConvI8).runResident(px, dims, { signed, zeroPoint }, py, out, attrs);
       return y[0] * y[1] * y[2] * cout * kh * kw * cinG;
     },
     dispose() {
