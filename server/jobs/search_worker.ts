@@ -26,14 +26,11 @@ import {
   type SearchOptions,
   type SearchResult,
   Session,
-  SqzError,
-  type Tensor,
   type Trial,
 } from "../../src/mod.ts";
 import type { SearchParams, TensorSpec } from "../store/db.ts";
 import { TrialFiles } from "../store/checkpoints.ts";
-import { labelsOf } from "./data.ts";
-import type { DataFiles } from "./worker.ts";
+import { abortError, cancel, type DataFiles, readData, serve, sleep } from "./worker_runtime.ts";
 
 export interface SearchWorkerStart {
   type: "start";
@@ -115,29 +112,6 @@ export type SearchWorkerMessage =
   }
   | { type: "error"; code: string; message: string };
 
-const cancel = new AbortController();
-
-function abortError(): Error {
-  const e = new Error("the job was cancelled");
-  e.name = "AbortError";
-  return e;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (cancel.signal.aborted) return reject(abortError());
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError());
-    };
-    const timer = setTimeout(() => {
-      cancel.signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    cancel.signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 function post(m: SearchWorkerMessage, transfer: Transferable[] = []): void {
   self.postMessage(m, transfer);
 }
@@ -167,16 +141,6 @@ function extras(r: SearchResult): Pick<SearchSummary, "hypervolume" | "skipped">
   };
 }
 
-async function readData(
-  files: DataFiles,
-): Promise<{ x: Tensor; labels?: Int32Array }> {
-  const x = parseNpy(await Deno.readFile(files.path));
-  const labels = files.labelsPath
-    ? labelsOf(parseNpy(await Deno.readFile(files.labelsPath)))
-    : undefined;
-  return { x, labels };
-}
-
 async function run(start: SearchWorkerStart): Promise<void> {
   post({ type: "progress", progress: 0, stage: "starting" });
   if (start.delayMs > 0) {
@@ -185,8 +149,8 @@ async function run(start: SearchWorkerStart): Promise<void> {
   }
   const p = start.params;
   const bytes = await Deno.readFile(start.modelPath);
-  const validation = await readData(start.validation);
-  const train = start.train ? await readData(start.train) : undefined;
+  const validation = (await readData(start.validation))!;
+  const train = await readData(start.train);
   // An array, not a generator: search() calibrates many candidates (and may clone the data
   // into its trial Workers).
   const calibration = start.calibrationPath
@@ -208,13 +172,13 @@ async function run(start: SearchWorkerStart): Promise<void> {
     data: {
       ...(calibration ? { calibration } : {}),
       validation: {
-        inputs: { [start.inputName]: validation.x },
+        inputs: { [start.inputName]: validation.inputs },
         ...(validation.labels ? { labels: validation.labels } : {}),
       },
       ...(train
         ? {
           train: {
-            inputs: { [start.inputName]: train.x },
+            inputs: { [start.inputName]: train.inputs },
             ...(train.labels ? { labels: train.labels } : {}),
           },
         }
@@ -287,23 +251,4 @@ async function run(start: SearchWorkerStart): Promise<void> {
   );
 }
 
-self.onmessage = (e: MessageEvent<SearchWorkerCommand>) => {
-  if (e.data?.type === "cancel") {
-    cancel.abort();
-    return;
-  }
-  if (e.data?.type !== "start") return;
-  run(e.data).catch((err) => {
-    if (cancel.signal.aborted || (err as Error)?.name === "AbortError") {
-      post({ type: "cancelled" });
-      return;
-    }
-    post({
-      type: "error",
-      code: err instanceof SqzError ? err.code : "internal",
-      message: err instanceof SqzError
-        ? err.message
-        : `search failed: ${(err as Error)?.message ?? String(err)}`,
-    });
-  });
-};
+serve(run, "search");

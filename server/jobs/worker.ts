@@ -28,18 +28,20 @@ import {
   parseNpy,
   seededRandom,
   Session,
-  SqzError,
   type Tensor,
 } from "../../src/mod.ts";
 import type { EpochRecord, TensorSpec } from "../store/db.ts";
 import { latestCheckpoint, saveCheckpoint } from "../store/checkpoints.ts";
-import { labelsOf } from "./data.ts";
+import {
+  cancel,
+  checkCancelled,
+  type DataFiles,
+  readData,
+  serve,
+  sleep,
+} from "./worker_runtime.ts";
 
-/** A .npy of samples and, optionally, one of their labels (artifact paths). */
-export interface DataFiles {
-  path: string;
-  labelsPath?: string;
-}
+export type { DataFiles };
 
 export interface WorkerStart {
   type: "start";
@@ -95,40 +97,6 @@ const RESULT_EXTERNAL_LOCATION = "model.onnx.data";
 const EVAL_SAMPLES = 64;
 /** Samples of the evaluation batch taken from labelled validation data (accuracy). */
 const EVAL_VALIDATION_SAMPLES = 512;
-
-/** Aborted by a "cancel" message. */
-const cancel = new AbortController();
-
-function abortError(): Error {
-  const e = new Error("the job was cancelled");
-  e.name = "AbortError";
-  return e;
-}
-
-/** Throws an AbortError once the job is cancelled (between the steps compress() does not see). */
-function checkCancelled(): void {
-  if (cancel.signal.aborted) throw abortError();
-}
-
-/** A timer the cancel signal cuts short (with an AbortError). */
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (cancel.signal.aborted) return reject(abortError());
-    const done = () => {
-      clearTimeout(timer);
-      cancel.signal.removeEventListener("abort", onAbort);
-    };
-    const onAbort = () => {
-      done();
-      reject(abortError());
-    };
-    const timer = setTimeout(() => {
-      done();
-      resolve();
-    }, ms);
-    cancel.signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 function post(m: WorkerMessage, transfer: Transferable[] = []): void {
   self.postMessage(m, transfer);
@@ -224,18 +192,6 @@ function evaluationInputs(
     feeds[v.name] = { type: "float32", dims, data: uniform(count, 0x5eed + k) };
   }
   return feeds;
-}
-
-/** Training or validation data as compress() takes it. */
-async function readData(
-  files: DataFiles | undefined,
-): Promise<{ inputs: Tensor; labels?: Int32Array } | undefined> {
-  if (!files) return undefined;
-  const inputs = parseNpy(await Deno.readFile(files.path));
-  const labels = files.labelsPath
-    ? labelsOf(parseNpy(await Deno.readFile(files.labelsPath)))
-    : undefined;
-  return { inputs, labels };
 }
 
 async function run(start: WorkerStart): Promise<void> {
@@ -365,23 +321,4 @@ async function run(start: WorkerStart): Promise<void> {
   );
 }
 
-self.onmessage = (e: MessageEvent<WorkerCommand>) => {
-  if (e.data?.type === "cancel") {
-    cancel.abort();
-    return;
-  }
-  if (e.data?.type !== "start") return;
-  run(e.data).catch((err) => {
-    if (cancel.signal.aborted || (err as Error)?.name === "AbortError") {
-      post({ type: "cancelled" });
-      return;
-    }
-    post({
-      type: "error",
-      code: err instanceof SqzError ? err.code : "internal",
-      message: err instanceof SqzError
-        ? err.message
-        : `compression failed: ${(err as Error)?.message ?? String(err)}`,
-    });
-  });
-};
+serve(run, "compression");

@@ -462,6 +462,39 @@ ${
 `;
 }
 
+/**
+ * Stores a job whose uploads are pinned in `pinned`, emits its first state and starts the
+ * queue. The model may have been deleted while the body was read, and past the request's
+ * deadline the commit throws: then nothing is kept (the uploads no job references go too).
+ * Returns the job as accepted, for the 202.
+ */
+export async function queueJob(
+  c: Context<AppEnv>,
+  deps: Deps,
+  job: JobRecord,
+  pinned: string[],
+): Promise<Record<string, unknown>> {
+  const { store, queue, artifacts } = deps;
+  const unpinAll = () => pinned.forEach((sha) => artifacts.unpin(sha));
+  try {
+    store.transaction(() => {
+      if (!store.getModel(job.modelId)) throw notFound(`no model '${job.modelId}'`);
+      store.insertJob(job);
+      queue.emit(job.id, "state", { state: "queued", progress: 0, stage: "queued" });
+      c.get("deadline")?.commit();
+    });
+  } catch (e) {
+    unpinAll();
+    await artifacts.removeUnreferenced(store.referencedArtifacts(), pinned);
+    throw e;
+  }
+  unpinAll();
+  // The resource as accepted (queued); the queue may start it at once.
+  const view = jobView(store.getJob(job.id)!);
+  queue.kick();
+  return view;
+}
+
 export function jobRoutes(deps: Deps): Hono<AppEnv> {
   const { catalog, store, queue, artifacts, config } = deps;
   const app = new Hono<AppEnv>();
@@ -587,25 +620,8 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
         startedAt: null,
         finishedAt: null,
       };
-      try {
-        store.transaction(() => {
-          // The model may have been deleted while the body was read.
-          if (!store.getModel(m.id)) throw notFound(`no model '${m.id}'`);
-          store.insertJob(job);
-          queue.emit(job.id, "state", { state: "queued", progress: 0, stage: "queued" });
-          // The commit point: past the request's deadline this throws and nothing is kept.
-          c.get("deadline")?.commit();
-        });
-      } catch (e) {
-        unpinAll();
-        await artifacts.removeUnreferenced(store.referencedArtifacts(), pinned);
-        throw e;
-      }
-      unpinAll();
+      const view = await queueJob(c, deps, job, pinned);
       deps.log.info("job queued", { job: job.id, model: m.id });
-      // The resource as accepted (queued); the queue may start it at once.
-      const view = jobView(store.getJob(job.id)!);
-      queue.kick();
       return c.json(view, 202, { Location: `/v1/jobs/${job.id}` });
     },
   );

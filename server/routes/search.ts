@@ -15,11 +15,11 @@ import type { AppEnv } from "../context.ts";
 import type { Deps } from "../app.ts";
 import type { JobData, JobRecord, ModelRecord, NpyInfo, SearchParams } from "../store/db.ts";
 import { checkFinite, checkLabels, checkSamples, classCount } from "../jobs/data.ts";
-import { badRequest, HttpError, notFound, shuttingDown, unsupportedMedia } from "../errors.ts";
+import { badRequest, HttpError, shuttingDown, unsupportedMedia } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { limits, readBody } from "./limits.ts";
 import { formOf, testDelay } from "./models.ts";
-import { checkCalibration, jobView, npyField, npyInfo, weightLayers } from "./jobs.ts";
+import { checkCalibration, npyField, npyInfo, queueJob, weightLayers } from "./jobs.ts";
 
 // The names search() knows.
 export const SEARCH_OBJECTIVES = OBJECTIVES;
@@ -486,22 +486,8 @@ export function searchRoutes(deps: Deps): Hono<AppEnv> {
         startedAt: null,
         finishedAt: null,
       };
-      try {
-        store.transaction(() => {
-          if (!store.getModel(m.id)) throw notFound(`no model '${m.id}'`);
-          store.insertJob(job);
-          queue.emit(job.id, "state", { state: "queued", progress: 0, stage: "queued" });
-          c.get("deadline")?.commit();
-        });
-      } catch (e) {
-        unpinAll();
-        await artifacts.removeUnreferenced(store.referencedArtifacts(), pinned);
-        throw e;
-      }
-      unpinAll();
+      const view = await queueJob(c, deps, job, pinned);
       deps.log.info("search job queued", { job: job.id, model: m.id, strategy, trials });
-      const view = jobView(store.getJob(job.id)!);
-      queue.kick();
       return c.json(view, 202, { Location: `/v1/jobs/${job.id}` });
     },
   );
