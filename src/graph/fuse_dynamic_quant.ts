@@ -8,15 +8,11 @@
 // a_scale is a run-time input: the int8 GEMM then stores f32(acc)·f32(x_s·W_s[n]) directly,
 // the same bits as Cast then Mul, without the i32 tensor or the two extra passes. The
 // DynamicQuantizeLinear stays (several MatMuls may share it). Session-only.
-import { type Graph, Node, type Value } from "./ir.ts";
+import { type Graph, Node } from "./ir.ts";
 import { SQZ_DOMAIN } from "./qdq.ts";
+import { onlyReader } from "./match.ts";
 
 const FLOAT = 1;
-
-function onlyReader(g: Graph, v: Value | undefined, n: Node): v is Value {
-  return !!v && !g.outputs.includes(v) && v.consumers.length > 0 &&
-    v.consumers.every((c) => c === n);
-}
 
 export function fuseDynamicQuantMatMul(g: Graph, accept: (n: Node) => boolean): number {
   let count = 0;

@@ -13,36 +13,13 @@
 // These passes run only inside Session: their results are never exported.
 import { type Graph, Node, type Value } from "./ir.ts";
 import type { Tensor } from "./tensor.ts";
-import { SQZ_DOMAIN } from "./qdq.ts";
-
-const isOutput = (g: Graph, v: Value) => g.outputs.includes(v);
-
-/** v feeds only `n` (possibly through several of its inputs) and is not a graph output. */
-function only(g: Graph, v: Value | undefined, n: Node): v is Value {
-  return !!v && !isOutput(g, v) && v.consumers.every((c) => c === n);
-}
-
-/** The one consumer of v, when it has exactly one and is not an output. */
-function sole(g: Graph, v: Value, op?: string): Node | undefined {
-  if (isOutput(g, v) || v.consumers.length !== 1) return undefined;
-  const c = v.consumers[0];
-  return !op || (c.op === op && !c.domain) ? c : undefined;
-}
+import { scalarOf, SQZ_DOMAIN } from "./qdq.ts";
+import { isGraphOutput, onlyReader, otherInput, soleConsumer } from "./match.ts";
+import { replaceUses } from "./passes.ts";
 
 function floatData(v: Value | undefined): Float32Array | undefined {
   const t = v?.constant;
   return t && t.type === "float32" ? t.data as Float32Array : undefined;
-}
-
-/** The value of a one-element float constant. */
-function scalarOf(v: Value | undefined): number | undefined {
-  const d = floatData(v);
-  return d && d.length === 1 ? d[0] : undefined;
-}
-
-/** The other input of a binary node. */
-function other(n: Node, v: Value): Value | undefined {
-  return n.inputs[0] === v ? n.inputs[1] : n.inputs[1] === v ? n.inputs[0] : undefined;
 }
 
 /** A ReduceMean over the last axis with keepdims (axes as attribute, or input from opset 18). */
@@ -59,16 +36,6 @@ function meanOverLast(n: Node | undefined, rank: number | undefined): boolean {
 
 function removeAll(g: Graph, nodes: Node[]): void {
   for (const n of nodes) g.removeNode(n);
-}
-
-/** Rewires every reader of `from` (and graph outputs) to `to`. */
-function redirect(g: Graph, from: Value, to: Value): void {
-  for (const c of [...from.consumers]) {
-    c.inputs = c.inputs.map((v) => (v === from ? to : v));
-    to.consumers.push(c);
-  }
-  from.consumers.length = 0;
-  g.outputs = g.outputs.map((v) => (v === from ? to : v));
 }
 
 let constId = 0;
@@ -95,7 +62,7 @@ export function fuseLayerNorm(g: Graph): number {
     if (!g.nodes.includes(mean)) continue;
     const x = mean.inputs[0];
     if (!x || !meanOverLast(mean, x.shape?.length)) continue;
-    const sub = sole(g, mean.outputs[0], "Sub");
+    const sub = soleConsumer(g, mean.outputs[0], "Sub");
     if (!sub || sub.inputs[0] !== x || sub.inputs[1] !== mean.outputs[0]) continue;
     const d = sub.outputs[0];
     // d feeds the square and the Div.
@@ -103,29 +70,31 @@ export function fuseLayerNorm(g: Graph): number {
       c.op === "Pow" || (c.op === "Mul" && c.inputs[0] === c.inputs[1])
     );
     const div = d.consumers.find((c) => c.op === "Div" && c.inputs[0] === d);
-    if (!sq || !div || sq.domain || div.domain || isOutput(g, d)) continue;
+    if (!sq || !div || sq.domain || div.domain || isGraphOutput(g, d)) continue;
     if (d.consumers.some((c) => c !== sq && c !== div)) continue;
     if (sq.op === "Pow" && (sq.inputs[0] !== d || scalarOf(sq.inputs[1]) !== 2)) continue;
-    const varMean = sole(g, sq.outputs[0]);
+    const varMean = soleConsumer(g, sq.outputs[0]);
     if (!meanOverLast(varMean, x.shape?.length)) continue;
-    const addEps = sole(g, varMean!.outputs[0], "Add");
-    const eps = addEps && scalarOf(other(addEps, varMean!.outputs[0]));
+    const addEps = soleConsumer(g, varMean!.outputs[0], "Add");
+    const eps = addEps && scalarOf(otherInput(addEps, varMean!.outputs[0]));
     if (!addEps || eps === undefined || !(eps >= 0)) continue;
-    const sqrt = sole(g, addEps.outputs[0], "Sqrt");
-    if (!sqrt || div.inputs[1] !== sqrt.outputs[0] || !only(g, sqrt.outputs[0], div)) continue;
+    const sqrt = soleConsumer(g, addEps.outputs[0], "Sqrt");
+    if (!sqrt || div.inputs[1] !== sqrt.outputs[0] || !onlyReader(g, sqrt.outputs[0], div)) {
+      continue;
+    }
     const chain = [mean, sub, sq, varMean!, addEps, sqrt, div];
     let out = div.outputs[0];
     const dim = x.shape?.[x.shape.length - 1];
     // Optional affine part: Mul by a [D] constant, then Add a [D] constant.
     let gamma: Value | undefined, beta: Value | undefined;
-    const mul = sole(g, out, "Mul");
-    const gv = mul && other(mul, out);
+    const mul = soleConsumer(g, out, "Mul");
+    const gv = mul && otherInput(mul, out);
     if (mul && gv && floatData(gv) && gv.constant!.dims.length <= 1) {
       gamma = gv;
       chain.push(mul);
       out = mul.outputs[0];
-      const add = sole(g, out, "Add");
-      const bv = add && other(add, out);
+      const add = soleConsumer(g, out, "Add");
+      const bv = add && otherInput(add, out);
       if (add && bv && floatData(bv) && bv.constant!.dims.length <= 1) {
         beta = bv;
         chain.push(add);
@@ -170,7 +139,7 @@ export function fuseGelu(g: Graph): number {
   for (const erf of [...g.nodes]) {
     if (erf.op !== "Erf" || erf.domain || !g.nodes.includes(erf)) continue;
     const scaleNode = erf.inputs[0]?.producer;
-    if (!scaleNode || scaleNode.domain || !only(g, erf.inputs[0], erf)) continue;
+    if (!scaleNode || scaleNode.domain || !onlyReader(g, erf.inputs[0], erf)) continue;
     let x: Value | undefined;
     if (scaleNode.op === "Div" && near(scalarOf(scaleNode.inputs[1]), Math.SQRT2)) {
       x = scaleNode.inputs[0];
@@ -180,24 +149,24 @@ export function fuseGelu(g: Graph): number {
       else if (near(scalarOf(a), Math.SQRT1_2)) x = b;
     }
     if (!x) continue;
-    const add = sole(g, erf.outputs[0], "Add");
-    if (!add || scalarOf(other(add, erf.outputs[0])) !== 1) continue;
+    const add = soleConsumer(g, erf.outputs[0], "Add");
+    if (!add || scalarOf(otherInput(add, erf.outputs[0])) !== 1) continue;
     const b = add.outputs[0];
-    const m1 = sole(g, b, "Mul");
+    const m1 = soleConsumer(g, b, "Mul");
     if (!m1) continue;
-    const partner = other(m1, b);
+    const partner = otherInput(m1, b);
     let chain: Node[], out: Value;
     if (partner === x) {
       // x · (1 + erf) then · ½.
-      const m2 = sole(g, m1.outputs[0], "Mul");
-      if (!m2 || scalarOf(other(m2, m1.outputs[0])) !== 0.5) continue;
+      const m2 = soleConsumer(g, m1.outputs[0], "Mul");
+      if (!m2 || scalarOf(otherInput(m2, m1.outputs[0])) !== 0.5) continue;
       chain = [scaleNode, erf, add, m1, m2];
       out = m2.outputs[0];
     } else {
       // (x · ½) · (1 + erf).
       const half = partner?.producer;
       if (
-        !half || half.op !== "Mul" || half.domain || !only(g, partner, m1) ||
+        !half || half.op !== "Mul" || half.domain || !onlyReader(g, partner, m1) ||
         !((half.inputs[0] === x && scalarOf(half.inputs[1]) === 0.5) ||
           (half.inputs[1] === x && scalarOf(half.inputs[0]) === 0.5))
       ) continue;
@@ -220,8 +189,8 @@ export function fuseMatMulBias(g: Graph): number {
     if (!w || w.type !== "float32" || w.dims.length !== 2) continue;
     if (mm.inputs[0]?.type && mm.inputs[0].type !== "float32") continue;
     const y = mm.outputs[0];
-    const add = sole(g, y, "Add");
-    const bv = add && other(add, y);
+    const add = soleConsumer(g, y, "Add");
+    const bv = add && otherInput(add, y);
     const b = bv?.constant;
     const n = w.dims[1];
     if (!add || !b || b.type !== "float32" || b.data.length !== n) continue;
@@ -238,9 +207,9 @@ export function fuseMatMulBias(g: Graph): number {
     mm.inputs = [...mm.inputs, bias];
     bias.consumers.push(mm);
     const out = add.outputs[0];
-    redirect(g, out, y);
+    replaceUses(g, out, y);
     // Keep the Add's output name where it is a graph output.
-    if (isOutput(g, y) && out.name !== y.name) {
+    if (isGraphOutput(g, y) && out.name !== y.name) {
       mm.outputs = [out];
       out.producer = mm;
       y.producer = undefined;
@@ -271,7 +240,7 @@ function throughTranspose(
   const perm = t?.attrs.perm as number[] | undefined;
   if (
     t && t.op === "Transpose" && !t.domain && perm && perm.length === 4 &&
-    only(g, v, user) && t.inputs[0]
+    onlyReader(g, v, user) && t.inputs[0]
   ) {
     return { src: t.inputs[0], perm, node: t };
   }
@@ -294,7 +263,7 @@ export function fuseAttention(g: Graph): number {
     if (!smIn || rank !== 4) continue;
     const axis = (sm.attrs.axis ?? -1) as number;
     if (axis !== -1 && axis !== 3) continue;
-    const pv = sole(g, sm.outputs[0], "MatMul");
+    const pv = soleConsumer(g, sm.outputs[0], "MatMul");
     if (!pv || pv.inputs[0] !== sm.outputs[0] || pv.inputs.length !== 2) continue;
     const chain: Node[] = [sm, pv];
     // Walk back from the Softmax input: [Add mask] ← [Mul/Div by a scalar] ← MatMul(Q, Kᵀ).
@@ -302,7 +271,7 @@ export function fuseAttention(g: Graph): number {
     let mask: Value | undefined;
     let scale = 1;
     let p = cur.producer;
-    if (p && p.op === "Add" && !p.domain && only(g, cur, reader)) {
+    if (p && p.op === "Add" && !p.domain && onlyReader(g, cur, reader)) {
       const [a, b] = p.inputs;
       const scores = (x?: Value) =>
         !!x?.producer && ["MatMul", "Mul", "Div"].includes(x.producer.op);
@@ -315,7 +284,7 @@ export function fuseAttention(g: Graph): number {
         p = sv.producer;
       }
     }
-    if (p && (p.op === "Mul" || p.op === "Div") && !p.domain && only(g, cur, reader)) {
+    if (p && (p.op === "Mul" || p.op === "Div") && !p.domain && onlyReader(g, cur, reader)) {
       const [a, b] = p.inputs;
       const sb = scalarOf(b), sa = scalarOf(a);
       let x: Value | undefined;
@@ -335,14 +304,14 @@ export function fuseAttention(g: Graph): number {
     }
     const qk = p;
     if (!qk || qk.op !== "MatMul" || qk.domain || qk.inputs.length !== 2) continue;
-    if (!only(g, cur, reader)) continue;
+    if (!onlyReader(g, cur, reader)) continue;
     chain.push(qk);
     let [q, kt] = qk.inputs as [Value, Value];
     const v = pv.inputs[1]!;
     // torch's √scale on Q and on Kᵀ (scaled_dot_product_attention's export).
     const sqrtScale = (x: Value): Value => {
       const m = x.producer;
-      if (!m || m.op !== "Mul" || m.domain || !only(g, x, qk)) return x;
+      if (!m || m.op !== "Mul" || m.domain || !onlyReader(g, x, qk)) return x;
       const s1 = scalarOf(m.inputs[1]), s0 = scalarOf(m.inputs[0]);
       if (s1 !== undefined) {
         scale *= s1;
@@ -365,7 +334,7 @@ export function fuseAttention(g: Graph): number {
     for (const t of [tq, tk, tv]) if (t.node) chain.push(t.node);
     let out = pv.outputs[0];
     let permOut = [0, 1, 2, 3];
-    const after = sole(g, out, "Transpose");
+    const after = soleConsumer(g, out, "Transpose");
     const ap = after?.attrs.perm as number[] | undefined;
     if (after && ap && ap.join() === "0,2,1,3") {
       chain.push(after);

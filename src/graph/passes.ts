@@ -3,9 +3,10 @@
 // report what happened.
 import type { Graph, Node, Value } from "./ir.ts";
 import type { Tensor } from "./tensor.ts";
+import { isGraphOutput } from "./match.ts";
 
 /** Replaces every use of `from` with `to` (graph outputs keep their names via `to`). */
-function replaceUses(g: Graph, from: Value, to: Value): void {
+export function replaceUses(g: Graph, from: Value, to: Value): void {
   for (const c of [...from.consumers]) {
     c.inputs = c.inputs.map((v) => (v === from ? to : v));
     to.consumers.push(c);
@@ -13,8 +14,6 @@ function replaceUses(g: Graph, from: Value, to: Value): void {
   from.consumers.length = 0;
   g.outputs = g.outputs.map((v) => (v === from ? to : v));
 }
-
-const isGraphOutput = (g: Graph, v: Value) => g.outputs.includes(v);
 
 /**
  * After `removed` (which read `to` and wrote `from`) is gone: uses of `from` read `to`. When

@@ -3,21 +3,17 @@
 // operands already in Wasm memory, with B given by strides so a transpose costs no copy (the
 // packer reads B element (k, n) at b + 4·(k·sk + n·sn)).
 import type { KernelModule } from "../kernels/module.ts";
+import { ScratchBlock } from "../kernels/scratch.ts";
 
 export class Scratch {
-  #slots = new Map<string, { ptr: number; bytes: number }>();
+  #slots = new Map<string, ScratchBlock>();
   constructor(readonly mod: KernelModule) {}
 
   /** A block of at least `bytes` for slot `name` (contents undefined). */
   get(name: string, bytes: number): number {
-    const s = this.#slots.get(name);
-    if (s && s.bytes >= bytes) return s.ptr;
-    if (s) this.mod.heap.free(s.ptr);
-    // Grow geometrically: batch shapes vary a little (the last batch), reallocation should not.
-    const size = Math.max(bytes, Math.ceil((s?.bytes ?? 0) * 1.25));
-    const ptr = this.mod.heap.alloc(size);
-    this.#slots.set(name, { ptr, bytes: size });
-    return ptr;
+    let s = this.#slots.get(name);
+    if (!s) this.#slots.set(name, s = new ScratchBlock(this.mod));
+    return s.get(bytes);
   }
 
   /** Copies `data` into slot `name`; returns its offset. */
@@ -42,7 +38,7 @@ export class Scratch {
   }
 
   dispose(): void {
-    for (const s of this.#slots.values()) this.mod.heap.free(s.ptr);
+    for (const s of this.#slots.values()) s.dispose();
     this.#slots.clear();
   }
 }

@@ -18,7 +18,7 @@
 import type { Node } from "../../graph/ir.ts";
 import type { KernelEnv, KernelOp, KernelOpFactory, KernelRunContext } from "../kernel_op.ts";
 import { attrFloat, attrInts } from "../../ops/attrs.ts";
-import { ScratchBlock } from "./matmul.ts";
+import { ScratchBlock } from "../../kernels/scratch.ts";
 import { ModelError, ShapeError } from "../../errors.ts";
 
 function checkPerm(node: Node, name: string): number[] {

@@ -5,9 +5,10 @@
 import type { Node } from "../../graph/ir.ts";
 import type { KernelEnv, KernelOpFactory } from "../kernel_op.ts";
 import { dynamicQuantParams } from "../../ops/quant.ts";
-import { ScratchBlock } from "./matmul.ts";
+import { ScratchBlock } from "../../kernels/scratch.ts";
 import { ShapeError } from "../../errors.ts";
 import { runTsOp } from "./ts_fallback.ts";
+import { scalarConst } from "./quant_params.ts";
 
 export const dynamicQuantizeLinear: KernelOpFactory = (node: Node, env: KernelEnv) => {
   if (node.inputs[0]?.type && node.inputs[0].type !== "float32") return undefined;
@@ -34,17 +35,12 @@ export const dynamicQuantizeLinear: KernelOpFactory = (node: Node, env: KernelEn
   };
 };
 
-/** A one-element float32 constant's value. */
-function scalarF32(v: Node["inputs"][number]): number | undefined {
-  const t = v?.constant;
-  return t && t.type === "float32" && t.data.length === 1 ? (t.data as Float32Array)[0] : undefined;
-}
-
-/** A one-element uint8 constant's value (absent: 0). */
-function zeroU8(v: Node["inputs"][number]): number | undefined {
-  if (!v) return 0;
-  const t = v.constant;
-  return t && t.type === "uint8" && t.data.length === 1 ? (t.data as Uint8Array)[0] : undefined;
+/** A per-tensor float32 scale and uint8 zero point (absent: 0), both constants. */
+function perTensorU8(node: Node): { scale: number; zp: number } | undefined {
+  const [, sv, zv] = node.inputs;
+  if (sv?.constant?.type !== "float32" || (zv && zv.constant?.type !== "uint8")) return undefined;
+  const scale = scalarConst(sv), zp = scalarConst(zv, 0);
+  return scale === undefined || zp === undefined ? undefined : { scale, zp };
 }
 
 /**
@@ -53,8 +49,9 @@ function zeroU8(v: Node["inputs"][number]): number | undefined {
  * round half to even and saturation as the TypeScript op.
  */
 export const quantizeLinearU8: KernelOpFactory = (node: Node, env: KernelEnv) => {
-  const scale = scalarF32(node.inputs[1]), zp = zeroU8(node.inputs[2]);
-  if (scale === undefined || zp === undefined || !(scale > 0)) return undefined;
+  const q = perTensorU8(node);
+  if (!q || !(q.scale > 0)) return undefined;
+  const { scale, zp } = q;
   if (node.inputs[0]?.type && node.inputs[0].type !== "float32") return undefined;
   if (typeof node.attrs.precision === "number" && node.attrs.precision !== 0) return undefined;
   if (typeof node.attrs.output_dtype === "number" && ![0, 2].includes(node.attrs.output_dtype)) {
@@ -74,8 +71,9 @@ export const quantizeLinearU8: KernelOpFactory = (node: Node, env: KernelEnv) =>
 
 /** DequantizeLinear of uint8 with a per-tensor constant scale and zero point. */
 export const dequantizeLinearU8: KernelOpFactory = (node: Node, env: KernelEnv) => {
-  const scale = scalarF32(node.inputs[1]), zp = zeroU8(node.inputs[2]);
-  if (scale === undefined || zp === undefined) return undefined;
+  const q = perTensorU8(node);
+  if (!q) return undefined;
+  const { scale, zp } = q;
   if (node.inputs[0]?.type && node.inputs[0].type !== "uint8") return undefined;
   if (node.inputs[0]?.constant) return undefined; // folded weights: nothing to run
   return {

@@ -25,6 +25,13 @@ export const binaryF32: KernelOpFactory = (node: Node, env: KernelEnv) => {
   if (code === undefined || node.domain || node.inputs.length !== 2) return undefined;
   if (node.inputs.some((v) => !v || (v.type && v.type !== "float32"))) return undefined;
   if (node.inputs.every((v) => v!.constant)) return undefined;
+  // A float32 constant operand (a bias, a scale) lives in Wasm memory once, not copied in per run.
+  const resident = node.inputs.map((v) =>
+    v!.constant?.type === "float32" && v!.constant.data.length
+      ? env.mod.upload(v!.constant.data)
+      : 0
+  );
+  const ptr = (ctx: KernelRunContext, i: number) => resident[i] || ctx.inputPtr(i);
   return {
     run(ctx: KernelRunContext) {
       // Other types or a general broadcast: the TypeScript op, written to the output.
@@ -39,10 +46,12 @@ export const binaryF32: KernelOpFactory = (node: Node, env: KernelEnv) => {
       }
       const n = dx.reduce((p, d) => p * d, 1);
       if (bn === undefined || (bn === 0 && n !== 0)) return general();
-      const pa = ctx.inputPtr(x), pb = ctx.inputPtr(y);
+      const pa = ptr(ctx, x), pb = ptr(ctx, y);
       const out = ctx.outputPtr(0, "float32", [...dx]);
       if (n) ctx.mod.exports.sqz_f32_binary(code, n, pa, pb, bn, out);
     },
-    dispose() {},
+    dispose() {
+      for (const p of resident) if (p) env.mod.heap.free(p);
+    },
   };
 };

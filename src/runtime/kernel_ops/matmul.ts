@@ -7,29 +7,8 @@ import type { KernelEnv, KernelOp, KernelOpFactory } from "../kernel_op.ts";
 import { planMatmul } from "../../ops/nn.ts";
 import { fusedActivation } from "./attrs.ts";
 import { activationRange } from "../../kernels/validate.ts";
-import type { KernelModule } from "../../kernels/module.ts";
+import { ScratchBlock } from "../../kernels/scratch.ts";
 import { ShapeError } from "../../errors.ts";
-
-/** A heap block owned by one op, grown when a run needs more. */
-export class ScratchBlock {
-  #ptr = 0;
-  #bytes = 0;
-  constructor(readonly mod: KernelModule) {}
-  get(bytes: number): number {
-    if (bytes > this.#bytes) {
-      if (this.#ptr) this.mod.heap.free(this.#ptr);
-      this.#ptr = 0;
-      this.#ptr = this.mod.heap.alloc(bytes);
-      this.#bytes = bytes;
-    }
-    return this.#ptr;
-  }
-  dispose(): void {
-    if (this.#ptr) this.mod.heap.free(this.#ptr);
-    this.#ptr = 0;
-    this.#bytes = 0;
-  }
-}
 
 export const matmulDynamicF32: KernelOpFactory = (
   node: Node,

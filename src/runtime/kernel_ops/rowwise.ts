@@ -27,7 +27,7 @@ function checkF32(ctx: { inputType(i: number): string }, i: number, what: string
   }
 }
 
-export const layerNormF32: KernelOpFactory = (node: Node, _env: KernelEnv) => {
+export const layerNormF32: KernelOpFactory = (node: Node, env: KernelEnv) => {
   const rank = node.inputs[0]?.shape?.length;
   if (!lastAxis(attrInt(node, "axis", -1), rank) || !f32In(node)) return undefined;
   if (used(node, 1) || used(node, 2)) return undefined;
@@ -36,17 +36,22 @@ export const layerNormF32: KernelOpFactory = (node: Node, _env: KernelEnv) => {
   if (!g || g.type !== "float32" || g.dims.length !== 1) return undefined;
   if (node.inputs[2] && (!b || b.type !== "float32" || b.dims.length !== 1)) return undefined;
   const eps = attrFloat(node, "epsilon", 1e-5);
+  // Scale and bias live in Wasm memory once, not copied in on every run.
+  const gamma = env.mod.upload(g.data), beta = b ? env.mod.upload(b.data) : 0;
   const op: KernelOp = {
     run(ctx) {
       checkF32(ctx, 0, "X");
       const dims = ctx.inputDims(0);
       const { rows, n } = rowsOf(dims);
       if (n !== g.dims[0]) throw new ShapeError(`X is [${dims}] but Scale has ${g.dims[0]} values`);
-      const x = ctx.inputPtr(0), gamma = ctx.inputPtr(1), beta = b ? ctx.inputPtr(2) : 0;
+      const x = ctx.inputPtr(0);
       const y = ctx.outputPtr(0, "float32", [...dims]);
       if (rows * n) ctx.mod.exports.sqz_f32_layernorm(rows, n, x, gamma, beta, eps, y);
     },
-    dispose() {},
+    dispose() {
+      env.mod.heap.free(gamma);
+      if (beta) env.mod.heap.free(beta);
+    },
   };
   return op;
 };
