@@ -4,8 +4,6 @@
 // Then compress() on a keras2onnx-style opset-10 CNN: int8 converts it on its own, and
 // onnxruntime-web runs the artifact.
 import assert from "node:assert/strict";
-import * as ort from "onnxruntime-web";
-import { initOrt } from "../bench/baselines/ort.ts";
 import {
   ArgumentError,
   compress,
@@ -14,7 +12,6 @@ import {
   importModel,
   MAX_OPSET,
   seededRandom,
-  Session,
 } from "../src/mod.ts";
 import type { Tensor } from "../src/mod.ts";
 import {
@@ -29,43 +26,11 @@ import {
   valueInfo,
   type ValueInfoProto,
 } from "../src/onnx/proto.ts";
+import { type Feeds, ortRun, sqzRun } from "./engines.ts";
 
 const F = DataType.FLOAT;
 const I64 = DataType.INT64;
 const f = (v: number) => ({ type: AttributeType.FLOAT, f: v });
-
-type Feeds = Record<string, Tensor>;
-
-async function ortRun(bytes: Uint8Array, feeds: Feeds): Promise<Record<string, Tensor>> {
-  await initOrt();
-  const s = await ort.InferenceSession.create(bytes, {
-    executionProviders: ["wasm"],
-    logSeverityLevel: 3,
-  });
-  try {
-    const inputs: Record<string, ort.Tensor> = {};
-    for (const [k, t] of Object.entries(feeds)) {
-      inputs[k] = new ort.Tensor(t.type as "float32", t.data as Float32Array, t.dims);
-    }
-    const out = await s.run(inputs);
-    const res: Record<string, Tensor> = {};
-    for (const [k, t] of Object.entries(out)) {
-      res[k] = { type: t.type as Tensor["type"], dims: [...t.dims], data: t.data as Float32Array };
-    }
-    return res;
-  } finally {
-    await s.release();
-  }
-}
-
-async function sqzRun(bytes: Uint8Array, feeds: Feeds): Promise<Record<string, Tensor>> {
-  const s = await Session.create(bytes);
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
 
 function assertClose(got: Tensor, want: Tensor, what: string, rtol = 1e-5): void {
   assert.deepEqual(got.dims, want.dims, `${what}: dims`);

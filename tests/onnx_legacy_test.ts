@@ -11,8 +11,6 @@
 // in the test. Every upgraded graph is also exported and run by ORT as the opset-7 model it now
 // is, so the rewrites produce valid ONNX.
 import assert from "node:assert/strict";
-import * as ort from "onnxruntime-web";
-import { initOrt } from "../bench/baselines/ort.ts";
 import { exportModel, importModel, ModelError, seededRandom, Session } from "../src/mod.ts";
 import type { Tensor } from "../src/mod.ts";
 import {
@@ -28,45 +26,13 @@ import {
   valueInfo,
   type ValueInfoProto,
 } from "../src/onnx/proto.ts";
+import { type Feeds, ortRun, sqzRun } from "./engines.ts";
 
 const F = DataType.FLOAT;
 const f = (v: number) => ({ type: AttributeType.FLOAT, f: v });
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-type Feeds = Record<string, Tensor>;
-
-async function ortRun(bytes: Uint8Array, feeds: Feeds): Promise<Record<string, Tensor>> {
-  await initOrt();
-  const s = await ort.InferenceSession.create(bytes, {
-    executionProviders: ["wasm"],
-    logSeverityLevel: 3,
-  });
-  try {
-    const inputs: Record<string, ort.Tensor> = {};
-    for (const [k, t] of Object.entries(feeds)) {
-      inputs[k] = new ort.Tensor(t.type as "float32", t.data as Float32Array, t.dims);
-    }
-    const out = await s.run(inputs);
-    const res: Record<string, Tensor> = {};
-    for (const [k, t] of Object.entries(out)) {
-      res[k] = { type: t.type as Tensor["type"], dims: [...t.dims], data: t.data as Float32Array };
-    }
-    return res;
-  } finally {
-    await s.release();
-  }
-}
-
-async function sqzRun(bytes: Uint8Array, feeds: Feeds): Promise<Record<string, Tensor>> {
-  const s = await Session.create(bytes);
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
 
 function assertClose(got: Tensor, want: Tensor | number[], what: string, rtol = 1e-5): void {
   const wd = Array.isArray(want) ? want : Array.from(want.data as ArrayLike<number>, Number);
