@@ -86,9 +86,11 @@ function sqzF32(mod: KernelModule, l: ConvLayer): Runner {
   };
 }
 
-function sqzI8(mod: KernelModule, l: ConvLayer): Runner {
+// bits = 7: weights in [-63, 63], packed for one dot per 16 MACs (not depthwise: its kernel
+// widens to i16 either way).
+function sqzI8(mod: KernelModule, l: ConvLayer, bits = 8): Runner {
   const { shape, attrs, dims, wlen } = geometry(l);
-  const w = Int8Array.from(rand(wlen, 2), (v) => Math.round(v * 127));
+  const w = Int8Array.from(rand(wlen, 2), (v) => Math.round(v * (bits === 7 ? 63 : 127)));
   const params = { ...shape, weights: w, bias: new Int32Array(l.cout) };
   const conv = l.depthwise
     ? PackedDepthwiseI8.create(mod, { ...params, c: l.cin })
@@ -165,6 +167,9 @@ export async function benchConv(
     const impls: [string, () => Runner | Promise<Runner>][] = [];
     for (const b of builds) impls.push([`sqz-f32-${b}`, () => sqzF32(mods.get(b)!, l)]);
     for (const b of builds) impls.push([`sqz-int8-${b}`, () => sqzI8(mods.get(b)!, l)]);
+    if (!l.depthwise && mods.has("relaxed")) {
+      impls.push([`sqz-int7-relaxed`, () => sqzI8(mods.get("relaxed")!, l, 7)]);
+    }
     // Binary depthwise convolution is not a thing binary networks use (Larq keeps it in float).
     if (!l.depthwise) {
       impls.push([`sqz-bin-${builds.at(-1)}`, () => sqzBin(mods.get(builds.at(-1)!)!, l)]);
@@ -226,13 +231,14 @@ function printSummary(results: Result[]): void {
     "Targets: int8 >= 2.5x tfjs f32; int8 >= 1.3x ORT int8 (3x3 layers); binary >= 10x tfjs; f32 >= 1.0x tfjs",
   );
   console.log(table(
-    ["layer", "f32 / tfjs", "int8 / tfjs", "int8 / ort-int8", "bin / tfjs"],
+    ["layer", "f32 / tfjs", "int8 / tfjs", "int7 / tfjs", "int8 / ort-int8", "bin / tfjs"],
     [...new Set(results.map((r) => r.layer))].map((layer) => {
       const tf = best(layer, "tfjs-f32");
       return [
         layer,
         x(tf / best(layer, "sqz-f32")),
         x(tf / best(layer, "sqz-int8")),
+        x(tf / best(layer, "sqz-int7")),
         x(best(layer, "ort-int8") / best(layer, "sqz-int8")),
         x(tf / best(layer, "sqz-bin")),
       ];

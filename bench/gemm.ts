@@ -67,8 +67,9 @@ function sqzF32(mod: KernelModule, m: number, n: number, k: number): Runner {
   };
 }
 
-function sqzI8(mod: KernelModule, m: number, n: number, k: number): Runner {
-  const b = Int8Array.from(rand(k * n, 2), (v) => Math.round(v * 127));
+// bits = 7: weights in [-63, 63], which the packer lays out for one dot per 16 MACs.
+function sqzI8(mod: KernelModule, m: number, n: number, k: number, bits = 8): Runner {
+  const b = Int8Array.from(rand(k * n, 2), (v) => Math.round(v * (bits === 7 ? 63 : 127)));
   const g = PackedGemmI8.create(mod, { k, n, b });
   const out = g.output({ kind: "i32" }); // what ORT's MatMulInteger returns
   const a = Uint8Array.from(rand(m * k, 1), (v) => Math.round((v + 1) * 127.5));
@@ -133,6 +134,9 @@ export async function benchGemm(
     const impls: [string, () => Runner | Promise<Runner>][] = [];
     for (const b of builds) impls.push([`sqz-f32-${b}`, () => sqzF32(mods.get(b)!, m, n, k)]);
     for (const b of builds) impls.push([`sqz-int8-${b}`, () => sqzI8(mods.get(b)!, m, n, k)]);
+    if (mods.has("relaxed")) {
+      impls.push([`sqz-int7-relaxed`, () => sqzI8(mods.get("relaxed")!, m, n, k, 7)]);
+    }
     for (const b of builds) impls.push([`sqz-bin-${b}`, () => sqzBin(mods.get(b)!, m, n, k)]);
     impls.push([
       `sqz-bin-bits-${builds.at(-1)}`,
@@ -212,18 +216,20 @@ function printSummary(results: Result[]): void {
       `${s.join("x")}`,
       `${(tf / best(s, "sqz-f32")).toFixed(2)}x`,
       `${(oi / best(s, "sqz-int8")).toFixed(2)}x`,
+      `${(oi / best(s, "sqz-int7")).toFixed(2)}x`,
       `${(tf / best(s, "sqz-bin")).toFixed(2)}x`,
       `${(tf / best(s, "sqz-bin-bits")).toFixed(2)}x`,
     ]);
   }
   console.log(
-    "Targets: f32 >= 1.0x tfjs; int8 >= 1.5x ORT MatMulInteger (512^3, 1024^3); binary >= 12x tfjs",
+    "Targets: f32 >= 1.0x tfjs; int8 >= 1.5x ORT MatMulInteger (512^3, 1024^3), 7-bit weights >= 2.5x; binary >= 12x tfjs",
   );
   console.log(
     table([
       "M x N x K",
       "sqz-f32 / tfjs",
       "sqz-int8 / ort-int8",
+      "int7 / ort-int8",
       "sqz-bin / tfjs",
       "bin-bits / tfjs",
     ], rows),

@@ -84,6 +84,28 @@ export function sqz_i8_gemm(
   gemmI8(m, n, k, a, lda, aSigned != 0, aZero, packed, c, ldc, mode, params);
 }
 
+// ---- int8 GEMM on 7-bit weights ----------------------------------------------------------
+// The same GEMM when every weight lies in [-64, 63] (pack_i8.ts "i7"): the relaxed build then
+// spends one dot per 16 multiply-adds instead of two. Results equal sqz_i8_gemm's bit for bit;
+// packing a weight outside [-64, 63] this way gives wrong results (the wrapper checks).
+
+export function sqz_i7_gemm_packed_size(n: i32, k: i32): usize {
+  return packedSizeI8(n, k, true);
+}
+
+export function sqz_i7_gemm_pack(
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
+): void {
+  packI8(n, k, b, strideK, strideN, bias, out, true);
+}
+
+export function sqz_i7_gemm(
+  m: i32, n: i32, k: i32, a: usize, lda: i32, aSigned: i32, aZero: i32, packed: usize,
+  c: usize, ldc: i32, mode: i32, params: usize,
+): void {
+  gemmI8(m, n, k, a, lda, aSigned != 0, aZero, packed, c, ldc, mode, params, 0, 0, true);
+}
+
 // ---- binary GEMM -------------------------------------------------------------------------
 
 export function sqz_bin_gemm_packed_size(n: i32, k: i32): usize {
@@ -145,6 +167,14 @@ export function sqz_i8_conv2d(
   mode: i32, params: usize,
 ): void {
   convI8(cp, x, aSigned != 0, aZero, packed, y, ws, mode, params);
+}
+
+/** sqz_i8_conv2d on weights packed per group by sqz_i7_gemm_pack. */
+export function sqz_i7_conv2d(
+  cp: usize, x: usize, aSigned: i32, aZero: i32, packed: usize, y: usize, ws: usize,
+  mode: i32, params: usize,
+): void {
+  convI8(cp, x, aSigned != 0, aZero, packed, y, ws, mode, params, true);
 }
 
 /** Binary convolution on bit-packed pixels; outputs as sqz_bin_gemm. */

@@ -104,6 +104,33 @@ for (const mod of mods) {
   });
 }
 
+for (const mod of mods) {
+  Deno.test(`int8 gemm on 7-bit weights ([-64, 63], the i7 layout) is exact (${mod.build})`, () => {
+    const r = rng(12);
+    for (const [i, [m, n, k]] of shapes(41).entries()) {
+      const signed = i % 2 === 0;
+      const { a, bias, za } = randomCase(r, m, n, k, signed);
+      // The range's ends on purpose: -64 and 63 are where u = w + 64 reaches 0 and 127.
+      const w = Int8Array.from(
+        { length: k * n },
+        () => r() < 0.1 ? (r() < 0.5 ? 63 : -64) : randInt(r, -64, 63),
+      );
+      const g = PackedGemmI8.create(mod, { k, n, b: w, bias: i % 3 ? bias : undefined });
+      assert.ok(g.w7, "a [-64, 63] weight matrix takes the 7-bit layout");
+      const out = g.output({ kind: "i32" });
+      const got = g.run(a, m, { signed, zeroPoint: za }, out);
+      const want = refGemmI8(m, n, k, a, za, w, i % 3 ? bias : undefined);
+      assert.deepEqual(got, want, `M=${m} N=${n} K=${k} signed=${signed}`);
+      out.dispose();
+      g.dispose();
+    }
+    // One weight out of range keeps the 8-bit layout.
+    const g = PackedGemmI8.create(mod, { k: 2, n: 1, b: Int8Array.of(5, 64) });
+    assert.equal(g.w7, false);
+    g.dispose();
+  });
+}
+
 Deno.test("int8 gemm: every build returns identical bytes on one problem", () => {
   const r = rng(9);
   const [m, n, k] = [37, 45, 301];

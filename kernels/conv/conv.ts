@@ -166,19 +166,19 @@ export function convF32(
 
 export function convI8(
   cp: usize, x: usize, aSigned: bool, aZero: i32, w: usize, y: usize, ws: usize,
-  mode: i32, pp: usize,
+  mode: i32, pp: usize, w7: bool = false,
 ): void {
   const c = P(cp, 3), groups = P(cp, 15), cout = P(cp, 14);
   const cg = c / groups, og = cout / groups;
   const k = P(cp, 4) * P(cp, 5) * cg;
   const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
-  const wg = packedSizeI8(og, k);
+  const wg = packedSizeI8(og, k, w7);
   const ob = outBytes(mode);
   if (isPointwise(cp)) {
     for (let g = 0; g < groups; g++) {
       gemmI8(
         m, og, cg, x + <usize>(g * cg), c, aSigned, aZero, w + <usize>g * wg,
-        y + <usize>(g * og) * ob, cout, mode, pp, g * og, cout,
+        y + <usize>(g * og) * ob, cout, mode, pp, g * og, cout, w7,
       );
     }
     return;
@@ -190,7 +190,7 @@ export function convI8(
       im2col(cp, x, m0, rows, c, g * cg, cg, <u8>aZero, ws);
       gemmI8(
         rows, og, k, ws, k, aSigned, aZero, w + <usize>g * wg,
-        y + (<usize>m0 * cout + g * og) * ob, cout, mode, pp, g * og, cout,
+        y + (<usize>m0 * cout + g * og) * ob, cout, mode, pp, g * og, cout, w7,
       );
     }
   }

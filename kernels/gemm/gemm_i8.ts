@@ -9,11 +9,14 @@
 //   gemm_i8_4x8c4_relaxed: i32x4.relaxed_dot_i8x16_i7x16_add_s, four k per lane, on the split
 //                          7-bit weights (see pack_i8.ts); A is fed as i8 (u8 input XOR 0x80,
 //                          with the zero point moved by 128 to match).
-//   gemm_i8_1x8c2_simd / gemm_i8_1x8c4_relaxed: a lone row (GEMV, and the last row of an odd M).
+//   gemm_i7_4x8c4_relaxed: 7-bit weights (all in [-64, 63], stored once as w + 64): one
+//                          relaxed dot per 16 multiply-adds and a −64·Σx correction.
+//   gemm_i8_1x8c2_simd / gemm_i8_1x8c4_relaxed / gemm_i7_1x8c4_relaxed: a lone row (GEMV, and
+//                          the last row of an odd M).
 //   gemm_i8_1x8_scalar:    the scalar build.
 // K must be ≤ 65536 so no i32 accumulator can overflow (|x·w| ≤ 255·127 per term); the
 // TypeScript wrapper enforces it.
-import { HEADER_I8, kPadI8, NR_I8, panelBytesI8 } from "../pack/pack_i8";
+import { HEADER_I8, kPadI8, NR_I8, panelBytesI8, W7_OFFSET } from "../pack/pack_i8";
 import {
   fp32q1,
   fp32q4,
@@ -335,6 +338,106 @@ function gemm_i8_1x8c4_relaxed(
   storeRow(c, i32x4.add(acc0, acc2), i32x4.add(acc1, acc3), nc, n0, mode, pp, np4);
 }
 
+// 7-bit weights: one block u = w + 64 per 4 k (pack_i8.ts), Σ x·w = Σ x·u − 64·Σ x. (A 6×8
+// tile, 15 live vectors, measured 1.6× slower: V8 spills it.)
+function gemm_i7_4x8c4_relaxed(
+  mr: i32, nc: i32, kp: i32, a: usize, lda: usize, flip: v128, za: i32,
+  rs0: i32, rs1: i32, rs2: i32, rs3: i32, w: usize,
+  c: usize, ldc: usize, mode: i32, pp: usize, np4: usize, n0: usize,
+): void {
+  let a0 = a;
+  let c0 = c;
+  let a1 = a0 + lda;
+  let c1 = c0 + ldc;
+  if (mr < 2) {
+    a1 = a0;
+    c1 = c0;
+  }
+  let a2 = a1 + lda;
+  let c2 = c1 + ldc;
+  if (mr <= 2) {
+    a2 = a1;
+    c2 = c1;
+  }
+  let a3 = a2 + lda;
+  let c3 = c2 + ldc;
+  if (mr != 4) {
+    a3 = a2;
+    c3 = c2;
+  }
+  const vza = i32x4.splat(za);
+  const base0 = i32x4.sub(v128.load(w), i32x4.mul(vza, v128.load(w, 32)));
+  const base1 = i32x4.sub(v128.load(w, 16), i32x4.mul(vza, v128.load(w, 48)));
+  let r = i32x4.splat(W7_OFFSET * rs0);
+  let acc00 = i32x4.sub(base0, r);
+  let acc01 = i32x4.sub(base1, r);
+  r = i32x4.splat(W7_OFFSET * rs1);
+  let acc10 = i32x4.sub(base0, r);
+  let acc11 = i32x4.sub(base1, r);
+  r = i32x4.splat(W7_OFFSET * rs2);
+  let acc20 = i32x4.sub(base0, r);
+  let acc21 = i32x4.sub(base1, r);
+  r = i32x4.splat(W7_OFFSET * rs3);
+  let acc30 = i32x4.sub(base0, r);
+  let acc31 = i32x4.sub(base1, r);
+  w += HEADER_I8;
+  for (let k = 0; k < kp; k += 4) {
+    const ul = v128.load(w);
+    const uh = v128.load(w, 16);
+    let x = v128.xor(v128.load32_splat(a0), flip);
+    acc00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, ul, acc00);
+    acc01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, uh, acc01);
+    x = v128.xor(v128.load32_splat(a1), flip);
+    acc10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, ul, acc10);
+    acc11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, uh, acc11);
+    x = v128.xor(v128.load32_splat(a2), flip);
+    acc20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, ul, acc20);
+    acc21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, uh, acc21);
+    x = v128.xor(v128.load32_splat(a3), flip);
+    acc30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, ul, acc30);
+    acc31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, uh, acc31);
+    a0 += 4;
+    a1 += 4;
+    a2 += 4;
+    a3 += 4;
+    w += 32;
+  }
+  storeRow(c3, acc30, acc31, nc, n0, mode, pp, np4);
+  storeRow(c2, acc20, acc21, nc, n0, mode, pp, np4);
+  storeRow(c1, acc10, acc11, nc, n0, mode, pp, np4);
+  storeRow(c0, acc00, acc01, nc, n0, mode, pp, np4);
+}
+
+function gemm_i7_1x8c4_relaxed(
+  nc: i32, kp: i32, a: usize, flip: v128, za: i32, rs0: i32, w: usize,
+  c: usize, mode: i32, pp: usize, np4: usize, n0: usize,
+): void {
+  const vza = i32x4.splat(za);
+  const r = i32x4.splat(W7_OFFSET * rs0);
+  let acc0 = i32x4.sub(i32x4.sub(v128.load(w), i32x4.mul(vza, v128.load(w, 32))), r);
+  let acc1 = i32x4.sub(i32x4.sub(v128.load(w, 16), i32x4.mul(vza, v128.load(w, 48))), r);
+  let acc2 = i32x4.splat(0), acc3 = i32x4.splat(0);
+  w += HEADER_I8;
+  let k = 0;
+  // Two k-quads per step on separate accumulators, so the single row's chain is not serial.
+  for (; k + 8 <= kp; k += 8) {
+    const x0 = v128.xor(v128.load32_splat(a), flip);
+    const x1 = v128.xor(v128.load32_splat(a, 4), flip);
+    acc0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, v128.load(w), acc0);
+    acc1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, v128.load(w, 16), acc1);
+    acc2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, v128.load(w, 32), acc2);
+    acc3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, v128.load(w, 48), acc3);
+    a += 8;
+    w += 64;
+  }
+  if (k < kp) {
+    const x0 = v128.xor(v128.load32_splat(a), flip);
+    acc0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, v128.load(w), acc0);
+    acc1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, v128.load(w, 16), acc1);
+  }
+  storeRow(c, i32x4.add(acc0, acc2), i32x4.add(acc1, acc3), nc, n0, mode, pp, np4);
+}
+
 // Σ_k x over one row, x read as i8 (u8 input flipped: x = a − 128).
 function rowSumI8(a: usize, k: i32, signed: bool): i32 {
   let acc = i32x4.splat(0);
@@ -415,12 +518,13 @@ function gemm_i8_1x8_scalar(
 // hold `chTotal` channels (rounded up to 8) of which these N start at `chOff`: a grouped
 // convolution runs one GEMM per group against one shared output stage (c points at the
 // group's first output column).
+// `w7`: the weights were packed as 7-bit (packI8's w7; only the relaxed build differs).
 export function gemmI8(
   m: i32, n: i32, k: i32, a: usize, lda: i32, aSigned: bool, aZero: i32, w: usize,
-  c: usize, ldc: i32, mode: i32, pp: usize, chOff: i32 = 0, chTotal: i32 = 0,
+  c: usize, ldc: i32, mode: i32, pp: usize, chOff: i32 = 0, chTotal: i32 = 0, w7: bool = false,
 ): void {
   const kp = kPadI8(k);
-  const panelBytes = panelBytesI8(k);
+  const panelBytes = panelBytesI8(k, w7);
   const np4 = <usize>((max(n, chTotal) + NR_I8 - 1) & ~(NR_I8 - 1)) << 2;
   const ldcB = <usize>ldc * outBytes(mode);
   const ob = outBytes(mode);
@@ -445,7 +549,17 @@ export function gemmI8(
         const wp = w + <usize>(j / NR_I8) * panelBytes;
         const cp = cr + <usize>j * ob;
         const nc = min(NR_I8, n1 - j);
-        if (ASC_FEATURE_RELAXED_SIMD && mr == 1) {
+        if (ASC_FEATURE_RELAXED_SIMD && w7 && mr == 1) {
+          gemm_i7_1x8c4_relaxed(
+            nc, kp, ar, i8x16.splat(aSigned ? 0 : -128), zaFlipped, rs0, wp, cp, mode, pp, np4,
+            <usize>(j + chOff),
+          );
+        } else if (ASC_FEATURE_RELAXED_SIMD && w7) {
+          gemm_i7_4x8c4_relaxed(
+            mr, nc, kp, ar, <usize>lda, i8x16.splat(aSigned ? 0 : -128), zaFlipped, rs0, rs1, rs2, rs3, wp,
+            cp, ldcB, mode, pp, np4, <usize>(j + chOff),
+          );
+        } else if (ASC_FEATURE_RELAXED_SIMD && mr == 1) {
           gemm_i8_1x8c4_relaxed(
             nc, kp, ar, i8x16.splat(aSigned ? 0 : -128), zaFlipped, rs0, wp, cp, mode, pp, np4,
             <usize>(j + chOff),
@@ -483,3 +597,4 @@ export function gemmI8(
     }
   }
 }
+

@@ -17,8 +17,16 @@
 // and the kernel computes Σ x·w = Σ x·u1 + Σ x·u2 − 127·Σ x over the real K (the row sum),
 // with x the activation as i8. Padded k have u1 = u2 = 0. Products stay exact, so every
 // build returns the same i32 accumulators bit for bit.
+//
+// relaxed build, 7-bit weights ("i7", w7 = true: every weight in [-64, 63], as onnxruntime's
+// reduce_range or any weight of 7 bits or fewer) store one block, u = w + 64 ∈ [0, 127]:
+//   u8 u[KP/4][8][4];  // u[q][j][t] for k = 4q+t, column n0+j; padded k have u = 0
+// and the kernel computes Σ x·w = Σ x·u − 64·Σ x: one dot per 16 multiply-adds instead of two,
+// half the weight bytes. The simd128 and scalar builds use the c2 layout for both.
 export const NR_I8: i32 = 8;
 export const HEADER_I8: i32 = 64;
+/** The offset of 7-bit weights (u = w + W7_OFFSET). */
+export const W7_OFFSET: i32 = 64;
 
 // @ts-ignore: decorator
 @inline export function kPadI8(k: i32): i32 {
@@ -27,19 +35,21 @@ export const HEADER_I8: i32 = 64;
 }
 
 // @ts-ignore: decorator
-@inline export function panelBytesI8(k: i32): usize {
+@inline export function panelBytesI8(k: i32, w7: bool = false): usize {
   const kp = <usize>kPadI8(k);
-  if (ASC_FEATURE_RELAXED_SIMD) return <usize>HEADER_I8 + kp * 16;
+  if (ASC_FEATURE_RELAXED_SIMD) return <usize>HEADER_I8 + kp * (w7 ? 8 : 16);
   return <usize>HEADER_I8 + kp * 8;
 }
 
-export function packedSizeI8(n: i32, k: i32): usize {
-  return <usize>((n + NR_I8 - 1) / NR_I8) * panelBytesI8(k);
+export function packedSizeI8(n: i32, k: i32, w7: bool = false): usize {
+  return <usize>((n + NR_I8 - 1) / NR_I8) * panelBytesI8(k, w7);
 }
 
-// B element (k, n) is the i8 at b + k*strideK + n*strideN; bias is i32[N] or 0.
+// B element (k, n) is the i8 at b + k*strideK + n*strideN; bias is i32[N] or 0. With w7 every
+// weight must lie in [-64, 63] (the TypeScript wrapper checks; kernels/index.ts sqz_i7_*).
 export function packI8(
   n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
+  w7: bool = false,
 ): void {
   const kp = kPadI8(k);
   let p = out;
@@ -56,7 +66,21 @@ export function packI8(
       store<i32>(p + 32 + (<usize>j << 2), sum);
     }
     p += HEADER_I8;
-    if (ASC_FEATURE_RELAXED_SIMD) {
+    if (ASC_FEATURE_RELAXED_SIMD && w7) {
+      for (let q = 0; q < kp; q += 4) {
+        for (let j = 0; j < NR_I8; j++) {
+          const col = n0 + j;
+          for (let t = 0; t < 4; t++) {
+            const kk = q + t;
+            const u = col < n && kk < k
+              ? <i32>load<i8>(b + <usize>kk * strideK + <usize>col * strideN) + W7_OFFSET
+              : 0;
+            store<u8>(p + (j << 2) + t, <u8>u);
+          }
+        }
+        p += 32;
+      }
+    } else if (ASC_FEATURE_RELAXED_SIMD) {
       for (let q = 0; q < kp; q += 4) {
         for (let j = 0; j < NR_I8; j++) {
           const col = n0 + j;

@@ -12,7 +12,7 @@ import {
 import { type Activation, activationRange, checkLength } from "./validate.ts";
 import { type I8Output, type I8OutputParams, makeI8Output, readI8Output } from "./i8_output.ts";
 import { type BinOutput, BinOutputParams, makeBinOutput } from "./gemm_bin.ts";
-import { MAX_K_I8 } from "./gemm_i8.ts";
+import { fits7Bits, MAX_K_I8 } from "./gemm_i8.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 
 export interface ConvAttrs {
@@ -49,6 +49,17 @@ interface ConvExports {
     hi: number,
   ): void;
   sqz_i8_conv2d(
+    cp: number,
+    x: number,
+    signed: number,
+    zero: number,
+    w: number,
+    y: number,
+    ws: number,
+    mode: number,
+    params: number,
+  ): void;
+  sqz_i7_conv2d(
     cp: number,
     x: number,
     signed: number,
@@ -280,6 +291,9 @@ export class PackedConvF32 extends PackedConv {
 }
 
 export class PackedConvI8 extends PackedConv {
+  /** Packed as 7-bit weights (sqz_i7_*). */
+  w7 = false;
+
   static create(
     mod: KernelModule,
     s: ConvShape & { weights: Int8Array; bias?: Int32Array },
@@ -293,15 +307,19 @@ export class PackedConvI8 extends PackedConv {
       throw new ArgumentError(`weight ${bad} is -128: int8 weights are symmetric, in [-127, 127]`);
     }
     const e = mod.exports;
+    // 7-bit weights take the i7 layout (one relaxed dot per 16 multiply-adds), as in GEMM.
+    const w7 = fits7Bits(s.weights);
     const packed = packGroups(
       mod,
       shape,
       s.weights,
       s.bias,
-      e.sqz_i8_gemm_packed_size,
-      e.sqz_i8_gemm_pack,
+      w7 ? e.sqz_i7_gemm_packed_size : e.sqz_i8_gemm_packed_size,
+      w7 ? e.sqz_i7_gemm_pack : e.sqz_i8_gemm_pack,
     );
-    return new PackedConvI8(mod, shape, packed);
+    const conv = new PackedConvI8(mod, shape, packed);
+    conv.w7 = w7;
+    return conv;
   }
 
   /** Output stage over all Cout channels (requantize, i32 for ConvInteger, or f32). */
@@ -328,7 +346,7 @@ export class PackedConvI8 extends PackedConv {
     this.checkBlock("input", x, dims.reduce((a, b) => a * b));
     this.checkBlock("output", y, g.dims.reduce((a, b) => a * b) * out.bytesPerElement);
     const [p, ws] = this.prepare(dims, g, KIND.i8);
-    this.ex.sqz_i8_conv2d(
+    (this.w7 ? this.ex.sqz_i7_conv2d : this.ex.sqz_i8_conv2d)(
       p,
       x,
       input.signed ? 1 : 0,

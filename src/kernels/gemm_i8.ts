@@ -24,6 +24,12 @@ export interface I8Input {
   zeroPoint: number;
 }
 
+/** Whether every weight fits 7 bits, [-64, 63]: the packed layout then takes the i7 path. */
+export function fits7Bits(b: Int8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] < -64 || b[i] > 63) return false;
+  return true;
+}
+
 export class PackedGemmI8 {
   #packed: number;
   private constructor(
@@ -31,6 +37,8 @@ export class PackedGemmI8 {
     readonly k: number,
     readonly n: number,
     packed: number,
+    /** Packed as 7-bit weights (sqz_i7_*): one relaxed dot per 16 multiply-adds. */
+    readonly w7: boolean,
   ) {
     this.#packed = packed;
   }
@@ -51,17 +59,23 @@ export class PackedGemmI8 {
       }
     }
     const e = mod.exports;
-    const packed = mod.heap.alloc(e.sqz_i8_gemm_packed_size(w.n, w.k) >>> 0);
+    // The packer picks the 7-bit layout by itself when every weight allows it (reduce_range
+    // models, weights of ≤ 7 bits); the results are the same, only faster.
+    const w7 = fits7Bits(w.b.subarray(0, w.k * w.n));
+    const [size, pack] = w7
+      ? [e.sqz_i7_gemm_packed_size, e.sqz_i7_gemm_pack]
+      : [e.sqz_i8_gemm_packed_size, e.sqz_i8_gemm_pack];
+    const packed = mod.heap.alloc(size(w.n, w.k) >>> 0);
     const b = mod.upload(w.b.subarray(0, w.k * w.n));
     const bias = w.bias ? mod.upload(w.bias.subarray(0, w.n)) : 0;
     try {
       const [sk, sn] = w.transposed ? [1, w.k] : [w.n, 1];
-      e.sqz_i8_gemm_pack(w.n, w.k, b, sk, sn, bias, packed);
+      pack(w.n, w.k, b, sk, sn, bias, packed);
     } finally {
       mod.heap.free(b);
       if (bias) mod.heap.free(bias);
     }
-    return new PackedGemmI8(mod, w.k, w.n, packed);
+    return new PackedGemmI8(mod, w.k, w.n, packed, w7);
   }
 
   /** Lays out an output stage for this layer's N channels. */
@@ -87,7 +101,7 @@ export class PackedGemmI8 {
     if (lda < this.k || ldc < this.n) throw new ShapeError(`lda/ldc smaller than K/N`);
     this.#checkBlock("A", a, (m - 1) * lda + this.k);
     this.#checkBlock("C", c, ((m - 1) * ldc + this.n) * out.bytesPerElement);
-    this.mod.exports.sqz_i8_gemm(
+    (this.w7 ? this.mod.exports.sqz_i7_gemm : this.mod.exports.sqz_i8_gemm)(
       m,
       this.n,
       this.k,

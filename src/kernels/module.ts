@@ -56,6 +56,30 @@ export interface KernelExports {
     mode: number,
     params: number,
   ): void;
+  sqz_i7_gemm_packed_size(n: number, k: number): number;
+  sqz_i7_gemm_pack(
+    n: number,
+    k: number,
+    b: number,
+    strideK: number,
+    strideN: number,
+    bias: number,
+    out: number,
+  ): void;
+  sqz_i7_gemm(
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    lda: number,
+    aSigned: number,
+    aZero: number,
+    packed: number,
+    c: number,
+    ldc: number,
+    mode: number,
+    params: number,
+  ): void;
   sqz_bin_gemm_packed_size(n: number, k: number): number;
   sqz_bin_pack_weights(
     n: number,
