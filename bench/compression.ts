@@ -17,6 +17,8 @@ export const RECIPES: [string, RecipeSpec | ((model: string) => RecipeSpec)][] =
   ["float", "none"],
   ["int8", "int8"],
   ["int8 dynamic", "int8-dynamic"],
+  ["int8, 7-bit weights (reduce_range)", "int8:w7"],
+  ["int8, 4-bit weights (W4A8)", "int8:w4"],
   ["int4 (block 32)", "int4"],
   ["ternary", "ternary"],
   ["binary", "binary"],
@@ -70,6 +72,7 @@ const MODELS = ["mnist_cnn", "mnist_mlp", ...FOREIGN_MODELS];
 const FOREIGN_ROWS = new Set([
   "float",
   "int8",
+  "int8, 4-bit weights (W4A8)",
   "int8 QAT (int8+ft)",
   "int4+ft",
   "ternary",

@@ -249,7 +249,9 @@ Deno.test("recipe presets: prune:<sparsity> needs a number in [0, 0.999]; svd an
     ["svd:0", /svd:<energy> needs a number in \(0, 1\]/],
     ["cluster:", /cluster:<k> needs an integer k in \[2, 256\], got ''/],
     ["cluster:0x10", /cluster:<k> needs an integer k/],
-    ["int8:", /unknown preset 'int8:'/],
+    ["int8:", /int8:w<bits> needs bits in 2\.\.8/],
+    ["int8:w9", /int8:w<bits> needs bits in 2\.\.8.*got 'w9'/],
+    ["int8-dynamic:w1", /int8-dynamic:w<bits> needs bits in 2\.\.8/],
   ];
   for (const [name, want] of bad) {
     assert.throws(
@@ -642,4 +644,37 @@ Deno.test("recipe: +ft presets and the finetune block (defaults per method, over
     );
   }
   assert.throws(() => parseRecipe("binary+ftx"), /unknown preset/);
+});
+
+Deno.test("recipe int8 weightBits: presets, the int8 section and per-layer entries, validated", () => {
+  assert.equal(parseRecipe("int8:w7").int8.weightBits, 7);
+  assert.equal(parseRecipe("int8-dynamic:w4").method, "int8-dynamic");
+  assert.equal(parseRecipe("int8").int8.weightBits, undefined);
+  const r = parseRecipe({
+    method: "int8",
+    int8: { weightBits: 6 },
+    layers: { fc1: { weightBits: 4 } },
+  });
+  assert.equal(r.int8.weightBits, 6);
+  assert.equal(r.layers.fc1.weightBits, 4);
+  for (
+    const [bad, want] of [
+      [
+        { method: "int8", int8: { weightBits: 9 } },
+        /int8\.weightBits must be an integer in 2\.\.8/,
+      ],
+      [{ method: "int8", int8: { weightBits: 7.5 } }, /int8\.weightBits must be an integer/],
+      [
+        { layers: { fc1: { weightBits: 1 } } },
+        /layers\.fc1\.weightBits must be an integer in 2\.\.8/,
+      ],
+      [{ layers: { fc1: { weightBits: "4" } } }, /layers\.fc1\.weightBits/],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseRecipe(bad),
+      (e: Error) => e instanceof ArgumentError && want.test(e.message),
+      JSON.stringify(bad),
+    );
+  }
 });

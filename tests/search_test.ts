@@ -4,7 +4,13 @@ import assert from "node:assert/strict";
 import { ArgumentError, type Tensor } from "../src/mod.ts";
 import { mnistSplit } from "../src/eval/mnist.ts";
 import { search } from "../src/search/search.ts";
-import { dominates, hypervolume, nonDominatedSort, objectiveValue } from "../src/search/pareto.ts";
+import {
+  dominates,
+  hypervolume,
+  nonDominatedSort,
+  objectiveValue,
+  pickBest,
+} from "../src/search/pareto.ts";
 import { buildSpace, parseChoice, recipeHash, toRecipe } from "../src/search/space.ts";
 import { FileStateStore } from "../src/search/state.ts";
 import type { SearchOptions, Trial } from "../src/search/types.ts";
@@ -213,7 +219,18 @@ Deno.test("space: choices, recipes and hashes", async () => {
   );
   assert.ok(!s.layers[0].choices.includes("binary"), "no binary first layer");
   assert.ok(s.layers[1].choices.includes("ternary"));
-  assert.deepEqual(s.layers[3].choices, ["float", "int8-dynamic"], "tiny layer");
+  assert.deepEqual(
+    s.layers[3].choices,
+    ["float", "int8-dynamic", "int8-dynamic:w7"],
+    "tiny layer",
+  );
+  // With calibration data: static int8, its 7-bit twin, and W4A8 on the large layers.
+  const sc = buildSpace(cnn, { calibration: true });
+  assert.ok(sc.layers[2].choices.includes("int8:w7") && sc.layers[2].choices.includes("int8:w4"));
+  assert.ok(!sc.layers[3].choices.includes("int8:w4"), "tiny layers keep 8-bit storage");
+  assert.deepEqual(parseChoice("int8:w4"), { method: "int8", weightBits: 4 });
+  assert.throws(() => parseChoice("int8:w9"), ArgumentError);
+  assert.throws(() => parseChoice("int8:w4:x"), ArgumentError);
   const r = toRecipe({
     layers: { conv1: "prune:0.5+int8", fc1: "int4", fc2: "float" },
     int4Block: 64,
@@ -229,6 +246,27 @@ Deno.test("space: choices, recipes and hashes", async () => {
   assert.throws(() => parseChoice("binary+prune:0.5"), ArgumentError);
   assert.throws(() => parseChoice("prune:2"), ArgumentError);
   assert.throws(() => toRecipe({ layers: { fc1: "int9" } }), ArgumentError);
+});
+
+Deno.test("pickBest: the smallest Pareto trial no slower than uniform int8, else the smallest", () => {
+  const t = (
+    id: number,
+    size: number,
+    latencyMs: number,
+  ) => ({ id, metrics: { size, latencyMs }, feasible: true } as unknown as Trial);
+  const int8 = t(0, 100, 1.0);
+  const front = [t(1, 40, 2.0), t(2, 60, 0.9), t(3, 90, 0.5)];
+  assert.deepEqual(pickBest(front, ["size", "latency"], int8), {
+    trial: front[1],
+    againstInt8: true,
+  });
+  const slow = [t(1, 40, 2.0), t(2, 60, 1.5)];
+  assert.deepEqual(pickBest(slow, ["size", "latency"], int8), {
+    trial: slow[0],
+    againstInt8: false,
+  });
+  assert.equal(pickBest(front, ["size"], int8)!.trial, front[0]);
+  assert.equal(pickBest([], ["size", "latency"], int8), undefined);
 });
 
 Deno.test("pareto: non-dominated sort and exact hypervolume", () => {

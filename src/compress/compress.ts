@@ -16,7 +16,7 @@ import { foldConstants } from "../graph/fold.ts";
 import { eliminateDeadCode, foldBatchNorm, removeIdentities } from "../graph/passes.ts";
 import { TS_OPS } from "../ops/registry.ts";
 import { jsContext } from "../ops/types.ts";
-import { methodFor, parseRecipe, type Recipe, usesPass } from "./recipe.ts";
+import { methodFor, parseRecipe, type Recipe, usesPass, weightBitsFor } from "./recipe.ts";
 import type { LayerReport, PassResult } from "./types.ts";
 import { SQZ_DOMAIN } from "./types.ts";
 import { ArgumentError } from "../errors.ts";
@@ -176,7 +176,12 @@ export async function compress(
   const wantsInt8 = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8");
   const wantsDynamic = g.nodes.some((n) => methodFor(r, n.name, n.op) === "int8-dynamic");
   if (wantsInt8 || wantsDynamic) {
-    const converted = ensureOpset(g, wantsDynamic || !feeds ? 11 : 13);
+    // Static int4-stored weights (weightBits ≤ 4) need DequantizeLinear-21.
+    const int4Weights = feeds &&
+      g.nodes.some((n) =>
+        methodFor(r, n.name, n.op) === "int8" && weightBitsFor(r, n.name, n.op) <= 4
+      );
+    const converted = ensureOpset(g, int4Weights ? 21 : wantsDynamic || !feeds ? 11 : 13);
     if (converted.length) results.push({ layers: [], notes: converted });
   }
   // Layers int8 was asked for but cannot take (int8Layers says why).
@@ -208,7 +213,7 @@ export async function compress(
   );
   if (dynamic.length) {
     progress(0.8, "int8 dynamic");
-    const res = quantizeDynamic(g, dynamic);
+    const res = quantizeDynamic(g, dynamic, r);
     if (wantsInt8 && !feeds) {
       res.notes.unshift(
         "int8 requested without calibration data: fell back to dynamic quantization",

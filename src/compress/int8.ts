@@ -27,7 +27,7 @@ import { MOVEMENT_OPS } from "../graph/qdq.ts";
 import { roundHalfEven } from "../ops/quant.ts";
 import type { LayerReport, PassResult } from "./types.ts";
 import { DEQUANTIZED_SUFFIX, QUANTIZED_SUFFIX } from "./types.ts";
-import { methodFor, type Recipe } from "./recipe.ts";
+import { methodFor, type Recipe, weightBitsFor } from "./recipe.ts";
 import type { QuantParams, TensorStats } from "./calibrate.ts";
 import { paramsFor } from "./calibrate.ts";
 
@@ -172,12 +172,17 @@ export function tensorsToCalibrate(layers: Layer[]): string[] {
   return [...names];
 }
 
-/** Per-output-channel symmetric int8: q = round(w / s), s = max|w| / 127. */
+/**
+ * Per-output-channel symmetric int8: q = round(w / s), s = max|w| / qmax, with
+ * qmax = 2^(bits−1) − 1 (127 for 8 bits, 63 for reduce_range's 7, 7 for 4).
+ */
 export function quantizeWeights(
   w: Tensor,
   axis: number,
   minScales?: Float32Array,
+  bits = 8,
 ): { q: Int8Array; scales: Float32Array } {
+  const qmax = (1 << (bits - 1)) - 1;
   const dims = w.dims, data = w.data as Float32Array;
   const channels = dims[axis];
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
@@ -189,12 +194,35 @@ export function quantizeWeights(
   }
   const scales = Float32Array.from(
     maxAbs,
-    (m, c) => Math.max(m > 0 ? m / 127 : 1, minScales?.[c] ?? 0),
+    (m, c) => Math.max(m > 0 ? m / qmax : 1, minScales?.[c] ?? 0),
   );
+  // Below 8 bits the range is coarse enough that clipping the largest weights pays: each
+  // channel takes the clip ratio in [0.5, 1] with the least squared rounding error (the
+  // scale search of MSE-based weight quantizers).
+  if (bits < 8) {
+    const ratios = Array.from({ length: 11 }, (_, i) => 1 - 0.05 * i);
+    const err = new Float64Array(channels * ratios.length);
+    for (let i = 0; i < data.length; i++) {
+      const c = chan(i), v = data[i];
+      for (let r = 0; r < ratios.length; r++) {
+        const sc = Math.max(scales[c] * ratios[r], minScales?.[c] ?? 0);
+        const q = Math.max(-qmax, Math.min(qmax, roundHalfEven(v / sc)));
+        const e = q * sc - v;
+        err[c * ratios.length + r] += e * e;
+      }
+    }
+    for (let c = 0; c < channels; c++) {
+      let best = 0;
+      for (let r = 1; r < ratios.length; r++) {
+        if (err[c * ratios.length + r] < err[c * ratios.length + best]) best = r;
+      }
+      scales[c] = Math.max(scales[c] * ratios[best], minScales?.[c] ?? 0);
+    }
+  }
   const q = new Int8Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const v = roundHalfEven(data[i] / scales[chan(i)]);
-    q[i] = Math.max(-127, Math.min(127, v));
+    q[i] = Math.max(-qmax, Math.min(qmax, v));
   }
   return { q, scales };
 }
@@ -314,9 +342,12 @@ export function quantizeStatic(
     const minScales = bias
       ? Float32Array.from(bias, (v) => Math.abs(v) / (xp.scale * 2147483000))
       : undefined;
-    const { q, scales } = quantizeWeights(w, l.axis, minScales);
+    const bits = weightBitsFor(r, n.name, n.op);
+    const { q, scales } = quantizeWeights(w, l.axis, minScales, bits);
+    // ≤ 4 bits are stored as ONNX int4 (two per byte; DequantizeLinear-21 reads them).
+    const wType = bits <= 4 ? "int4" : "int8";
     const wq = b.constant(`${n.inputs[1]!.name}${QUANTIZED_SUFFIX}`, {
-      type: "int8",
+      type: wType,
       dims: [...w.dims],
       data: q,
     });
@@ -363,11 +394,12 @@ export function quantizeStatic(
     reports.push({
       name: n.name,
       op: n.op,
-      method: "int8",
+      method: bits === 8 ? "int8" : `int8 w${bits}`,
       params: w.data.length,
       nonzeros: q.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0),
       bytesBefore: before,
-      bytesAfter: q.byteLength + scales.byteLength + (bd ? ch * 8 : 0),
+      bytesAfter: (wType === "int4" ? Math.ceil(q.length / 2) : q.byteLength) +
+        scales.byteLength + (bd ? ch * 8 : 0),
       ...(folded ? { notes: [folded] } : {}),
     });
   }
@@ -391,7 +423,7 @@ function foldGemmScales(n: Node): string | undefined {
 }
 
 /** Dynamic int8 (no calibration): onnxruntime quantize_dynamic's pattern. */
-export function quantizeDynamic(g: Graph, layers: Layer[]): PassResult {
+export function quantizeDynamic(g: Graph, layers: Layer[], r?: Recipe): PassResult {
   const b = new Builder(g);
   const reports: LayerReport[] = [];
   const dyn = new Map<Value, [Value, Value, Value]>();
@@ -408,7 +440,10 @@ export function quantizeDynamic(g: Graph, layers: Layer[]): PassResult {
       wt = { type: "float32", dims: [k, nOut], data: t };
       axis = 1;
     }
-    const { q, scales } = quantizeWeights(wt, axis);
+    // Fewer weight bits narrow the range (and take the 7-bit GEMM); storage stays int8, since
+    // MatMulInteger / ConvInteger take no int4.
+    const bits = r ? weightBitsFor(r, n.name, n.op) : 8;
+    const { q, scales } = quantizeWeights(wt, axis, undefined, bits);
     const ch = scales.length;
     let trio = dyn.get(x);
     if (!trio) {
@@ -474,7 +509,7 @@ export function quantizeDynamic(g: Graph, layers: Layer[]): PassResult {
     reports.push({
       name: n.name,
       op: n.op,
-      method: "int8 dynamic",
+      method: bits === 8 ? "int8 dynamic" : `int8 dynamic w${bits}`,
       params: w.data.length,
       nonzeros: q.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0),
       bytesBefore: before,

@@ -3,7 +3,7 @@
 //   {
 //     "method": "int8",                       // default for every Conv / Gemm / MatMul
 //     "int8": { "activations": "uint8", "calibration": "percentile", "percentile": 99.99,
-//               "excludeFirstLast": false },
+//               "excludeFirstLast": false, "weightBits": 8 },
 //     "int4": { "blockSize": 32, "symmetric": true, "format": "sqz" },  // or "matmulnbits"
 //     "layers": { "fc3": { "method": "none" }, "Conv": { "method": "int8" } },  // name or op type
 //     "prune": { "sparsity": 0.5, "scope": "global" },  // or { "pattern": "2:4" }, not both
@@ -19,6 +19,7 @@
 //   clusters                    weight clustering to k in [2, 256] shared values (0 = none)
 //   rank | energy               low-rank factorization (rank 0 = not factored); not both
 //   structured                  structured pruning ratio in [0, 0.95] (0 = filters kept)
+//   weightBits                  int8 weight precision, 2..8 (as int8.weightBits)
 // Each setting is resolved on its own (settingsFor): the node's own entry, then its op type's,
 // then the global section, so { "Gemm": { "sparsity": 0.5 }, "fc1": { "method": "int4" } }
 // prunes fc1 to 50% and makes it int4. The two factors of a low-rank layer ("fc1::lowrank" and
@@ -35,7 +36,14 @@
 // onnxruntime run. A layer sent to int4 that MatMulNBits cannot express (a Conv, Gemm with
 // transA, a batched weight) makes compress() an ArgumentError: give it another method.
 //
-// Presets: int8, int8-dynamic, int4, int4:matmulnbits, binary, ternary, prune:<sparsity>,
+// int8.weightBits (2..8, default 8): int8 weights use only ±(2^(bits−1) − 1), symmetric per
+// channel, and the activations stay 8-bit. 7 is onnxruntime's reduce_range; ≤ 7 makes sqz's
+// packer take the 7-bit GEMM (one relaxed dot per 16 multiply-adds); ≤ 4 also stores the
+// static weights as ONNX int4 (DequantizeLinear-21, so the model is converted to opset 21),
+// half the bytes of int8. Dynamic int8 keeps int8 storage (MatMulInteger takes no int4).
+//
+// Presets: int8, int8:w<bits> (int8 with that weightBits; int8:w7 = reduce_range),
+// int8-dynamic, int8-dynamic:w<bits>, int4, int4:matmulnbits, binary, ternary, prune:<sparsity>,
 // svd:<energy>, cluster:<k>. Anything else is an ArgumentError that says what was expected; a
 // recipe is fully validated before a model is touched.
 import { ArgumentError } from "../errors.ts";
@@ -60,6 +68,8 @@ export interface Int8Options {
   percentile: number;
   /** Keep the first and the last quantizable layer in float. */
   excludeFirstLast: boolean;
+  /** Weight precision, 2..8 (absent = 8); see the top of this file. */
+  weightBits?: number;
 }
 
 export type Int4Format = "sqz" | "matmulnbits";
@@ -127,6 +137,8 @@ export interface LayerRecipe {
   energy?: number;
   /** Structured pruning: share of output channels removed, [0, 0.95]; 0 = filters kept. */
   structured?: number;
+  /** int8 weight precision of this layer, 2..8. */
+  weightBits?: number;
 }
 
 export const LAYER_KEYS: readonly (keyof LayerRecipe)[] = [
@@ -137,6 +149,7 @@ export const LAYER_KEYS: readonly (keyof LayerRecipe)[] = [
   "rank",
   "energy",
   "structured",
+  "weightBits",
 ];
 
 /** Highest sparsity a recipe may ask for (a layer keeps at least 0.1% of its weights). */
@@ -247,7 +260,21 @@ export function preset(name: string): Recipe {
       r.method = kind;
       return r;
     case "int8":
-    case "int8-dynamic":
+    case "int8-dynamic": {
+      if (arg === undefined) {
+        r.method = kind;
+        return r;
+      }
+      const m = /^w([2-8])$/.exec(arg);
+      if (!m) {
+        throw new ArgumentError(
+          `recipe: ${kind}:w<bits> needs bits in 2..8 (int8:w7 is reduce_range), got '${arg}'`,
+        );
+      }
+      r.method = kind;
+      r.int8.weightBits = Number(m[1]);
+      return r;
+    }
     case "binary":
     case "ternary":
       if (arg !== undefined) break;
@@ -296,6 +323,15 @@ function nmPattern(v: unknown): { n: number; m: number } | undefined {
   const match = typeof v === "string" ? v.match(/^(\d+):(\d+)$/) : null;
   const n = match ? Number(match[1]) : NaN, m = match ? Number(match[2]) : NaN;
   return match && n >= 1 && n < m && m <= 32 ? { n, m } : undefined;
+}
+
+function bits(v: unknown, where: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 2 || v > 8) {
+    throw new ArgumentError(
+      `recipe: ${where} must be an integer in 2..8 (int8 weight bits), got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
 }
 
 function nonNegInt(v: unknown, where: string, lo: number, hi: number, zero: string): number {
@@ -348,6 +384,7 @@ export function parseLayerRecipe(v: unknown, name: string): LayerRecipe {
   if (o.structured !== undefined) {
     lr.structured = num(o.structured, `${where}.structured`, 0, MAX_STRUCTURED);
   }
+  if (o.weightBits !== undefined) lr.weightBits = bits(o.weightBits, `${where}.weightBits`);
   if (!Object.keys(lr).length) {
     throw new ArgumentError(
       `recipe: ${where} sets nothing (give any of ${LAYER_KEYS.join(", ")})`,
@@ -409,7 +446,12 @@ export function parseRecipe(input: unknown): Recipe {
   r.method = o.method === undefined ? "none" : oneOf(o.method, METHODS, "method");
   if (o.int8 !== undefined) {
     const i = obj(o.int8, "int8");
-    onlyKeys(i, ["activations", "calibration", "percentile", "excludeFirstLast"], "int8");
+    onlyKeys(
+      i,
+      ["activations", "calibration", "percentile", "excludeFirstLast", "weightBits"],
+      "int8",
+    );
+    if (i.weightBits !== undefined) r.int8.weightBits = bits(i.weightBits, "int8.weightBits");
     if (i.activations !== undefined) {
       r.int8.activations = oneOf(i.activations, ["uint8", "int8"] as const, "int8.activations");
     }
@@ -655,6 +697,12 @@ function overrides(r: Recipe, name: string, op: string): LayerRecipe[] {
 }
 
 /** The method for a node: an override by node name, then by op type, then the default. */
+/** The int8 weight bits of a node (its override, then the int8 section; 8 by default). */
+export function weightBitsFor(r: Recipe, name: string, op: string): number {
+  for (const o of overrides(r, name, op)) if (o.weightBits !== undefined) return o.weightBits;
+  return r.int8.weightBits ?? 8;
+}
+
 export function methodFor(r: Recipe, name: string, op: string): Method {
   for (const o of overrides(r, name, op)) if (o.method !== undefined) return o.method;
   return r.method;

@@ -37,7 +37,9 @@ function dequantize(v: Value | undefined, constantData: boolean): Dq | undefined
   const [q, scale, zero] = n.inputs;
   if (!q || !scale?.constant || (zero && !zero.constant)) return undefined;
   if (constantData !== !!q.constant) return undefined;
-  if (q.type !== "uint8" && q.type !== "int8" && q.type !== "int32") return undefined;
+  if (q.type !== "uint8" && q.type !== "int8" && q.type !== "int32" && q.type !== "int4") {
+    return undefined;
+  }
   return { node: n, q, scale, zero };
 }
 
@@ -63,7 +65,17 @@ export function fuseQdq(g: Graph, accept: (n: Node) => boolean): number {
     if (n.op === "Gemm" && (n.attrs.transA ?? 0) !== 0) continue;
     if (n.op === "Gemm" && ((n.attrs.alpha ?? 1) !== 1 || (n.attrs.beta ?? 1) !== 1)) continue;
     const x = dequantize(n.inputs[0], false), w = dequantize(n.inputs[1], true);
-    if (!x || !w || x.q.type === "int32" || w.q.type === "int32") continue;
+    if (!x || !w || x.q.type === "int32" || w.q.type === "int32" || x.q.type === "int4") continue;
+    if (w.q.type === "int4") {
+      // int4 weights (int8 weightBits ≤ 4) run on the int8 kernels: the values are already
+      // sign-extended bytes, and fitting 7 bits they take the 7-bit GEMM. Zero point as well.
+      const t = w.q.constant!;
+      w.q = constant(w.q.name, { type: "int8", dims: [...t.dims], data: t.data });
+      if (w.zero) {
+        const z = w.zero.constant!;
+        w.zero = constant(w.zero.name, { type: "int8", dims: [...z.dims], data: z.data });
+      }
+    }
     const xs = scalarOf(x.scale);
     if (xs === undefined || (x.zero && scalarOf(x.zero) === undefined)) continue;
     const ws = Array.from(w.scale.constant!.data as Float32Array);

@@ -132,22 +132,28 @@ interface CacheFile {
 
 interface ParsedChoice {
   precision: Precision;
+  /** int8 with ≤ 7 weight bits ("int8:w4"): the 7-bit GEMM, priced by its own micro-benchmark. */
+  w7: boolean;
   structured: number;
   energy?: number;
 }
 
 export function parseChoice(c: Choice): ParsedChoice {
-  let precision: Precision = "f32", structured = 0;
+  let precision: Precision = "f32", structured = 0, w7 = false;
   let energy: number | undefined;
   for (const part of c.split("+").map((s) => s.trim())) {
+    const [kind, arg] = part.split(":");
+    if (arg?.startsWith("w") && (kind === "int8" || kind === "int8-dynamic")) {
+      w7 = Number(arg.slice(1)) <= 7;
+    }
     if (part === "binary") precision = "binary";
-    else if (part === "int8-dynamic") precision = "int8dyn";
-    else if (part === "int8") precision = "int8";
+    else if (kind === "int8-dynamic") precision = "int8dyn";
+    else if (kind === "int8") precision = "int8";
     else if (part.startsWith("structured:")) structured = Number(part.slice(11)) || 0;
     else if (part.startsWith("lowrank:")) energy = Number(part.slice(8)) || undefined;
     // float, int4, ternary, prune:, nm:, cluster: run the f32 kernels (decoded at load).
   }
-  return { precision, structured, energy };
+  return { precision, w7, structured, energy };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -588,8 +594,15 @@ function microModel(l: LayerInfo): { bytes: Uint8Array; feeds: Record<string, Te
   return { bytes, feeds: { x: { type: "float32", dims: l.inDims, data: x } as Tensor } };
 }
 
-const microKey = (l: LayerInfo, p: Precision) =>
-  JSON.stringify([p, l.op, l.inDims, l.wDims, !!l.node.inputs[2], attrsKey(l.node)]);
+const microKey = (l: LayerInfo, p: Precision, w7 = false) =>
+  JSON.stringify([
+    w7 ? `${p}w7` : p,
+    l.op,
+    l.inDims,
+    l.wDims,
+    !!l.node.inputs[2],
+    attrsKey(l.node),
+  ]);
 
 function attrsKey(n: Node): string {
   return JSON.stringify(
@@ -605,16 +618,19 @@ async function runMicro(
   sessionOpts: SessionOptions,
   runs: number,
   budgetMs: number,
+  w7 = false,
 ): Promise<Micro> {
   const { bytes, feeds } = microModel(l);
   let model = bytes;
+  // 7 bits stands for every ≤ 7-bit choice: they run the same kernel.
+  const int8 = w7 ? { weightBits: 7 } : {};
   if (p === "int8") {
     const calibration = [feeds, {
       x: { ...feeds.x, data: (feeds.x.data as Float32Array).map((v) => 1 - v) } as Tensor,
     }];
-    model = (await compress(bytes, { method: "int8" }, { calibration })).model;
+    model = (await compress(bytes, { method: "int8", int8 }, { calibration })).model;
   } else if (p === "int8dyn") {
-    model = (await compress(bytes, { method: "int8-dynamic" })).model;
+    model = (await compress(bytes, { method: "int8-dynamic", int8 })).model;
   } else if (p === "binary") {
     model = (await compress(bytes, { method: "binary", binary: { keepFirstLast: false } })).model;
   }
@@ -747,29 +763,34 @@ export async function buildCostModel(
   const micro = new Map<string, Micro>(); // by layer name + precision
   const spaceByName = new Map(space.layers.map((l) => [l.name, l]));
   for (const l of an.layers) {
-    const precisions = new Set<Precision>(["f32"]);
+    // "int8" or "int8w7" style keys: the precision and whether the 7-bit kernel runs.
+    const variants = new Map<string, [Precision, boolean]>([["f32", ["f32", false]]]);
     for (const c of spaceByName.get(l.name)?.choices ?? []) {
-      let p = parseChoice(c).precision;
+      const pc = parseChoice(c);
+      let p = pc.precision;
       if (p === "binary" && keepFirstLast && an.ends.has(l.name)) p = "int8";
-      precisions.add(p);
+      const w7 = pc.w7 && (p === "int8" || p === "int8dyn");
+      if (w7) variants.set(p, [p, false]); // the 8-bit twin anchors the 7-bit ratio
+      variants.set(w7 ? `${p}w7` : p, [p, w7]);
     }
-    for (const p of precisions) {
-      const key = `${fp}|${microKey(l, p)}`;
-      let m = options.refresh ? undefined : memoryCache.get(key) ?? fileEntries[microKey(l, p)];
+    for (const [tag, [p, w7]] of variants) {
+      const mk = microKey(l, p, w7);
+      const key = `${fp}|${mk}`;
+      let m = options.refresh ? undefined : memoryCache.get(key) ?? fileEntries[mk];
       if (!m) {
-        progress(`calibrating ${l.name} (${l.op}) ${p}`);
+        progress(`calibrating ${l.name} (${l.op}) ${tag}`);
         try {
-          m = await runMicro(l, p, sessionOpts, runs, budgetMs);
+          m = await runMicro(l, p, sessionOpts, runs, budgetMs, w7);
         } catch (e) {
           // A precision compress() refuses for this layer: priced as f32 (it stays float).
-          progress(`${l.name} ${p}: ${(e as Error).message}; priced as f32`);
+          progress(`${l.name} ${tag}: ${(e as Error).message}; priced as f32`);
           m = { kernel: NaN, qIn: 0, dqOut: 0 };
         }
         fresh++;
-        fileEntries[microKey(l, p)] = m;
+        fileEntries[mk] = m;
       }
       memoryCache.set(key, m);
-      micro.set(`${l.name}|${p}`, m);
+      micro.set(`${l.name}|${tag}`, m);
     }
   }
   if (options.cacheDir && fresh) await writeCache(options.cacheDir, fp, fileEntries);
@@ -886,11 +907,15 @@ export async function buildCostModel(
       // In-model time of the f32 kernel against the micro-benchmark's: applied to the others.
       const anchor = mf.kernel > 0 ? Math.min(1.6, Math.max(0.6, tFloat / mf.kernel)) : 1;
       const ctx = p === "int8" ? inContext.get(l.name) : undefined;
-      const full = p === "f32"
-        ? tFloat
-        : ctx
-        ? ctx.kernel
-        : micro.get(`${l.name}|${p}`)!.kernel * anchor;
+      // 7-bit weights: the 8-bit price scaled by the two micro-benchmarks' ratio.
+      const m7 = pc.w7 && p !== "f32" ? micro.get(`${l.name}|${p}w7`) : undefined;
+      const m8 = micro.get(`${l.name}|${p}`);
+      const w7Ratio = m7 && m8 && m8.kernel > 0 && Number.isFinite(m7.kernel)
+        ? m7.kernel / m8.kernel
+        : 1;
+      const full =
+        (p === "f32" ? tFloat : ctx ? ctx.kernel : micro.get(`${l.name}|${p}`)!.kernel * anchor) *
+        (p === "f32" ? 1 : w7Ratio);
       const over = Math.min(overhead, full);
       let ms: number;
       const rank = pc.energy !== undefined ? lowRank(l, pc.energy) : undefined;

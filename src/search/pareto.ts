@@ -102,6 +102,27 @@ export function paretoFront(trials: readonly Trial[], objectives: readonly Objec
   });
 }
 
+/**
+ * The trial to build: the first Pareto trial (best on the first objective) that is no worse
+ * than uniform int8 on every other objective, the baseline a user would otherwise take; the
+ * first Pareto trial when none is (or int8 is unusable). `againstInt8` says which rule chose.
+ */
+export function pickBest(
+  pareto: readonly Trial[],
+  objectives: readonly Objective[],
+  int8: Trial | undefined,
+): { trial: Trial; againstInt8: boolean } | undefined {
+  if (!pareto.length) return undefined;
+  if (int8 && usable(int8) && objectives.length > 1) {
+    const rest = objectives.slice(1);
+    const t = pareto.find((t) =>
+      rest.every((o) => objectiveValue(t.metrics, o) <= objectiveValue(int8.metrics, o))
+    );
+    if (t) return { trial: t, againstInt8: true };
+  }
+  return { trial: pareto[0], againstInt8: false };
+}
+
 function hv2(points: number[][], ref: readonly number[]): number {
   const p = points.filter((x) => x[0] < ref[0] && x[1] < ref[1]).sort((a, b) =>
     a[0] - b[0] || a[1] - b[1]

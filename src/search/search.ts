@@ -17,7 +17,7 @@ import { seededRandom } from "../eval/metrics.ts";
 import type { Dataset } from "../eval/types.ts";
 import type { TrainBatch, TrainData } from "../train/types.ts";
 import { buildCostModel } from "./cost_model.ts";
-import { normalizedHypervolume, objectiveValue, paretoFront, usable } from "./pareto.ts";
+import { normalizedHypervolume, objectiveValue, paretoFront, pickBest, usable } from "./pareto.ts";
 import { createPool, type TrialPool } from "./pool.ts";
 import { buildSpace, choiceBits, normalizeAssignment, recipeHash, toRecipe } from "./space.ts";
 import {
@@ -365,8 +365,9 @@ export async function search(
     const pareto = paretoFront(trials, objectives);
     const sensitivity = (strategy as Partial<SensitivityStrategy>).sensitivities?.();
     let best: SearchResult["best"] = null;
-    if (pareto.length) {
-      const bt = pareto[0];
+    const pick = pickBest(pareto, objectives, int8Trial);
+    if (pick) {
+      const bt = pick.trial;
       const r = await compress(bytes, bt.recipe, {
         calibration,
         ...(bt.recipe.finetune && train ? { train } : {}),
@@ -475,8 +476,19 @@ export function explain(x: ExplainInput): string[] {
       `proxy, ${errors} failed`,
   );
   const i8 = x.int8Trial;
-  if (pareto.length) {
-    const b = pareto[0];
+  const pick = pickBest(pareto, x.objectives, i8);
+  if (pick) {
+    const b = pick.trial;
+    const rest = x.objectives.slice(1).join(", ");
+    if (rest) {
+      out.push(
+        pick.againstInt8
+          ? `chosen: the Pareto trial best in ${x.objectives[0]} among those no worse than ` +
+            `uniform int8 in ${rest}`
+          : `chosen: the Pareto trial best in ${x.objectives[0]} (no trial within the budget is ` +
+            `as good as uniform int8 in ${rest})`,
+      );
+    }
     out.push(
       `budget met by trial #${b.id} (${b.phase ?? "?"}): ${metric} ${
         fmtMetric(metric, budgetValue(b.metrics, budget))

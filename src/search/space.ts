@@ -3,8 +3,11 @@
 // the canonical hash of a recipe (the trial cache key).
 //
 // Default choices per layer (searchable = Conv / Gemm / MatMul with a constant weight):
-//   every layer           float, int8 (static, with calibration data) or int8-dynamic (without)
-//   params ≥ 2,048        int4, prune:0.5/0.7/0.9, cluster:16, prune:0.5+int8(-dynamic)
+//   every layer           float, int8 (static, with calibration data) or int8-dynamic (without),
+//                         and the same with 7-bit weights (int8:w7, the faster 7-bit GEMM)
+//   params ≥ 2,048        int4, prune:0.5/0.7/0.9, cluster:16, prune:0.5+int8(-dynamic);
+//                         with calibration data int8:w4 (int4 weights, 8-bit activations: half
+//                         of int8's bytes on int8 kernels)
 //   Gemm/MatMul, K % 4 = 0, params ≥ 2,048      nm:2:4
 //   Gemm/MatMul, min(K, N) ≥ 32                 lowrank:0.9
 //   Conv/Gemm, K ≥ 64, not the first or last layer   ternary, binary
@@ -49,7 +52,8 @@ export function parseChoice(c: Choice, where = "choice"): LayerRecipe {
   const bad = (why: string) =>
     new ArgumentError(
       `search: ${where} '${c}': ${why} (choices: float, int8, int8-dynamic, ` +
-        `int4, ternary, binary, prune:<s>, nm:<n>:<m>, structured:<r>, lowrank:<e>, cluster:<k>, ` +
+        `int8:w<bits>, int8-dynamic:w<bits>, int4, ternary, binary, prune:<s>, nm:<n>:<m>, ` +
+        `structured:<r>, lowrank:<e>, cluster:<k>, ` +
         `and "+" combinations)`,
     );
   const num = (s: string | undefined) =>
@@ -66,7 +70,14 @@ export function parseChoice(c: Choice, where = "choice"): LayerRecipe {
         set("method", "none");
         break;
       case "int8":
-      case "int8-dynamic":
+      case "int8-dynamic": {
+        if (args.length > 1 || (args.length && !/^w[2-8]$/.test(args[0]))) {
+          throw bad(`${kind} takes at most a weight precision, w2..w8`);
+        }
+        set("method", kind);
+        if (args.length) set("weightBits", Number(args[0].slice(1)));
+        break;
+      }
       case "int4":
       case "ternary":
       case "binary":
@@ -121,7 +132,8 @@ export function choiceBits(c: Choice): number {
   let bits = 32, keep = 1, overhead = 0;
   for (const part of c.split("+")) {
     const [kind, a, b] = part.split(":");
-    if (kind === "int8" || kind === "int8-dynamic") bits = Math.min(bits, 8);
+    if (kind === "int8") bits = Math.min(bits, a && Number(a.slice(1)) <= 4 ? 4.1 : 8);
+    else if (kind === "int8-dynamic") bits = Math.min(bits, 8);
     else if (kind === "int4") bits = Math.min(bits, 4.5);
     else if (kind === "ternary") bits = Math.min(bits, 2);
     else if (kind === "binary") bits = Math.min(bits, 1);
@@ -174,8 +186,9 @@ export function buildSpace(
     if (op === "Conv") k = dims.slice(1).reduce((a, d) => a * d, 1), outs = dims[0];
     else if (op === "Gemm" && n.attrs.transB === 1) k = dims[1], outs = dims[0];
     else k = dims[dims.length - 2] ?? 1, outs = dims[dims.length - 1] ?? 1;
-    const c: Choice[] = ["float", int8];
+    const c: Choice[] = ["float", int8, `${int8}:w7`];
     if (params >= TINY) {
+      if (opts.calibration) c.push("int8:w4");
       c.push("int4", "prune:0.5", "prune:0.7", "prune:0.9", "cluster:16", `prune:0.5+${int8}`);
       if (op !== "Conv" && k % 4 === 0) c.push("nm:2:4");
       if (op !== "Conv" && Math.min(k, outs) >= 32 && dims.length === 2) c.push("lowrank:0.9");
@@ -215,7 +228,7 @@ export function buildSpace(
         );
       }
       own.forEach((c) => parseChoice(c, `space.layers.${l.name} choice`));
-      if (own.some((c) => c.split("+").includes("int8")) && !opts.calibration) {
+      if (own.some((c) => choiceFamilies(c).includes("int8")) && !opts.calibration) {
         throw new ArgumentError(
           `search: space.layers.${l.name} asks for static int8, which needs calibration data ` +
             `(give data.calibration, or use int8-dynamic)`,

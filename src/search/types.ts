@@ -174,7 +174,10 @@ export interface SearchResult {
   trials: Trial[];
   /** Non-dominated feasible trials under the objectives, sorted by the first objective. */
   pareto: Trial[];
-  /** The feasible trial best on the first objective (ties: the next), with its artifact. */
+  /**
+   * The Pareto trial best on the first objective among those no worse than uniform int8 on the
+   * others (pareto.ts pickBest; the best on the first objective when none is), with its artifact.
+   */
   best: { model: Uint8Array; recipe: Recipe; report: CompressReport; trial: Trial } | null;
   /** Why the budget was or was not met: the binding layers, the closest trial, … */
   explanation: string[];
