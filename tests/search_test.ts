@@ -248,14 +248,14 @@ Deno.test("space: choices, recipes and hashes", async () => {
   assert.throws(() => toRecipe({ layers: { fc1: "int9" } }), ArgumentError);
 });
 
-Deno.test("pickBest: the smallest Pareto trial no slower than uniform int8, else the smallest", () => {
+Deno.test("pickBest: the smallest Pareto trial no worse than uniform int8, else the smallest", () => {
   const t = (
     id: number,
     size: number,
     latencyMs: number,
   ) => ({ id, metrics: { size, latencyMs }, feasible: true } as unknown as Trial);
   const int8 = t(0, 100, 1.0);
-  const front = [t(1, 40, 2.0), t(2, 60, 0.9), t(3, 90, 0.5)];
+  const front = [t(1, 40, 2.0), t(2, 60, 0.9), t(3, 90, 0.5), t(4, 120, 0.4)];
   assert.deepEqual(pickBest(front, ["size", "latency"], int8), {
     trial: front[1],
     againstInt8: true,

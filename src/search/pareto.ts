@@ -104,8 +104,8 @@ export function paretoFront(trials: readonly Trial[], objectives: readonly Objec
 
 /**
  * The trial to build: the first Pareto trial (best on the first objective) that is no worse
- * than uniform int8 on every other objective, the baseline a user would otherwise take; the
- * first Pareto trial when none is (or int8 is unusable). `againstInt8` says which rule chose.
+ * than uniform int8 on every objective, the baseline a user would otherwise take; the first
+ * Pareto trial when none is (or int8 is unusable). `againstInt8` says which rule chose.
  */
 export function pickBest(
   pareto: readonly Trial[],
@@ -114,9 +114,8 @@ export function pickBest(
 ): { trial: Trial; againstInt8: boolean } | undefined {
   if (!pareto.length) return undefined;
   if (int8 && usable(int8) && objectives.length > 1) {
-    const rest = objectives.slice(1);
     const t = pareto.find((t) =>
-      rest.every((o) => objectiveValue(t.metrics, o) <= objectiveValue(int8.metrics, o))
+      objectives.every((o) => objectiveValue(t.metrics, o) <= objectiveValue(int8.metrics, o))
     );
     if (t) return { trial: t, againstInt8: true };
   }

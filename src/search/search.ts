@@ -145,6 +145,40 @@ function estBytes(space: SearchSpace, a: Assignment): number {
     8;
 }
 
+/**
+ * A choice's cost on one layer, for the strategies that rank choices (sensitivity): the mean
+ * over the objectives of the estimated value of uniform int8 with that layer changed, divided
+ * by the float model's (sizes from bits a weight, latency from the cost model). Undefined when
+ * only bits can say (no size/latency objective): the strategies then rank by bits.
+ */
+function choiceCostOf(
+  space: SearchSpace,
+  objectives: readonly string[],
+  int8Name: string,
+  predict: (a: Assignment) => number | undefined,
+): ((layer: string, c: string) => number) | undefined {
+  const floatA: Assignment = {
+    layers: Object.fromEntries(space.layers.map((l) => [l.name, "float"])),
+  };
+  const base: Assignment = {
+    layers: Object.fromEntries(
+      space.layers.map((l) => [l.name, l.choices.includes(int8Name) ? int8Name : "float"]),
+    ),
+  };
+  const floatBytes = estBytes(space, floatA), floatMs = predict(floatA);
+  const sizeTerm = objectives.some((o) => o === "size" || o === "gzipSize");
+  const latTerm = objectives.includes("latency") && floatMs !== undefined && floatMs > 0;
+  if (!sizeTerm && !latTerm) return undefined;
+  return (layer, c) => {
+    const a = { layers: { ...base.layers, [layer]: c } };
+    let sum = 0, n = 0;
+    if (sizeTerm) sum += estBytes(space, a) / floatBytes, n++;
+    const ms = latTerm ? predict(a) : undefined;
+    if (ms !== undefined) sum += ms / floatMs!, n++;
+    return n ? sum / n : choiceBits(c);
+  };
+}
+
 const fmtPct = (x: number) => `${(x * 100).toFixed(2)}%`;
 function fmtMetric(metric: string, v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return String(v);
@@ -227,9 +261,6 @@ export async function search(
   };
   const int8Name = calibration ? "int8" : "int8-dynamic";
   const int8Recipe = parseRecipe(int8Name);
-  const stratCtx: StrategyContext = { space, objectives, budget, reference, float: floatMetrics };
-  const strategy = makeStrategy(strategyName, stratCtx);
-  const probes = (strategy as Partial<SensitivityStrategy>).probes ?? 0;
 
   let costModel: CostModel | undefined;
   try {
@@ -245,6 +276,17 @@ export async function search(
       return undefined;
     }
   };
+
+  const stratCtx: StrategyContext = {
+    space,
+    objectives,
+    budget,
+    reference,
+    float: floatMetrics,
+    choiceCost: choiceCostOf(space, objectives, int8Name, predict),
+  };
+  const strategy = makeStrategy(strategyName, stratCtx);
+  const probes = (strategy as Partial<SensitivityStrategy>).probes ?? 0;
 
   const stored = new Map<string, Trial>();
   if (options.state) { for (const t of await options.state.load()) stored.set(t.hash, t); }
@@ -263,17 +305,10 @@ export async function search(
     const run = (recipe: Recipe, extra: { sqnr?: boolean; noProxy?: boolean } = {}) =>
       race(pool!.run({ recipe, ...extra }));
 
-    const i8 = await run(int8Recipe, { noProxy: true });
-    const int8Trial: Trial = {
-      id: -2,
-      assignment: {
-        layers: Object.fromEntries(space.layers.map((l) => [l.name, int8Name])),
-      },
-      recipe: int8Recipe,
-      hash: recipeHash(int8Recipe),
-      ...outcomeFields(i8),
-      phase: "baseline",
-    };
+    // The uniform-int8 baseline runs in the pool beside the first trials (it is needed only
+    // for the result), so no worker idles while it is measured.
+    const i8Pending = run(int8Recipe, { noProxy: true });
+    i8Pending.catch(() => {});
 
     const trials: Trial[] = [];
     const seen = new Map<string, Trial>(); // this run's trials by hash
@@ -361,6 +396,18 @@ export async function search(
         signal?.throwIfAborted();
       }
     }
+
+    const i8 = await i8Pending;
+    const int8Trial: Trial = {
+      id: -2,
+      assignment: {
+        layers: Object.fromEntries(space.layers.map((l) => [l.name, int8Name])),
+      },
+      recipe: int8Recipe,
+      hash: recipeHash(int8Recipe),
+      ...outcomeFields(i8),
+      phase: "baseline",
+    };
 
     const pareto = paretoFront(trials, objectives);
     const sensitivity = (strategy as Partial<SensitivityStrategy>).sensitivities?.();
@@ -479,14 +526,13 @@ export function explain(x: ExplainInput): string[] {
   const pick = pickBest(pareto, x.objectives, i8);
   if (pick) {
     const b = pick.trial;
-    const rest = x.objectives.slice(1).join(", ");
-    if (rest) {
+    if (x.objectives.length > 1) {
       out.push(
         pick.againstInt8
           ? `chosen: the Pareto trial best in ${x.objectives[0]} among those no worse than ` +
-            `uniform int8 in ${rest}`
+            `uniform int8 in ${x.objectives.join(", ")}`
           : `chosen: the Pareto trial best in ${x.objectives[0]} (no trial within the budget is ` +
-            `as good as uniform int8 in ${rest})`,
+            `as good as uniform int8 in ${x.objectives.join(", ")} at once)`,
       );
     }
     out.push(

@@ -175,8 +175,9 @@ export interface SearchResult {
   /** Non-dominated feasible trials under the objectives, sorted by the first objective. */
   pareto: Trial[];
   /**
-   * The Pareto trial best on the first objective among those no worse than uniform int8 on the
-   * others (pareto.ts pickBest; the best on the first objective when none is), with its artifact.
+   * The Pareto trial best on the first objective among those no worse than uniform int8 in
+   * every objective (pareto.ts pickBest; the best on the first objective when none is), with
+   * its artifact.
    */
   best: { model: Uint8Array; recipe: Recipe; report: CompressReport; trial: Trial } | null;
   /** Why the budget was or was not met: the binding layers, the closest trial, … */

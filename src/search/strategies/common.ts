@@ -1,9 +1,17 @@
 // The common ask/tell interface of the search strategies, and what they share: random
 // assignments, the decision values of a trial (what a strategy ranks by) and its scalarization.
-import { canonicalJson, normalizeAssignment } from "../space.ts";
+import { canonicalJson, choiceBits, normalizeAssignment } from "../space.ts";
 import { objectiveValue, usable } from "../pareto.ts";
 import { violation } from "../trial.ts";
-import type { Assignment, Budget, Objective, SearchSpace, Trial, TrialMetrics } from "../types.ts";
+import type {
+  Assignment,
+  Budget,
+  Choice,
+  Objective,
+  SearchSpace,
+  Trial,
+  TrialMetrics,
+} from "../types.ts";
 
 export interface Proposal {
   assignment: Assignment;
@@ -20,6 +28,11 @@ export interface StrategyContext {
   reference: { metric: number; threshold: number };
   /** The float model's metrics (normalizes the objectives). */
   float: TrialMetrics;
+  /**
+   * How much a choice costs on one layer in the objectives, lower = more compressive (search.ts
+   * estimates it from sizes and the cost model's latency); absent: bits a weight (choiceBits).
+   */
+  choiceCost?: (layer: string, c: Choice) => number;
 }
 
 /**
@@ -49,6 +62,33 @@ export function randomAssignment(space: SearchSpace, rng: () => number): Assignm
 }
 
 /**
+ * The uniform assignments a user would try first, as a warm start for TPE and evolution: for
+ * each choice label that is not float and costs at most 8 bits a weight (the quantizations and
+ * their combinations; float-based pruning or factoring alone is rarely Pareto-optimal),
+ * every layer that has it takes it and the others their first non-float choice (the
+ * int8 of the space). Mildest first (most bits), so the likely-feasible ones come first.
+ */
+export function uniformAssignments(space: SearchSpace): Assignment[] {
+  const labels = new Map<string, number>();
+  for (const l of space.layers) {
+    for (const c of l.choices) {
+      if (c !== "float" && choiceBits(c) <= 8) labels.set(c, (labels.get(c) ?? 0) + 1);
+    }
+  }
+  // Ties by how many layers take the label (the broader first), then by name.
+  const order = [...labels.keys()].sort((a, b) =>
+    choiceBits(b) - choiceBits(a) || labels.get(b)! - labels.get(a)! || (a < b ? -1 : 1)
+  );
+  return order.map((c) => {
+    const layers: Record<string, string> = {};
+    for (const l of space.layers) {
+      layers[l.name] = l.choices.includes(c) ? c : l.choices.find((x) => x !== "float") ?? "float";
+    }
+    return { layers };
+  });
+}
+
+/**
  * The values a strategy ranks a trial by: its objectives, with latency taken from the cost
  * model's prediction when there is one (measured latencies are noisy; predictions make the
  * strategies' decisions repeatable), normalized by the float model.
@@ -58,9 +98,9 @@ export function decisionPoint(t: Trial, ctx: StrategyContext): number[] {
     const v = o === "latency" && t.predicted?.latencyMs !== undefined
       ? t.predicted.latencyMs
       : objectiveValue(t.metrics, o);
-    const f = o === "latency" && t.predicted?.latencyMs !== undefined
-      ? undefined
-      : objectiveValue(ctx.float, o);
+    // Predicted latencies are normalized by the float model's measured one too: the cost model
+    // is anchored on the float model's profile, so both are on one scale.
+    const f = objectiveValue(ctx.float, o);
     return f ? v / f : v;
   });
 }

@@ -1,4 +1,5 @@
-// NSGA-II (Deb et al. 2002) over the per-layer choices: the population is the best POP trials
+// NSGA-II (Deb et al. 2002) over the per-layer choices, started from the uniform recipes and
+// random points (common.ts uniformAssignments): the population is the best POP trials
 // so far under constraint-domination (feasible before infeasible; feasible ones by
 // non-dominated rank then crowding distance; infeasible ones by violation; errors last);
 // parents by binary tournament on (rank, crowding); per-gene uniform crossover; each gene
@@ -12,6 +13,7 @@ import {
   randomAssignment,
   type Strategy,
   type StrategyContext,
+  uniformAssignments,
 } from "./common.ts";
 import { genesOf } from "./tpe.ts";
 import type { Assignment, Trial } from "../types.ts";
@@ -48,12 +50,20 @@ export function rankTrials(trials: readonly Trial[], ctx: StrategyContext): Rank
 
 export function evolutionStrategy(ctx: StrategyContext): Strategy {
   const genes = genesOf(ctx);
+  // Half the initial population: the uniform recipes (warm start); the rest random.
+  const warm = uniformAssignments(ctx.space).slice(0, POPULATION / 2);
   return {
     propose(history: readonly Trial[], count: number, rng: () => number): Proposal[] {
       const seen = new Set(history.map((t) => assignmentKey(t.assignment)));
       const out: Proposal[] = [];
       const usableHistory = history.filter((t) => !t.error);
       if (usableHistory.length < POPULATION) {
+        for (const a of warm) {
+          const k = assignmentKey(a);
+          if (out.length >= count || seen.has(k)) continue;
+          seen.add(k);
+          out.push({ assignment: a, phase: "evolution-warm" });
+        }
         for (let tries = 0; out.length < count && tries < 50 * count; tries++) {
           const a = randomAssignment(ctx.space, rng);
           const k = assignmentKey(a);

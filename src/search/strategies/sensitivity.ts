@@ -1,7 +1,8 @@
 // Sensitivity-guided search, like Intel Neural Compressor's "basic" strategy:
 //   1. probes: each layer alone, with the most aggressive choice of each method family it has
 //      (at most MAX_PROBES), measuring the drop of the budget metric and the output SQNR;
-//   2. start: the most compressive assignment whose predicted drop (the sum of the layers'
+//   2. start: the most compressive assignment (in the objectives: sizes, and the cost model's
+//      latency when latency is one; bits a weight otherwise) whose predicted drop (the sum of the layers'
 //      probed drops: additive) fits the budget;
 //   3. fallback: while the last candidate misses the budget, the layer with the worst
 //      sensitivity moves to its next safer choice, one layer at a time;
@@ -78,6 +79,14 @@ export function sensitivityStrategy(ctx: StrategyContext): SensitivityStrategy {
   let pushOrder: string[] = [];
   const allowed = allowance(ctx);
   const layerOf = new Map(ctx.space.layers.map((l) => [l.name, l]));
+  // "More compressive" in the search's objectives (size, and latency when asked for).
+  const costCache = new Map<string, number>();
+  const cost = (layer: string, c: Choice): number => {
+    const k = `${layer}\u0000${c}`;
+    let v = costCache.get(k);
+    if (v === undefined) costCache.set(k, v = ctx.choiceCost?.(layer, c) ?? choiceBits(c));
+    return v;
+  };
 
   /** Estimated drop of `c` on `layer` alone. */
   const est = (layer: string, c: Choice): number => {
@@ -98,7 +107,7 @@ export function sensitivityStrategy(ctx: StrategyContext): SensitivityStrategy {
     const d = est(layer, c);
     const opts = options(layer).filter((o) => est(layer, o) < d || o === "float")
       .filter((o) => o !== c)
-      .sort((a, b) => choiceBits(a) - choiceBits(b) || est(layer, a) - est(layer, b));
+      .sort((a, b) => cost(layer, a) - cost(layer, b) || est(layer, a) - est(layer, b));
     return opts[0] ?? "float";
   };
 
@@ -106,7 +115,7 @@ export function sensitivityStrategy(ctx: StrategyContext): SensitivityStrategy {
     const a: Assignment = { layers: {} };
     for (const l of ctx.space.layers) {
       const opts = options(l.name).filter((c) => est(l.name, c) <= allowed)
-        .sort((x, y) => choiceBits(x) - choiceBits(y) || est(l.name, x) - est(l.name, y));
+        .sort((x, y) => cost(l.name, x) - cost(l.name, y) || est(l.name, x) - est(l.name, y));
       a.layers[l.name] = opts[0] ?? "float";
     }
     // Additive prediction over the allowance: back off the worst layer until it fits.
@@ -133,8 +142,8 @@ export function sensitivityStrategy(ctx: StrategyContext): SensitivityStrategy {
     while (pushOrder.length) {
       const layer = pushOrder[0];
       const c = accepted!.layers[layer];
-      const more = options(layer).filter((o) => choiceBits(o) < choiceBits(c))
-        .sort((x, y) => choiceBits(y) - choiceBits(x) || est(layer, x) - est(layer, y));
+      const more = options(layer).filter((o) => cost(layer, o) < cost(layer, c))
+        .sort((x, y) => cost(layer, y) - cost(layer, x) || est(layer, x) - est(layer, y));
       const cand = more.find((o) => {
         const a = { ...accepted!, layers: { ...accepted!.layers, [layer]: o } };
         return !tried.has(assignmentKey(a));

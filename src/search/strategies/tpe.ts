@@ -1,5 +1,5 @@
 // Tree-structured Parzen estimator over the categorical genes (Bergstra et al. 2011): after a
-// random start, the trials are split into good (the best γ = 25% by the scalarized objective,
+// start of uniform recipes (common.ts uniformAssignments) and random points, the trials are split into good (the best γ = 25% by the scalarized objective,
 // infeasibility penalized) and bad; each gene gets a smoothed categorical density in both
 // (l: good, g: bad; add-one smoothing); candidates are drawn from l and the one with the
 // largest l(x)/g(x) is proposed.
@@ -10,6 +10,7 @@ import {
   scalarize,
   type Strategy,
   type StrategyContext,
+  uniformAssignments,
 } from "./common.ts";
 import type { Assignment, Trial } from "../types.ts";
 
@@ -67,6 +68,8 @@ function sample(p: number[], rng: () => number): number {
 
 export function tpeStrategy(ctx: StrategyContext, startup = 8): Strategy {
   const genes = genesOf(ctx);
+  // Half the start-up trials are the uniform recipes (warm start), the rest random.
+  const warm = uniformAssignments(ctx.space).slice(0, Math.floor(startup / 2));
   return {
     propose(history: readonly Trial[], count: number, rng: () => number): Proposal[] {
       const seen = new Set(history.map((t) => assignmentKey(t.assignment)));
@@ -78,6 +81,11 @@ export function tpeStrategy(ctx: StrategyContext, startup = 8): Strategy {
         return true;
       };
       if (history.length < startup) {
+        for (const a of warm) {
+          if (out.length < count && history.length + out.length < startup && fresh(a)) {
+            out.push({ assignment: a, phase: "tpe-warm" });
+          }
+        }
         for (let tries = 0; out.length < count && tries < 50 * count; tries++) {
           const a = randomAssignment(ctx.space, rng);
           if (fresh(a)) out.push({ assignment: a, phase: "tpe-startup" });
