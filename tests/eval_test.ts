@@ -32,6 +32,7 @@ import {
 } from "../src/eval/metrics.ts";
 import { type EvalReport, evaluate, fromJsonNumber, jsonNumber } from "../src/eval/evaluate.ts";
 import { escapeHtml, grouped, percent, reportHtml } from "../src/eval/report_html.ts";
+import { ReferenceRuns } from "../src/eval/run.ts";
 import { rng } from "./util.ts";
 
 const close = (a: number, b: number, tol = 1e-12) =>
@@ -309,7 +310,7 @@ Deno.test("evaluate: a model against itself — agreement 1, KL 0, SQNR ∞ per 
 
   assert.equal(report.model.bytes, bytes.length);
   assert.equal(report.model.gzipBytes, gzipSync(bytes, { level: 9 }).length);
-  assert.ok(report.model.brotliBytes > 0 && report.model.brotliBytes < bytes.length);
+  assert.ok(report.model.brotliBytes! > 0 && report.model.brotliBytes! < bytes.length);
   assert.equal(report.model.params, 192);
   assert.equal(report.model.nonzeros, 192);
   assert.deepEqual(report.model.macs, { float32: 192, int8: 0, int4: 0, binary: 0, ternary: 0 });
@@ -642,7 +643,7 @@ Deno.test("reportHtml: self-contained, escaped, and showing the numbers", async 
   assert.ok(html.includes(percent(one.agreement)), "agreement");
   assert.ok(html.includes(percent(one.reference!.accuracy)), "reference accuracy");
   assert.ok(html.includes(grouped(one.model.bytes)) && html.includes(grouped(one.model.gzipBytes)));
-  assert.ok(html.includes(grouped(one.model.brotliBytes)));
+  assert.ok(html.includes(grouped(one.model.brotliBytes!)));
   for (const l of one.layers) {
     assert.ok(html.includes(`${(l.sqnrDb as number).toFixed(1)} dB`), `SQNR of ${l.name}`);
   }
@@ -684,4 +685,30 @@ Deno.test("evaluate: an int4 MatMulNBits artifact counts its layers as int4 weig
     assert.ok((l.params ?? 0) > 0 && (l.macs ?? 0) > 0, JSON.stringify(l));
   }
   assert.ok(report.notes.some((n) => /run float32 MACs/.test(n)), report.notes.join("\n"));
+});
+
+Deno.test("evaluate: reference runs are reused across calls; brotli: false skips the Brotli size", async () => {
+  const p = randomMlp(3), q = randomMlp(4);
+  const ref = mlpModel(p), other = mlpModel(q);
+  const { x, labels } = dataset(p, 40, 5);
+  const ds = { inputs: { x }, labels };
+  const cache = new ReferenceRuns();
+  const opts = { reference: ref, referenceRuns: cache, latencyRuns: 3, brotli: false };
+  const cold = await evaluate(other, ds, { reference: ref, latencyRuns: 3 });
+  const a = await evaluate(other, ds, opts);
+  const b = await evaluate(other, ds, opts);
+  // The same reference outputs: the same agreement, KL and reference accuracy as uncached.
+  for (const r of [a, b]) {
+    assert.equal(r.agreement, cold.agreement);
+    assert.equal(r.klMean, cold.klMean);
+    assert.equal(r.reference?.accuracy, cold.reference?.accuracy);
+    assert.equal(r.model.brotliBytes, undefined);
+    assert.equal(r.reference?.model.brotliBytes, undefined);
+  }
+  // The reference ran once: its latency is the first call's.
+  assert.deepEqual(b.reference?.latency, a.reference?.latency);
+  assert.ok(cold.model.brotliBytes! > 0);
+  // Another dataset object is another entry.
+  const c = await evaluate(other, { inputs: { x }, labels }, opts);
+  assert.equal(c.agreement, cold.agreement);
 });

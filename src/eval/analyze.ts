@@ -52,7 +52,7 @@ function sqzReport(bytes: Uint8Array, notes: string[], what: string): LayerRepor
   return undefined;
 }
 
-export function analyze(src: Source): Analysis {
+export function analyze(src: Source, brotli = true): Analysis {
   const notes: string[] = [];
   const g: Graph = importModel(src.bytes, {
     baseDir: src.baseDir,
@@ -199,7 +199,7 @@ export function analyze(src: Source): Analysis {
 
   return {
     stats: {
-      ...fileStats(src),
+      ...fileStats(src, brotli),
       params: layers.reduce((a, l) => a + l.params, 0),
       nonzeros: layers.reduce((a, l) => a + l.nonzeros, 0),
     },

@@ -25,7 +25,7 @@ import {
   top1Agreement,
 } from "./metrics.ts";
 import { load } from "./load.ts";
-import { analyze } from "./analyze.ts";
+import { type Analysis, analyze } from "./analyze.ts";
 import { macsByPrecision } from "./precision.ts";
 import { checkDataset, predict, type RunResult } from "./run.ts";
 import { assembleLayers, profileLayers } from "./layers.ts";
@@ -71,8 +71,15 @@ export async function evaluate(
   const ref = options.reference !== undefined
     ? await load(options.reference, "reference", options.referenceExternalData)
     : undefined;
-  const ma = analyze(m);
-  const ra = ref ? analyze(ref) : undefined;
+  const brotli = options.brotli ?? true;
+  const ma = analyze(m, brotli);
+  // The reference's analysis is the same every call: kept with its runs when asked to.
+  let ra: Analysis | undefined;
+  if (ref) {
+    const akey = `analysis|${brotli}`;
+    ra = options.referenceRuns?.analysis(options.reference!, akey) ?? analyze(ref, brotli);
+    options.referenceRuns?.setAnalysis(options.reference!, akey, ra);
+  }
   notes.push(...ma.notes, ...(ra?.notes ?? []));
 
   const run = await predict(m, dataset, n, options, options.output);
@@ -115,7 +122,13 @@ export async function evaluate(
   // The reference: its own outputs for agreement and KL.
   let refRun: RunResult | undefined;
   if (ref && ra) {
-    refRun = await predict(ref, dataset, n, options, output, true);
+    // The model itself as its reference (a float baseline): its own run is the reference's.
+    const key = `${output}|${options.build ?? "auto"}|${options.latencyRuns ?? 30}`;
+    refRun = options.reference === model
+      ? run
+      : options.referenceRuns?.get(options.reference!, dataset, key) ??
+        await predict(ref, dataset, n, options, output, true);
+    options.referenceRuns?.set(options.reference!, dataset, key, refRun);
     if (refRun.classes !== classes) {
       throw new ShapeError(
         `the model has ${classes} scores per sample, the reference ${refRun.classes}`,

@@ -329,7 +329,7 @@ function summaryTable(variants: readonly Variant[]): string {
       r.klMean === undefined ? "—" : sig(fromJsonNumber(r.klMean)),
       grouped(r.model.bytes),
       grouped(r.model.gzipBytes),
-      grouped(r.model.brotliBytes),
+      r.model.brotliBytes === undefined ? "–" : grouped(r.model.brotliBytes),
       r.reference ? `${r.reference.compressionRatio.toFixed(2)}×` : "—",
       grouped(r.model.params),
       grouped(r.model.nonzeros),
@@ -349,7 +349,7 @@ function summaryTable(variants: readonly Variant[]): string {
         "",
         grouped(ref.model.bytes),
         grouped(ref.model.gzipBytes),
-        grouped(ref.model.brotliBytes),
+        ref.model.brotliBytes === undefined ? "–" : grouped(ref.model.brotliBytes),
         "1.00×",
         grouped(ref.model.params),
         grouped(ref.model.nonzeros),
@@ -494,7 +494,12 @@ function details(r: EvalReport): string {
     ["file bytes", `${grouped(r.model.bytes)} (${humanBytes(r.model.bytes)})`],
     ...fileRows(r.model),
     ["gzip bytes", `${grouped(r.model.gzipBytes)} (${humanBytes(r.model.gzipBytes)})`],
-    ["brotli bytes", `${grouped(r.model.brotliBytes)} (${humanBytes(r.model.brotliBytes)})`],
+    [
+      "brotli bytes",
+      r.model.brotliBytes === undefined
+        ? "not measured"
+        : `${grouped(r.model.brotliBytes)} (${humanBytes(r.model.brotliBytes)})`,
+    ],
     ["params / non-zero", `${grouped(r.model.params)} / ${grouped(r.model.nonzeros)}`],
     ...PRECISIONS.map((p): [string, string] => [`MACs ${p}`, grouped(r.model.macs[p])]),
     [

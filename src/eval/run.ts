@@ -138,6 +138,56 @@ export interface RunResult {
   fixedBatch?: number;
 }
 
+/**
+ * Reference runs kept across evaluate() calls: a search evaluates every trial against one
+ * float model on one dataset, so its outputs (and latency) are computed once per dataset
+ * object, output name and kernel build. Entries go when the reference or dataset object does.
+ */
+export class ReferenceRuns {
+  #bytes = new WeakMap<object, WeakMap<object, Map<string, RunResult>>>();
+  #paths = new Map<string, WeakMap<object, Map<string, RunResult>>>();
+  #analyses = new WeakMap<object, Map<string, unknown>>();
+  #pathAnalyses = new Map<string, Map<string, unknown>>();
+
+  /** The reference's analysis (analyze.ts), kept under `key`. */
+  analysis<T>(ref: Uint8Array | string, key: string): T | undefined {
+    const m = typeof ref === "string" ? this.#pathAnalyses.get(ref) : this.#analyses.get(ref);
+    return m?.get(key) as T | undefined;
+  }
+
+  setAnalysis(ref: Uint8Array | string, key: string, a: unknown): void {
+    let m = typeof ref === "string" ? this.#pathAnalyses.get(ref) : this.#analyses.get(ref);
+    if (!m) {
+      m = new Map();
+      if (typeof ref === "string") this.#pathAnalyses.set(ref, m);
+      else this.#analyses.set(ref, m);
+    }
+    m.set(key, a);
+  }
+
+  #table(ref: Uint8Array | string, create: boolean) {
+    const outer = typeof ref === "string" ? this.#paths : this.#bytes;
+    const key = ref as never;
+    let t = (outer as Map<unknown, WeakMap<object, Map<string, RunResult>>>).get(key);
+    if (!t && create) {
+      t = new WeakMap();
+      (outer as Map<unknown, WeakMap<object, Map<string, RunResult>>>).set(key, t);
+    }
+    return t;
+  }
+
+  get(ref: Uint8Array | string, d: Dataset, key: string): RunResult | undefined {
+    return this.#table(ref, false)?.get(d)?.get(key);
+  }
+
+  set(ref: Uint8Array | string, d: Dataset, key: string, r: RunResult): void {
+    const t = this.#table(ref, true)!;
+    let m = t.get(d);
+    if (!m) t.set(d, m = new Map());
+    m.set(key, r);
+  }
+}
+
 const WARMUP_RUNS = 3;
 
 export async function predict(

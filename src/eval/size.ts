@@ -21,7 +21,7 @@ export function brotliSize(bytes: Uint8Array): number {
 }
 
 /** Raw, gzip and Brotli sizes of the model's files, each external file counted once. */
-export function fileStats(src: Source): FileStats {
+export function fileStats(src: Source, brotli = true): FileStats {
   const files = modelFiles(src.bytes, { externalData: src.externalData, baseDir: src.baseDir });
   const external = files.slice(1).map((f) => ({ location: f.location, bytes: f.data.length }));
   return {
@@ -29,6 +29,6 @@ export function fileStats(src: Source): FileStats {
     graphBytes: src.bytes.length,
     ...(external.length ? { externalFiles: external } : {}),
     gzipBytes: files.reduce((a, f) => a + gzipSize(f.data), 0),
-    brotliBytes: files.reduce((a, f) => a + brotliSize(f.data), 0),
+    ...(brotli ? { brotliBytes: files.reduce((a, f) => a + brotliSize(f.data), 0) } : {}),
   };
 }

@@ -2,6 +2,7 @@
 // returns (EvalReport and its parts). Plain JSON throughout: non-finite numbers are written as
 // the strings "inf" / "-inf" and NaN as null (JsonNumber). evaluate.ts re-exports all of it.
 import type { KernelBuild } from "../kernels/features.ts";
+import type { ReferenceRuns } from "./run.ts";
 import type { Tensor } from "../graph/tensor.ts";
 import type { ExternalFileSize } from "../onnx/model_size.ts";
 import type { ClassMetrics } from "./metrics.ts";
@@ -39,6 +40,13 @@ export interface EvaluateOptions {
   layers?: boolean;
   /** The output holding the class scores (default: the model's first output). */
   output?: string;
+  /**
+   * Reuse the reference's outputs across calls on the same dataset object (run.ts
+   * ReferenceRuns): the reference then runs once, its latency measured that once.
+   */
+  referenceRuns?: ReferenceRuns;
+  /** Measure the Brotli size (default true; a search's trials skip it). */
+  brotli?: boolean;
 }
 
 /** A number as JSON can hold it: ±∞ as "inf" / "-inf", NaN as null. */
@@ -61,8 +69,11 @@ export interface ModelStats {
   externalFiles?: ExternalFileSize[];
   /** gzip -9 of each file, summed. */
   gzipBytes: number;
-  /** Brotli of each file, summed (quality 11; 9 above 32 MiB, where 11 takes minutes). */
-  brotliBytes: number;
+  /**
+   * Brotli of each file, summed (quality 11; 9 above 32 MiB, where 11 takes minutes); absent
+   * when evaluate() ran with `brotli: false` (it is most of a small model's analysis time).
+   */
+  brotliBytes?: number;
   /**
    * Weight parameters of the Conv / Gemm / MatMul layers (biases not counted), as the float
    * layers they stand for hold them: for sqz's packed layers, read from the model's

@@ -25,6 +25,7 @@ import {
   meetsBudget,
   metricsOf,
   proxySubset,
+  referenceRuns,
   thresholdOf,
   type TrialContext,
   type TrialOutcome,
@@ -224,75 +225,20 @@ export async function search(
   const validation: Dataset = data.validation;
   signal?.throwIfAborted();
 
-  // Baselines, measured the way trials are: the float model itself, and uniform int8.
-  const t0 = performance.now();
-  const floatReport = await evaluate(bytes, validation, {
-    reference: bytes,
-    layers: false,
-    latencyRuns,
-  });
-  const floatMetrics = metricsOf(floatReport);
-  const refMetric = budget.metric === "accuracy"
-    ? floatMetrics.accuracy!
-    : budget.metric === "agreement"
-    ? 1
-    : 0;
-  const reference = { metric: refMetric, threshold: thresholdOf(budget, refMetric) };
-  const floatRecipe = parseRecipe({ method: "none" });
-  const floatTrial: Trial = {
-    id: -1,
-    assignment: { layers: Object.fromEntries(space.layers.map((l) => [l.name, "float"])) },
-    recipe: floatRecipe,
-    hash: recipeHash(floatRecipe),
-    metrics: floatMetrics,
-    feasible: meetsBudget(floatMetrics, budget, reference.threshold),
-    durationMs: performance.now() - t0,
-    phase: "baseline",
-  };
   const ctx: TrialContext = {
     model: bytes,
     calibration,
     validation,
     train,
     budget,
-    reference,
     latencyRuns,
     proxy: proxySubset(validation, seed),
   };
   const int8Name = calibration ? "int8" : "int8-dynamic";
   const int8Recipe = parseRecipe(int8Name);
-
-  let costModel: CostModel | undefined;
-  try {
-    costModel = await buildCostModel(bytes, space);
-  } catch {
-    costModel = undefined;
-  }
-  const predict = (a: Assignment) => {
-    try {
-      const v = costModel?.predict(a);
-      return v !== undefined && Number.isFinite(v) ? v : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-
-  const stratCtx: StrategyContext = {
-    space,
-    objectives,
-    budget,
-    reference,
-    float: floatMetrics,
-    choiceCost: choiceCostOf(space, objectives, int8Name, predict),
-  };
-  const strategy = makeStrategy(strategyName, stratCtx);
-  const probes = (strategy as Partial<SensitivityStrategy>).probes ?? 0;
-
-  const stored = new Map<string, Trial>();
-  if (options.state) { for (const t of await options.state.load()) stored.set(t.hash, t); }
-  signal?.throwIfAborted();
-
-  let pool: TrialPool | undefined;
+  // The pool starts now: its Workers load while this thread measures the float model, and the
+  // uniform-int8 baseline (which needs no float reference) runs in one of them meanwhile.
+  const pool: TrialPool = createPool(ctx, concurrency);
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(abortError());
@@ -301,14 +247,82 @@ export async function search(
   aborted.catch(() => {});
   const race = <T>(p: Promise<T>) => (signal ? Promise.race([p, aborted]) : p);
   try {
-    pool = createPool(ctx, concurrency);
-    const run = (recipe: Recipe, extra: { sqnr?: boolean; noProxy?: boolean } = {}) =>
-      race(pool!.run({ recipe, ...extra }));
+    return await searchWith(pool, race);
+  } catch (e) {
+    if (signal?.aborted) throw (e as Error)?.name === "AbortError" ? e : abortError();
+    throw e;
+  } finally {
+    pool.close();
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
 
-    // The uniform-int8 baseline runs in the pool beside the first trials (it is needed only
-    // for the result), so no worker idles while it is measured.
-    const i8Pending = run(int8Recipe, { noProxy: true });
+  async function searchWith(
+    pool: TrialPool,
+    race: <T>(p: Promise<T>) => Promise<T>,
+  ): Promise<SearchResult & SearchResultExtra> {
+    const i8Pending = race(pool.run({ recipe: int8Recipe, noProxy: true }));
     i8Pending.catch(() => {});
+
+    // Baselines, measured the way trials are: the float model itself, and uniform int8.
+    const t0 = performance.now();
+    const floatReport = await evaluate(bytes, validation, {
+      reference: bytes,
+      referenceRuns,
+      brotli: false,
+      layers: false,
+      latencyRuns,
+    });
+    const floatMetrics = metricsOf(floatReport);
+    const refMetric = budget.metric === "accuracy"
+      ? floatMetrics.accuracy!
+      : budget.metric === "agreement"
+      ? 1
+      : 0;
+    const reference = { metric: refMetric, threshold: thresholdOf(budget, refMetric) };
+    const floatRecipe = parseRecipe({ method: "none" });
+    const floatTrial: Trial = {
+      id: -1,
+      assignment: { layers: Object.fromEntries(space.layers.map((l) => [l.name, "float"])) },
+      recipe: floatRecipe,
+      hash: recipeHash(floatRecipe),
+      metrics: floatMetrics,
+      feasible: meetsBudget(floatMetrics, budget, reference.threshold),
+      durationMs: performance.now() - t0,
+      phase: "baseline",
+    };
+
+    let costModel: CostModel | undefined;
+    try {
+      costModel = await buildCostModel(bytes, space);
+    } catch {
+      costModel = undefined;
+    }
+    const predict = (a: Assignment) => {
+      try {
+        const v = costModel?.predict(a);
+        return v !== undefined && Number.isFinite(v) ? v : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+
+    const stratCtx: StrategyContext = {
+      space,
+      objectives,
+      budget,
+      reference,
+      float: floatMetrics,
+      choiceCost: choiceCostOf(space, objectives, int8Name, predict),
+    };
+    const strategy = makeStrategy(strategyName, stratCtx);
+    const probes = (strategy as Partial<SensitivityStrategy>).probes ?? 0;
+
+    const stored = new Map<string, Trial>();
+    if (options.state) { for (const t of await options.state.load()) stored.set(t.hash, t); }
+    signal?.throwIfAborted();
+
+    const run = (recipe: Recipe, extra: { sqnr?: boolean; noProxy?: boolean } = {}) =>
+      race(pool.run({ recipe, reference, ...extra }));
 
     const trials: Trial[] = [];
     const seen = new Map<string, Trial>(); // this run's trials by hash
@@ -406,6 +420,8 @@ export async function search(
       recipe: int8Recipe,
       hash: recipeHash(int8Recipe),
       ...outcomeFields(i8),
+      // Judged here: it ran before the float reference existed.
+      feasible: !i8.error && meetsBudget(i8.metrics, budget, reference.threshold),
       phase: "baseline",
     };
 
@@ -453,12 +469,6 @@ export async function search(
       hypervolume: normalizedHypervolume(trials, objectives, floatMetrics),
       skipped,
     };
-  } catch (e) {
-    if (signal?.aborted) throw (e as Error)?.name === "AbortError" ? e : abortError();
-    throw e;
-  } finally {
-    pool?.close();
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
 }
 

@@ -6,6 +6,7 @@ import { compress, type CompressReport } from "../compress/compress.ts";
 import type { Feeds } from "../compress/calibrate.ts";
 import type { Recipe } from "../compress/recipe.ts";
 import { evaluate } from "../eval/evaluate.ts";
+import { ReferenceRuns } from "../eval/run.ts";
 import { type Dataset, type EvalReport, fromJsonNumber } from "../eval/types.ts";
 import { seededRandom, shuffle } from "../eval/metrics.ts";
 import type { Tensor } from "../graph/tensor.ts";
@@ -20,8 +21,6 @@ export interface TrialContext {
   /** Materialized training data ({ inputs, labels }), when the space fine-tunes. */
   train?: TrainData;
   budget: Budget;
-  /** The float model's budget metric and the threshold a trial must meet. */
-  reference: { metric: number; threshold: number };
   latencyRuns: number;
   /** The proxy's subset of the validation data (absent: no early rejection). */
   proxy?: Dataset;
@@ -29,6 +28,12 @@ export interface TrialContext {
 
 export interface TrialRequest {
   recipe: Recipe;
+  /**
+   * The float model's budget metric and the threshold a trial must meet (per request: the
+   * int8 baseline starts before the float model is measured, and has none; it is then judged
+   * by the caller, and never early-rejected).
+   */
+  reference?: { metric: number; threshold: number };
   /** Skip the proxy (baselines). */
   noProxy?: boolean;
   /** Also measure the output SQNR against the float model (sensitivity probes). */
@@ -48,6 +53,12 @@ export interface TrialOutcome {
 }
 
 const PROXY_SAMPLES = 64;
+
+/**
+ * The float model's outputs on the validation and proxy data, computed once per thread (each
+ * Worker, and the calling thread for concurrency 1) instead of once per trial.
+ */
+export const referenceRuns = new ReferenceRuns();
 
 /** The proxy subset: PROXY_SAMPLES validation samples drawn by `seed` (absent when too few). */
 export function proxySubset(v: Dataset, seed: number): Dataset | undefined {
@@ -134,13 +145,40 @@ const ZERO: TrialMetrics = {
 };
 
 /** The proxy is "far outside" the budget: its disagreement (or KL) well beyond what is allowed. */
-function farOutside(m: TrialMetrics, ctx: TrialContext): boolean {
+function farOutside(
+  m: TrialMetrics,
+  ctx: TrialContext,
+  reference: { metric: number; threshold: number },
+): boolean {
   const b = ctx.budget;
-  if (b.metric === "kl") return m.kl > 4 * ctx.reference.threshold + 0.1;
+  if (b.metric === "kl") return m.kl > 4 * reference.threshold + 0.1;
   // An accuracy / agreement drop of d needs at least d disagreement; on 64 samples the
   // disagreement's noise is a few points, so reject only at 3× the allowance plus 10 points.
-  const allowed = Math.max(0, ctx.reference.metric - ctx.reference.threshold);
+  const allowed = Math.max(0, reference.metric - reference.threshold);
   return 1 - m.agreement > 3 * allowed + 0.1;
+}
+
+/**
+ * Readies a thread for trials: runs the float model on the validation and proxy data as the
+ * trials' reference (filling referenceRuns), which also compiles the kernels and JIT-warms the
+ * engine before the first trial is timed. A Worker does this while the search's own thread
+ * measures the float baseline. Failures are left for the trials to report.
+ */
+export async function warmUp(ctx: TrialContext): Promise<void> {
+  for (const [d, latencyRuns] of [[ctx.validation, ctx.latencyRuns], [ctx.proxy, 0]] as const) {
+    if (!d) continue;
+    try {
+      await evaluate(ctx.model, d, {
+        reference: ctx.model,
+        referenceRuns,
+        brotli: false,
+        layers: false,
+        latencyRuns,
+      });
+    } catch {
+      return;
+    }
+  }
 }
 
 /** Runs one trial. Never throws, except on abort (then the caller is going away anyway). */
@@ -163,14 +201,16 @@ export async function runTrial(ctx: TrialContext, req: TrialRequest): Promise<Tr
     };
   }
   try {
-    if (ctx.proxy && !req.noProxy) {
+    if (ctx.proxy && !req.noProxy && req.reference) {
       const p = await evaluate(model, ctx.proxy, {
         reference: ctx.model,
+        referenceRuns,
+        brotli: false,
         layers: false,
         latencyRuns: 0,
       });
       const pm = metricsOf(p);
-      if (farOutside(pm, ctx)) {
+      if (farOutside(pm, ctx, req.reference)) {
         return {
           metrics: pm,
           feasible: false,
@@ -181,13 +221,15 @@ export async function runTrial(ctx: TrialContext, req: TrialRequest): Promise<Tr
     }
     const r = await evaluate(model, ctx.validation, {
       reference: ctx.model,
+      referenceRuns,
+      brotli: false,
       layers: !!req.sqnr,
       latencyRuns: ctx.latencyRuns,
     });
     const metrics = metricsOf(r);
     const out: TrialOutcome = {
       metrics,
-      feasible: meetsBudget(metrics, ctx.budget, ctx.reference.threshold),
+      feasible: !!req.reference && meetsBudget(metrics, ctx.budget, req.reference.threshold),
       durationMs: performance.now() - t0,
     };
     if (req.sqnr) {

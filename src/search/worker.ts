@@ -1,29 +1,35 @@
-// A search worker: receives the trial context once ("init"), then evaluates one trial per
-// "trial" message and posts the outcome back as plain JSON (plus the artifact when asked).
+// A search worker: receives the trial context once ("init") and warms up on it (trial.ts
+// warmUp), then evaluates one trial per "trial" message and posts the outcome back as plain JSON (plus the artifact when asked).
 /// <reference lib="deno.worker" />
-import { runTrial, type TrialContext, type TrialRequest } from "./trial.ts";
+import { runTrial, type TrialContext, type TrialRequest, warmUp } from "./trial.ts";
 
 let ctx: TrialContext | undefined;
+// Trials wait for the warm-up (and for each other: one trial at a time per Worker).
+let ready: Promise<void> = Promise.resolve();
 
-self.onmessage = async (e: MessageEvent) => {
+self.onmessage = (e: MessageEvent) => {
   const msg = e.data as
     | { type: "init"; ctx: TrialContext }
     | { type: "trial"; id: number; req: TrialRequest };
   if (msg.type === "init") {
     ctx = msg.ctx;
+    ready = warmUp(ctx);
     return;
   }
   if (msg.type === "trial") {
-    try {
-      if (!ctx) throw new Error("worker: no context");
-      const out = await runTrial(ctx, msg.req);
-      self.postMessage({ type: "result", id: msg.id, out });
-    } catch (err) {
-      self.postMessage({
-        type: "error",
-        id: msg.id,
-        message: (err as Error)?.message ?? String(err),
-      });
-    }
+    const run = ready.then(async () => {
+      try {
+        if (!ctx) throw new Error("worker: no context");
+        const out = await runTrial(ctx, msg.req);
+        self.postMessage({ type: "result", id: msg.id, out });
+      } catch (err) {
+        self.postMessage({
+          type: "error",
+          id: msg.id,
+          message: (err as Error)?.message ?? String(err),
+        });
+      }
+    });
+    ready = run;
   }
 };

@@ -63,7 +63,8 @@ export function randomAssignment(space: SearchSpace, rng: () => number): Assignm
 
 /**
  * The uniform assignments a user would try first, as a warm start for TPE and evolution: for
- * each choice label that is not float and costs at most 8 bits a weight (the quantizations and
+ * each choice label that is not float or plain int8 (the baseline) and costs at most 8 bits a
+ * weight (the quantizations and
  * their combinations; float-based pruning or factoring alone is rarely Pareto-optimal),
  * every layer that has it takes it and the others their first non-float choice (the
  * int8 of the space). Mildest first (most bits), so the likely-feasible ones come first.
@@ -72,7 +73,9 @@ export function uniformAssignments(space: SearchSpace): Assignment[] {
   const labels = new Map<string, number>();
   for (const l of space.layers) {
     for (const c of l.choices) {
-      if (c !== "float" && choiceBits(c) <= 8) labels.set(c, (labels.get(c) ?? 0) + 1);
+      // Plain int8 is the baseline the search measures anyway.
+      if (c === "float" || c === "int8" || c === "int8-dynamic" || choiceBits(c) > 8) continue;
+      labels.set(c, (labels.get(c) ?? 0) + 1);
     }
   }
   // Ties by how many layers take the label (the broader first), then by name.
