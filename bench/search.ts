@@ -205,51 +205,72 @@ export async function benchSearch(opts: Options = {}): Promise<Record<string, un
   }
 
   if (want("strategies")) {
-    const m = (await modelsUnderTest(train))[0];
-    const input = await inputName(m.bytes);
-    const val = slice(test, 0, quick ? 300 : 500);
+    // Two models: the MLP (3 searchable layers) and the PyTorch-style CNN (5 layers, a larger
+    // space). Hypervolume on measured latency, and on the cost model's predicted latency
+    // (what the strategies decide by; deterministic, so the comparison is not run-to-run noise
+    // on a model that runs in 20 µs).
+    const all = await modelsUnderTest(train);
+    const models = quick ? [all[0]] : [all[0], all[2]];
     const seeds = quick ? [0, 1] : [0, 1, 2, 3, 4];
-    const curves: Record<string, number[][]> = {};
-    for (const strategy of ["random", "tpe", "evolution"] as const) {
-      const n = strategy === "random" ? 40 : 20;
-      for (const seed of seeds) {
-        const r = await search(m.bytes, {
-          data: { validation: { inputs: { [input]: val.x }, labels: val.y } },
-          budget: { metric: "accuracy", maxDrop: 0.01 },
-          objectives: ["size", "latency"],
-          strategy,
-          trials: quick ? n / 2 : n,
-          seed,
-          concurrency: 2,
-          latencyRuns: 5,
-        });
-        const curve = r.trials.map((_, i) =>
-          normalizedHypervolume(r.trials.slice(0, i + 1), r.objectives, r.baseline.float.metrics)
-        );
-        (curves[strategy] ??= []).push(curve);
+    for (const m of models) {
+      const input = await inputName(m.bytes);
+      const val = slice(test, 0, quick ? 300 : 500);
+      const curves: Record<string, { measured: number[][]; predicted: number[][] }> = {};
+      for (const strategy of ["random", "tpe", "evolution"] as const) {
+        const n = strategy === "random" ? 40 : 20;
+        for (const seed of seeds) {
+          const r = await search(m.bytes, {
+            data: { validation: { inputs: { [input]: val.x }, labels: val.y } },
+            budget: { metric: "accuracy", maxDrop: 0.01 },
+            objectives: ["size", "latency"],
+            strategy,
+            trials: quick ? n / 2 : n,
+            seed,
+            concurrency: 2,
+            latencyRuns: 5,
+          });
+          const predictedTrials = r.trials.map((t) => ({
+            ...t,
+            metrics: { ...t.metrics, latencyMs: t.predicted?.latencyMs ?? t.metrics.latencyMs },
+          }));
+          const hv = (ts: Trial[]) =>
+            ts.map((_, i) =>
+              normalizedHypervolume(ts.slice(0, i + 1), r.objectives, r.baseline.float.metrics)
+            );
+          const c = curves[strategy] ??= { measured: [], predicted: [] };
+          c.measured.push(hv(r.trials));
+          c.predicted.push(hv(predictedTrials));
+        }
       }
-    }
-    const mean = (xs: number[][], i: number) =>
-      xs.reduce((s, c) => s + (c[Math.min(i, c.length - 1)] ?? 0), 0) / xs.length;
-    const at = [5, 10, 20, 40];
-    const rows = Object.entries(curves).map(([s, cs]) => [
-      s,
-      ...at.map((i) => (i <= cs[0].length ? mean(cs, i - 1).toFixed(4) : "–")),
-    ]);
-    for (const [s, cs] of Object.entries(curves)) {
-      emit({
-        suite: "search",
-        part: "strategies",
-        strategy: s,
-        seeds: seeds.length,
-        hypervolume: cs[0].map((_, i) => +mean(cs, i).toFixed(5)),
-      });
-    }
-    if (!opts.json) {
-      console.log(
-        `normalized hypervolume (size, latency) after n trials, mean of ${seeds.length} seeds`,
-      );
-      console.log(table(["strategy", ...at.map((i) => `n=${i}`)], rows));
+      const mean = (xs: number[][], i: number) =>
+        xs.reduce((s, c) => s + (c[Math.min(i, c.length - 1)] ?? 0), 0) / xs.length;
+      const at = [5, 10, 20, 40];
+      const rows: string[][] = [];
+      for (const [s, cs] of Object.entries(curves)) {
+        for (const kind of ["measured", "predicted"] as const) {
+          const xs = cs[kind];
+          rows.push([
+            s,
+            kind,
+            ...at.map((i) => (i <= xs[0].length ? mean(xs, i - 1).toFixed(4) : "–")),
+          ]);
+          emit({
+            suite: "search",
+            part: "strategies",
+            model: m.name,
+            strategy: s,
+            latency: kind,
+            seeds: seeds.length,
+            hypervolume: xs[0].map((_, i) => +mean(xs, i).toFixed(5)),
+          });
+        }
+      }
+      if (!opts.json) {
+        console.log(
+          `${m.name}: normalized hypervolume (size, latency) after n trials, mean of ${seeds.length} seeds`,
+        );
+        console.log(table(["strategy", "latency", ...at.map((i) => `n=${i}`)], rows));
+      }
     }
   }
 
@@ -258,7 +279,7 @@ export async function benchSearch(opts: Options = {}): Promise<Record<string, un
     const input = await inputName(m.bytes);
     const val = slice(test, 0, 1000);
     const rates: number[] = [];
-    const opts = (concurrency: number, trials: number) => ({
+    const parallelOpts = (concurrency: number, trials: number) => ({
       data: { validation: { inputs: { [input]: val.x }, labels: val.y } },
       budget: { metric: "accuracy" as const, maxDrop: 0.01 },
       strategy: "random" as const,
@@ -269,10 +290,10 @@ export async function benchSearch(opts: Options = {}): Promise<Record<string, un
     });
     // A first, untimed search calibrates the cost model (cached per process), so neither timed
     // run pays for it.
-    await search(m.bytes, opts(1, 1));
+    await search(m.bytes, parallelOpts(1, 1));
     for (const concurrency of [1, 2]) {
       const t0 = performance.now();
-      const r = await search(m.bytes, opts(concurrency, quick ? 12 : 32));
+      const r = await search(m.bytes, parallelOpts(concurrency, quick ? 12 : 32));
       const perMin = (r.trials.length + 2) / ((performance.now() - t0) / 60000);
       rates.push(perMin);
       emit({

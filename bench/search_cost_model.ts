@@ -87,14 +87,19 @@ function zooInputOf(name: string): BenchInput {
   };
 }
 
-/** The four assignments: float, uniform int8, and two mixed ones. */
+/**
+ * The assignments: float, uniform int8, two mixed ones, and the low-bit-weight int8 kind the
+ * search picks (int8:w4 on large layers, int8:w7 elsewhere: the 7-bit GEMM).
+ */
 export function benchAssignments(space: SearchSpace, heavy: boolean): Record<string, Assignment> {
   const pick = (choices: string[], ...want: string[]) =>
     want.find((w) => choices.includes(w)) ?? "float";
   const uniform: Assignment = { layers: {} };
   const mixedA: Assignment = { layers: {} };
   const mixedB: Assignment = { layers: {} };
+  const lowbit: Assignment = { layers: {} };
   space.layers.forEach((l, i) => {
+    lowbit.layers[l.name] = i === 0 ? "float" : pick(l.choices, "int8:w4", "int8:w7", "int8");
     uniform.layers[l.name] = pick(l.choices, "int8", "int8-dynamic");
     mixedA.layers[l.name] = i % 2 === 0
       ? pick(l.choices, "int8", "int8-dynamic")
@@ -107,7 +112,7 @@ export function benchAssignments(space: SearchSpace, heavy: boolean): Record<str
       ? pick(l.choices, "int8")
       : pick(l.choices, "binary", "int8");
   });
-  return { float: { layers: {} }, int8: uniform, mixedA, mixedB };
+  return { float: { layers: {} }, int8: uniform, mixedA, mixedB, lowbit };
 }
 
 const describe = (a: Assignment) => {

@@ -52,6 +52,10 @@ function checkOptions(o: EvaluateOptions, n: number): void {
   if (latencyRuns !== undefined && (!Number.isSafeInteger(latencyRuns) || latencyRuns < 0)) {
     throw new ArgumentError(`latencyRuns must be a non-negative integer, got ${latencyRuns}`);
   }
+  const minMs = o.latencyMinMs;
+  if (minMs !== undefined && !(typeof minMs === "number" && minMs >= 0 && minMs <= 60_000)) {
+    throw new ArgumentError(`latencyMinMs must be a number in [0, 60000], got ${minMs}`);
+  }
 }
 
 /**

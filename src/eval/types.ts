@@ -36,6 +36,11 @@ export interface EvaluateOptions {
   kfoldSeed?: number;
   /** Timed single-sample runs for the latency percentiles (default 30; 0 skips timing). */
   latencyRuns?: number;
+  /**
+   * Keep timing (beyond latencyRuns, up to 100× as many) until the timed runs add up to this
+   * many milliseconds (default 0): steadier medians for models that run in microseconds.
+   */
+  latencyMinMs?: number;
   /** Per-layer SQNR against the reference (default true when a reference is given). */
   layers?: boolean;
   /** The output holding the class scores (default: the model's first output). */

@@ -111,11 +111,14 @@ export function pickBest(
   pareto: readonly Trial[],
   objectives: readonly Objective[],
   int8: Trial | undefined,
+  /** A second opinion a trial must also pass (search.ts: the cost model's latency). */
+  confirm: (t: Trial) => boolean = () => true,
 ): { trial: Trial; againstInt8: boolean } | undefined {
   if (!pareto.length) return undefined;
   if (int8 && usable(int8) && objectives.length > 1) {
     const t = pareto.find((t) =>
-      objectives.every((o) => objectiveValue(t.metrics, o) <= objectiveValue(int8.metrics, o))
+      objectives.every((o) => objectiveValue(t.metrics, o) <= objectiveValue(int8.metrics, o)) &&
+      confirm(t)
     );
     if (t) return { trial: t, againstInt8: true };
   }

@@ -22,6 +22,7 @@ import { createPool, type TrialPool } from "./pool.ts";
 import { buildSpace, choiceBits, normalizeAssignment, recipeHash, toRecipe } from "./space.ts";
 import {
   budgetValue,
+  LATENCY_MIN_MS,
   meetsBudget,
   metricsOf,
   proxySubset,
@@ -269,6 +270,7 @@ export async function search(
       reference: bytes,
       referenceRuns,
       brotli: false,
+      latencyMinMs: LATENCY_MIN_MS,
       layers: false,
       latencyRuns,
     });
@@ -428,7 +430,17 @@ export async function search(
     const pareto = paretoFront(trials, objectives);
     const sensitivity = (strategy as Partial<SensitivityStrategy>).sensitivities?.();
     let best: SearchResult["best"] = null;
-    const pick = pickBest(pareto, objectives, int8Trial);
+    // Measured latencies of fast models differ by a few percent run to run: a trial that only
+    // measured as fast as int8 must also be predicted so by the cost model.
+    const int8Predicted = predict(int8Trial.assignment);
+    const pick = pickBest(
+      pareto,
+      objectives,
+      int8Trial,
+      (t) =>
+        !objectives.includes("latency") || int8Predicted === undefined ||
+        t.predicted?.latencyMs === undefined || t.predicted.latencyMs <= int8Predicted,
+    );
     if (pick) {
       const bt = pick.trial;
       const r = await compress(bytes, bt.recipe, {
@@ -448,6 +460,7 @@ export async function search(
       space,
       objectives,
       sensitivity,
+      pick,
     });
     if (skipped) {
       explanation.push(
@@ -495,6 +508,8 @@ interface ExplainInput {
   space: SearchSpace;
   objectives: Objective[];
   sensitivity?: SearchResult["sensitivity"];
+  /** The chosen trial (pickBest), if any. */
+  pick?: ReturnType<typeof pickBest>;
 }
 
 function describeAssignment(a: Assignment): string {
@@ -533,7 +548,7 @@ export function explain(x: ExplainInput): string[] {
       `proxy, ${errors} failed`,
   );
   const i8 = x.int8Trial;
-  const pick = pickBest(pareto, x.objectives, i8);
+  const pick = x.pick;
   if (pick) {
     const b = pick.trial;
     if (x.objectives.length > 1) {

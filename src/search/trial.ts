@@ -53,6 +53,8 @@ export interface TrialOutcome {
 }
 
 const PROXY_SAMPLES = 64;
+/** Trials time a model for at least this long (eval's latencyMinMs): tiny models get stable medians. */
+export const LATENCY_MIN_MS = 30;
 
 /**
  * The float model's outputs on the validation and proxy data, computed once per thread (each
@@ -174,6 +176,7 @@ export async function warmUp(ctx: TrialContext): Promise<void> {
         brotli: false,
         layers: false,
         latencyRuns,
+        latencyMinMs: latencyRuns ? LATENCY_MIN_MS : 0,
       });
     } catch {
       return;
@@ -225,6 +228,7 @@ export async function runTrial(ctx: TrialContext, req: TrialRequest): Promise<Tr
       brotli: false,
       layers: !!req.sqnr,
       latencyRuns: ctx.latencyRuns,
+      latencyMinMs: LATENCY_MIN_MS,
     });
     const metrics = metricsOf(r);
     const out: TrialOutcome = {

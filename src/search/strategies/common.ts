@@ -112,16 +112,3 @@ export function decisionPoint(t: Trial, ctx: StrategyContext): number[] {
 export function allowance(ctx: StrategyContext): number {
   return Math.max(1e-3, Math.abs(ctx.reference.metric - ctx.reference.threshold));
 }
-
-/**
- * One number to minimize: the mean normalized objective, plus for an infeasible trial a
- * penalty of 1 + its violation in allowances (errors: 100).
- */
-export function scalarize(t: Trial, ctx: StrategyContext): number {
-  if (t.error) return 100;
-  const p = decisionPoint(t, ctx);
-  const mean = p.reduce((a, b) => a + b, 0) / Math.max(1, p.length);
-  if (t.feasible && usable(t)) return mean;
-  const v = violation(t.metrics, ctx.budget, ctx.reference.threshold);
-  return mean + 1 + Math.min(50, (Number.isFinite(v) ? v : 50) / allowance(ctx));
-}

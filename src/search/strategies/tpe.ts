@@ -1,18 +1,41 @@
 // Tree-structured Parzen estimator over the categorical genes (Bergstra et al. 2011): after a
-// start of uniform recipes (common.ts uniformAssignments) and random points, the trials are split into good (the best γ = 25% by the scalarized objective,
-// infeasibility penalized) and bad; each gene gets a smoothed categorical density in both
-// (l: good, g: bad; add-one smoothing); candidates are drawn from l and the one with the
+// start of uniform recipes (common.ts uniformAssignments) and random points, the trials are
+// split into good (the best γ = 25% under a scalarization with random weights drawn per
+// proposal, ParEGO-style, so the proposals spread along the front; infeasibility penalized)
+// and bad; each gene gets a smoothed categorical density in both (l: good, g: bad; add-one
+// smoothing); candidates are drawn from l and the one with the
 // largest l(x)/g(x) is proposed.
 import {
+  allowance,
   assignmentKey,
+  decisionPoint,
   type Proposal,
   randomAssignment,
-  scalarize,
   type Strategy,
   type StrategyContext,
   uniformAssignments,
 } from "./common.ts";
 import type { Assignment, Trial } from "../types.ts";
+import { usable } from "../pareto.ts";
+import { violation } from "../trial.ts";
+
+/**
+ * Augmented Tchebycheff scalarization with weights w of a trial's normalized objectives;
+ * infeasible trials rank after every feasible one (by violation), errors last.
+ */
+export function tchebycheff(t: Trial, ctx: StrategyContext, w: readonly number[]): number {
+  if (t.error) return 1e6;
+  const p = decisionPoint(t, ctx);
+  let max = -Infinity, sum = 0;
+  p.forEach((v, i) => {
+    max = Math.max(max, w[i] * v);
+    sum += w[i] * v;
+  });
+  const s = max + 0.05 * sum;
+  if (t.feasible && usable(t)) return s;
+  const v = violation(t.metrics, ctx.budget, ctx.reference.threshold);
+  return 10 + s + Math.min(50, (Number.isFinite(v) ? v : 50) / allowance(ctx));
+}
 
 export const TPE_GAMMA = 0.25;
 export const TPE_CANDIDATES = 24;
@@ -92,13 +115,17 @@ export function tpeStrategy(ctx: StrategyContext, startup = 8): Strategy {
         }
         return out;
       }
-      // Good / bad by the scalarized objective (ties: trial id, so the split is repeatable).
-      const ranked = [...history].map((t) => ({ t, s: scalarize(t, ctx) }))
-        .sort((a, b) => a.s - b.s || a.t.id - b.t.id).map((x) => x.t);
-      const nGood = Math.max(1, Math.ceil(TPE_GAMMA * ranked.length));
-      const good = ranked.slice(0, nGood), bad = ranked.slice(nGood);
-      const l = genes.map((g) => density(g, good)), gd = genes.map((g) => density(g, bad));
       for (let slot = 0; slot < count; slot++) {
+        // Good / bad by a scalarization drawn per proposal (ParEGO's random weights, augmented
+        // Tchebycheff): one fixed mean would pull every proposal to one point of the front.
+        const lambda = ctx.objectives.map(() => -Math.log(1 - rng() * 0.999999));
+        const lsum = lambda.reduce((a, b) => a + b, 0);
+        const w = lambda.map((v) => v / lsum);
+        const ranked = history.map((t) => ({ t, s: tchebycheff(t, ctx, w) }))
+          .sort((a, b) => a.s - b.s || a.t.id - b.t.id).map((x) => x.t);
+        const nGood = Math.max(1, Math.ceil(TPE_GAMMA * ranked.length));
+        const good = ranked.slice(0, nGood), bad = ranked.slice(nGood);
+        const l = genes.map((g) => density(g, good)), gd = genes.map((g) => density(g, bad));
         let best: { a: Assignment; score: number } | undefined;
         for (let c = 0; c < TPE_CANDIDATES; c++) {
           const a: Assignment = { layers: {} };
