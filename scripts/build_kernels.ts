@@ -1,5 +1,6 @@
 // Builds the three Wasm kernel modules (scalar, simd, relaxed) from kernels/ with asc,
-// driven by asconfig.json. Skips a target whose output is newer than every kernel source,
+// driven by asconfig.json, and beside each its self-test module (kernels/selftest.ts added as an
+// entry: the same ABI plus sqz_selftest_* exports, for runtimes without JavaScript). Skips a target whose output is newer than every kernel source,
 // so `deno task test` and `deno task start` can call it on every run.
 import asc from "assemblyscript/asc";
 
@@ -32,8 +33,14 @@ function textSink() {
 }
 
 const sourcesTime = newestSource(new URL("kernels/", root));
+const builds: [string, string, string[]][] = [];
 for (const [target, opts] of Object.entries(config.targets) as [string, { outFile: string }][]) {
-  const out = new URL(opts.outFile, root);
+  builds.push([target, opts.outFile, []]);
+  const selftest = opts.outFile.replace(/sqz-([a-z]+)\.wasm$/, "sqz-selftest-$1.wasm");
+  builds.push([target, selftest, ["kernels/selftest.ts", "--outFile", selftest]]);
+}
+for (const [target, outFile, extra] of builds) {
+  const out = new URL(outFile, root);
   let outTime = 0;
   try {
     outTime = Deno.statSync(out).mtime!.getTime();
@@ -44,7 +51,7 @@ for (const [target, opts] of Object.entries(config.targets) as [string, { outFil
   // build never leaves a truncated .wasm behind that a later run would take as fresh.
   const written = new Map<string, Uint8Array>();
   const { error, stderr } = await asc.main(
-    ["--config", "asconfig.json", "--target", target],
+    [...extra, "--config", "asconfig.json", "--target", target],
     {
       stdout: textSink(),
       stderr: textSink(),
@@ -56,7 +63,7 @@ for (const [target, opts] of Object.entries(config.targets) as [string, { outFil
   );
   if (error) {
     console.error(stderr.toString());
-    console.error(`kernel build failed for target ${target}: ${error.message}`);
+    console.error(`kernel build failed for ${outFile}: ${error.message}`);
     Deno.exit(1);
   }
   for (const [path, bytes] of written) {
@@ -66,5 +73,5 @@ for (const [target, opts] of Object.entries(config.targets) as [string, { outFil
     Deno.writeFileSync(tmp, bytes);
     Deno.renameSync(tmp, abs);
   }
-  console.error(`built ${opts.outFile} in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  console.error(`built ${outFile} in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
 }

@@ -1,0 +1,45 @@
+// Debian tools some tests need (wabt's wasm-interp, …): found on PATH, or installed with
+// apt-get when the tests run as root on Debian (CI and these machines); undefined, with a
+// message saying why, where neither is possible.
+async function which(bin: string): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command("sh", { args: ["-c", `command -v ${bin}`], stdout: "piped" })
+      .output();
+    const p = new TextDecoder().decode(out.stdout).trim();
+    return out.success && p ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function run(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(cmd, {
+      args,
+      stdout: "null",
+      stderr: "null",
+      env: { DEBIAN_FRONTEND: "noninteractive" },
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+export async function ensureDebianTool(bin: string, pkg: string): Promise<string | undefined> {
+  const have = await which(bin);
+  if (have) return have;
+  const root = Deno.uid?.() === 0;
+  if (!root || !(await which("apt-get"))) {
+    console.warn(`skipping: '${bin}' is not installed and apt-get (as root) is not available`);
+    return undefined;
+  }
+  // The package lists may be stale or absent on a fresh machine: update once if needed.
+  if (!(await run("apt-get", ["install", "-y", "-q", pkg]))) {
+    await run("apt-get", ["update", "-q"]);
+    await run("apt-get", ["install", "-y", "-q", pkg]);
+  }
+  const now = await which(bin);
+  if (!now) console.warn(`skipping: apt-get could not install ${pkg} (for '${bin}')`);
+  return now;
+}
