@@ -99,6 +99,46 @@ for (const mod of mods) {
     }
   });
 
+  Deno.test(`conv2d f32 with 1–4 input channels (the direct first-layer kernel) matches the reference (${mod.build})`, () => {
+    const r = rng(17);
+    const pads: AutoPad[] = ["NOTSET", "SAME_UPPER", "VALID"];
+    for (let t = 0; t < 40; t++) {
+      const cin = 1 + (t % 4), k = [1, 3, 5, 7][t % 4 === 0 ? 1 : randInt(r, 0, 3)];
+      // Images wide enough that 4-pixel tiles fall inside as well as across the border.
+      const h = randInt(r, 1, 19), w = randInt(r, 1, 23);
+      const cout = [1, 7, 8, 9, 16, 17, 32][randInt(r, 0, 6)];
+      const autoPad = pads[randInt(r, 0, 2)];
+      const attrs: ConvAttrs = {
+        strides: [randInt(r, 1, 2), randInt(r, 1, 2)],
+        dilations: [randInt(r, 1, 2), randInt(r, 1, 2)],
+        autoPad,
+      };
+      if (autoPad === "NOTSET") {
+        attrs.pads = [randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k)];
+      }
+      try {
+        windowGeometry(h, w, { kernel: [k, k], ...attrs });
+      } catch {
+        continue;
+      }
+      const c: Case = { dims: [randInt(r, 1, 2), h, w, cin], cout, k, groups: 1, attrs };
+      const [n] = c.dims;
+      const x = Float32Array.from({ length: n * h * w * cin }, () => r() * 2 - 1);
+      const wt = Float32Array.from({ length: cout * cin * k * k }, () => r() * 2 - 1);
+      const bias = Float32Array.from({ length: cout }, () => r() - 0.5);
+      const conv = PackedConvF32.create(mod, { cout, cin, kh: k, kw: k, weights: wt, bias });
+      const got = conv.run(x, c.dims, attrs, t % 2 ? { kind: "relu" } : undefined);
+      const want = refConv2dF32(refShape(c), x, wt, bias, t % 2 ? 0 : -Infinity);
+      conv.dispose();
+      assert.equal(got.data.length, want.length);
+      for (let i = 0; i < want.length; i++) {
+        if (Math.abs(got.data[i] - want[i]) > 1e-4) {
+          assert.fail(`${JSON.stringify(c)} [${i}]: ${got.data[i]} vs ${want[i]}`);
+        }
+      }
+    }
+  });
+
   Deno.test(`conv2d int8 is exact: i32 (ConvInteger) and requantized (QLinearConv) (${mod.build})`, () => {
     const r = rng(2);
     for (const [ci, c] of cases(202, 60).entries()) {
