@@ -20,11 +20,11 @@ import {
   compress,
   type CompressOptions,
   type CompressReport,
-  parseNpy,
   parseRecipe,
   Session,
   type Tensor,
 } from "../mod.ts";
+import { readNpy, writeAtomic } from "./files.ts";
 
 /** What onProgress receives at the end of an epoch (src/train/types.ts). */
 type EpochProgress = NonNullable<Parameters<NonNullable<CompressOptions["onProgress"]>>[2]>;
@@ -60,17 +60,6 @@ export function splitValArgs(args: string[]): string[] {
     }
   }
   return out;
-}
-
-async function readNpy(path: string, flag: string): Promise<Tensor> {
-  const bytes = await Deno.readFile(path).catch((e) => {
-    throw new ArgumentError(`cannot read ${flag} '${path}': ${e.message}`);
-  });
-  try {
-    return parseNpy(bytes);
-  } catch (e) {
-    throw new ArgumentError(`${flag} '${path}': ${(e as Error).message}`);
-  }
 }
 
 const INT_TYPES = ["int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8"];
@@ -357,17 +346,6 @@ export async function compressCommand(args: string[]): Promise<void> {
   await writeAtomic(values.output, model);
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else printReport(report, values.output, Object.keys(external));
-}
-
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new ArgumentError(`cannot write '${path}': ${(e as Error).message}`);
-  }
 }
 
 function dirOf(path: string): string {

@@ -3,6 +3,7 @@
 // import first), and prints what it rewrote. External data is read relative to the model.
 import { parseArgs } from "node:util";
 import { ArgumentError, convertOpset, exportModel, importModel, MAX_OPSET } from "../mod.ts";
+import { writeAtomic } from "./files.ts";
 
 export const CONVERT_USAGE = `usage: sqz convert model.onnx --opset N -o out.onnx [--json]`;
 
@@ -50,7 +51,7 @@ export async function convertCommand(args: string[]): Promise<void> {
   const g = importModel(bytes, { baseDir });
   const { converted } = convertOpset(g, a.opset);
   const out = exportModel(g, { producerName: "sqz" });
-  await Deno.writeFile(a.output, out);
+  await writeAtomic(a.output, out);
   // Import's own notes (an opset 1–6 model upgraded to 7) come first.
   const notes = [...g.notes, ...converted];
   if (a.json) {

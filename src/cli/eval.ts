@@ -3,28 +3,11 @@
 // latency — as a summary on stdout, JSON (--json) and a self-contained HTML page (--html).
 // Sizes and ratios count the external data files a model's tensors name (found beside it).
 import { parseArgs } from "node:util";
-import { ArgumentError, type EvalReport, evaluate, parseNpy, reportHtml, Session } from "../mod.ts";
+import { ArgumentError, type EvalReport, evaluate, reportHtml, Session } from "../mod.ts";
+import { readNpy, writeAtomic } from "./files.ts";
 
 const USAGE = "usage: sqz eval model.onnx --data x.npy [--labels y.npy] [--reference float.onnx] " +
   "[--html report.html] [--json report.json] [--kfold K] [--batch N]";
-
-async function readNpy(path: string) {
-  const bytes = await Deno.readFile(path).catch((e) => {
-    throw new ArgumentError(`cannot read '${path}': ${e.message}`);
-  });
-  return parseNpy(bytes);
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new ArgumentError(`cannot write '${path}': ${(e as Error).message}`);
-  }
-}
 
 export async function evalCommand(args: string[]): Promise<void> {
   let parsed;

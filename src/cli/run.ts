@@ -8,13 +8,13 @@ import {
   arrayCtor,
   encodeNpy,
   type NodeProfile,
-  parseNpy,
   Session,
   ShapeError,
   type Tensor,
   type TensorType,
   type ValueMetadata,
 } from "../mod.ts";
+import { readNpy, writeAtomic } from "./files.ts";
 
 export const RUN_USAGE = "usage: sqz run model.onnx [--input name=file.npy]... " +
   "[--output-dir DIR] [--profile] [--top K] [--build auto|scalar|simd|relaxed]";
@@ -155,23 +155,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function readNpy(path: string): Promise<Tensor> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
-    throw new ArgumentError(`cannot read '${path}': ${why}`);
-  }
-  try {
-    return parseNpy(bytes);
-  } catch (e) {
-    if (e instanceof ShapeError) throw new ShapeError(`${path}: ${e.message}`);
-    if (e instanceof ArgumentError) throw new ArgumentError(`${path}: ${e.message}`);
-    throw e;
-  }
-}
-
 const INT_RANGE: Partial<Record<TensorType, [bigint, bigint]>> = {
   int8: [-128n, 127n],
   uint8: [0n, 255n],
@@ -265,7 +248,7 @@ async function writeOutputs(dir: string, outputs: Record<string, Tensor>): Promi
   const taken = new Set<string>();
   for (const [name, t] of Object.entries(outputs)) {
     const path = join(dir, fileName(name, taken));
-    await Deno.writeFile(path, encodeNpy(t));
+    await writeAtomic(path, encodeNpy(t));
     console.log(`wrote ${path}  ${t.type} [${t.dims.join(", ")}]`);
   }
 }

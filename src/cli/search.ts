@@ -16,7 +16,6 @@ import {
   FileStateStore,
   type Objective,
   OBJECTIVES,
-  parseNpy,
   search,
   type SearchOptions,
   searchReportHtml,
@@ -29,6 +28,7 @@ import {
   type Trial,
 } from "../mod.ts";
 import { labelsOf } from "./compress.ts";
+import { readNpy, writeAtomic } from "./files.ts";
 
 export const SEARCH_USAGE = "usage: sqz search model.onnx --val x.npy [y.npy] [--calib c.npy] " +
   "[--train x.npy [y.npy]] --max-drop D [--metric accuracy|agreement|kl] [--relative] " +
@@ -83,29 +83,6 @@ export function splitPairArgs(args: string[], flags: readonly string[]): string[
     }
   }
   return out;
-}
-
-async function readNpy(path: string, flag: string): Promise<Tensor> {
-  const bytes = await Deno.readFile(path).catch((e) => {
-    throw new ArgumentError(`cannot read ${flag} '${path}': ${e.message}`);
-  });
-  try {
-    return parseNpy(bytes);
-  } catch (e) {
-    throw new ArgumentError(`${flag} '${path}': ${(e as Error).message}`);
-  }
-}
-
-async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new ArgumentError(`cannot write '${path}': ${(e as Error).message}`);
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
