@@ -45,7 +45,7 @@ import {
 } from "../errors.ts";
 import { isJobId, newId } from "../ids.ts";
 import { isTerminalEvent } from "../jobs/queue.ts";
-import { limits, readBody } from "./limits.ts";
+import { readBody, uploadLimits } from "./limits.ts";
 import { formOf, testDelay } from "./models.ts";
 
 /** A job's .npy input as the API shows it. */
@@ -522,12 +522,7 @@ export function jobRoutes(deps: Deps): Hono<AppEnv> {
 
   app.post(
     "/v1/models/:id/compress",
-    limits({
-      maxBytes: config.maxUploadBytes,
-      timeoutMs: config.requestTimeoutMs,
-      inflight: deps.inflight,
-      log: deps.log,
-    }),
+    uploadLimits(deps),
     async (c) => {
       const m = catalog.resolve(c.req.param("id"));
       c.set("modelId", m.id);

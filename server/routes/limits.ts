@@ -108,6 +108,20 @@ export interface LimitOptions {
   log?: Logger;
 }
 
+/** The limits of the routes that take an upload (models, compression and search jobs). */
+export function uploadLimits(d: {
+  config: { maxUploadBytes: number; requestTimeoutMs?: number };
+  inflight?: InFlight;
+  log?: Logger;
+}): MiddlewareHandler<AppEnv> {
+  return limits({
+    maxBytes: d.config.maxUploadBytes,
+    timeoutMs: d.config.requestTimeoutMs,
+    inflight: d.inflight,
+    log: d.log,
+  });
+}
+
 export function limits(opts: LimitOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const length = c.req.header("content-length");

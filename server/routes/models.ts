@@ -5,7 +5,7 @@ import type { AppEnv } from "../context.ts";
 import type { Deps } from "../app.ts";
 import { modelView } from "../catalog.ts";
 import { badRequest, unsupportedMedia } from "../errors.ts";
-import { limits, parseForm, readBody } from "./limits.ts";
+import { parseForm, readBody, uploadLimits } from "./limits.ts";
 
 const RAW_TYPES = ["", "application/octet-stream", "application/x-onnx", "application/onnx"];
 
@@ -81,12 +81,7 @@ export function modelRoutes(deps: Deps): Hono<AppEnv> {
 
   app.post(
     "/v1/models",
-    limits({
-      maxBytes: deps.config.maxUploadBytes,
-      timeoutMs: deps.config.requestTimeoutMs,
-      inflight: deps.inflight,
-      log: deps.log,
-    }),
+    uploadLimits(deps),
     async (c) => {
       const upload = await readModelUpload(c);
       await testDelay(deps);

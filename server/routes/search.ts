@@ -17,7 +17,7 @@ import type { JobData, JobRecord, ModelRecord, NpyInfo, SearchParams } from "../
 import { checkFinite, checkLabels, checkSamples, classCount } from "../jobs/data.ts";
 import { badRequest, HttpError, shuttingDown, unsupportedMedia } from "../errors.ts";
 import { newId } from "../ids.ts";
-import { limits, readBody } from "./limits.ts";
+import { readBody, uploadLimits } from "./limits.ts";
 import { formOf, testDelay } from "./models.ts";
 import { checkCalibration, npyField, npyInfo, queueJob, weightLayers } from "./jobs.ts";
 
@@ -334,12 +334,7 @@ export function searchRoutes(deps: Deps): Hono<AppEnv> {
 
   app.post(
     "/v1/models/:id/search",
-    limits({
-      maxBytes: config.maxUploadBytes,
-      timeoutMs: config.requestTimeoutMs,
-      inflight: deps.inflight,
-      log: deps.log,
-    }),
+    uploadLimits(deps),
     async (c) => {
       const m = catalog.resolve(c.req.param("id"));
       c.set("modelId", m.id);
