@@ -144,48 +144,45 @@ export interface RunResult {
  * object, output name and kernel build. Entries go when the reference or dataset object does.
  */
 export class ReferenceRuns {
-  #bytes = new WeakMap<object, WeakMap<object, Map<string, RunResult>>>();
-  #paths = new Map<string, WeakMap<object, Map<string, RunResult>>>();
-  #analyses = new WeakMap<object, Map<string, unknown>>();
-  #pathAnalyses = new Map<string, Map<string, unknown>>();
+  // Per reference (bytes by identity, or a path): its runs by dataset object, then by key; and
+  // its analyses by key.
+  #byBytes = new WeakMap<object, Entry>();
+  #byPath = new Map<string, Entry>();
 
-  /** The reference's analysis (analyze.ts), kept under `key`. */
-  analysis<T>(ref: Uint8Array | string, key: string): T | undefined {
-    const m = typeof ref === "string" ? this.#pathAnalyses.get(ref) : this.#analyses.get(ref);
-    return m?.get(key) as T | undefined;
-  }
-
-  setAnalysis(ref: Uint8Array | string, key: string, a: unknown): void {
-    let m = typeof ref === "string" ? this.#pathAnalyses.get(ref) : this.#analyses.get(ref);
-    if (!m) {
-      m = new Map();
-      if (typeof ref === "string") this.#pathAnalyses.set(ref, m);
-      else this.#analyses.set(ref, m);
+  #entry(ref: Uint8Array | string): Entry {
+    let e = typeof ref === "string" ? this.#byPath.get(ref) : this.#byBytes.get(ref);
+    if (!e) {
+      e = { runs: new WeakMap(), analyses: new Map() };
+      if (typeof ref === "string") this.#byPath.set(ref, e);
+      else this.#byBytes.set(ref, e);
     }
-    m.set(key, a);
-  }
-
-  #table(ref: Uint8Array | string, create: boolean) {
-    const outer = typeof ref === "string" ? this.#paths : this.#bytes;
-    const key = ref as never;
-    let t = (outer as Map<unknown, WeakMap<object, Map<string, RunResult>>>).get(key);
-    if (!t && create) {
-      t = new WeakMap();
-      (outer as Map<unknown, WeakMap<object, Map<string, RunResult>>>).set(key, t);
-    }
-    return t;
+    return e;
   }
 
   get(ref: Uint8Array | string, d: Dataset, key: string): RunResult | undefined {
-    return this.#table(ref, false)?.get(d)?.get(key);
+    return this.#entry(ref).runs.get(d)?.get(key);
   }
 
   set(ref: Uint8Array | string, d: Dataset, key: string, r: RunResult): void {
-    const t = this.#table(ref, true)!;
-    let m = t.get(d);
-    if (!m) t.set(d, m = new Map());
+    const runs = this.#entry(ref).runs;
+    let m = runs.get(d);
+    if (!m) runs.set(d, m = new Map());
     m.set(key, r);
   }
+
+  /** The reference's analysis (analyze.ts), kept under `key`. */
+  analysis<T>(ref: Uint8Array | string, key: string): T | undefined {
+    return this.#entry(ref).analyses.get(key) as T | undefined;
+  }
+
+  setAnalysis(ref: Uint8Array | string, key: string, a: unknown): void {
+    this.#entry(ref).analyses.set(key, a);
+  }
+}
+
+interface Entry {
+  runs: WeakMap<Dataset, Map<string, RunResult>>;
+  analyses: Map<string, unknown>;
 }
 
 const WARMUP_RUNS = 3;

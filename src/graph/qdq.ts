@@ -66,16 +66,6 @@ export function fuseQdq(g: Graph, accept: (n: Node) => boolean): number {
     if (n.op === "Gemm" && ((n.attrs.alpha ?? 1) !== 1 || (n.attrs.beta ?? 1) !== 1)) continue;
     const x = dequantize(n.inputs[0], false), w = dequantize(n.inputs[1], true);
     if (!x || !w || x.q.type === "int32" || w.q.type === "int32" || x.q.type === "int4") continue;
-    if (w.q.type === "int4") {
-      // int4 weights (int8 weightBits ≤ 4) run on the int8 kernels: the values are already
-      // sign-extended bytes, and fitting 7 bits they take the 7-bit GEMM. Zero point as well.
-      const t = w.q.constant!;
-      w.q = constant(w.q.name, { type: "int8", dims: [...t.dims], data: t.data });
-      if (w.zero) {
-        const z = w.zero.constant!;
-        w.zero = constant(w.zero.name, { type: "int8", dims: [...z.dims], data: z.data });
-      }
-    }
     const xs = scalarOf(x.scale);
     if (xs === undefined || (x.zero && scalarOf(x.zero) === undefined)) continue;
     const ws = Array.from(w.scale.constant!.data as Float32Array);
@@ -133,17 +123,29 @@ export function fuseQdq(g: Graph, accept: (n: Node) => boolean): number {
       ? act
       : undefined;
     if (!q && n.op === "Conv") continue;
+    if (w.q.type === "int4") {
+      // int4 weights (int8 weightBits ≤ 4) run on the int8 kernels, as int8 constants made
+      // once the fusion is certain: the values are already sign-extended bytes, and fitting 7
+      // bits they take the 7-bit GEMM. Zero point as well.
+      const t = w.q.constant!;
+      w.q = constant(w.q.name, { type: "int8", dims: [...t.dims], data: t.data });
+      if (w.zero) {
+        const z = w.zero.constant!;
+        w.zero = constant(w.zero.name, { type: "int8", dims: [...z.dims], data: z.data });
+      }
+    }
     const xZero = x.zero ??
       constant(x.q.name, {
         type: x.q.type!,
         dims: [],
         data: new (x.q.type === "int8" ? Int8Array : Uint8Array)(1),
       });
+    const wType = w.q.constant!.type;
     const wZero = w.zero ??
       constant(w.q.name, {
-        type: wq.type,
+        type: wType,
         dims: [],
-        data: new (wq.type === "int8" ? Int8Array : Uint8Array)(1),
+        data: new (wType === "int8" ? Int8Array : Uint8Array)(1),
       });
     let inputs: (Value | undefined)[];
     let out: Value;

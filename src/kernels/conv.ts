@@ -59,17 +59,8 @@ interface ConvExports {
     mode: number,
     params: number,
   ): void;
-  sqz_i7_conv2d(
-    cp: number,
-    x: number,
-    signed: number,
-    zero: number,
-    w: number,
-    y: number,
-    ws: number,
-    mode: number,
-    params: number,
-  ): void;
+  /** sqz_i8_conv2d on weights packed by sqz_i7_gemm_pack. */
+  sqz_i7_conv2d: ConvExports["sqz_i8_conv2d"];
   sqz_bin_conv2d(
     cp: number,
     x: number,

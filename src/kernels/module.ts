@@ -4,6 +4,33 @@ import { availableBuilds, bestBuild, type KernelBuild } from "./features.ts";
 import { WasmHeap } from "./heap.ts";
 import { UnsupportedError } from "../errors.ts";
 
+/** sqz_i8_gemm_pack / sqz_i7_gemm_pack: B element (k, n) at b + k·strideK + n·strideN. */
+type GemmI8Pack = (
+  n: number,
+  k: number,
+  b: number,
+  strideK: number,
+  strideN: number,
+  bias: number,
+  out: number,
+) => void;
+
+/** sqz_i8_gemm / sqz_i7_gemm. */
+type GemmI8 = (
+  m: number,
+  n: number,
+  k: number,
+  a: number,
+  lda: number,
+  aSigned: number,
+  aZero: number,
+  packed: number,
+  c: number,
+  ldc: number,
+  mode: number,
+  params: number,
+) => void;
+
 /** The exported ABI, as documented in kernels/index.ts. */
 export interface KernelExports {
   memory: WebAssembly.Memory;
@@ -33,53 +60,12 @@ export interface KernelExports {
     outMax: number,
   ): void;
   sqz_i8_gemm_packed_size(n: number, k: number): number;
-  sqz_i8_gemm_pack(
-    n: number,
-    k: number,
-    b: number,
-    strideK: number,
-    strideN: number,
-    bias: number,
-    out: number,
-  ): void;
-  sqz_i8_gemm(
-    m: number,
-    n: number,
-    k: number,
-    a: number,
-    lda: number,
-    aSigned: number,
-    aZero: number,
-    packed: number,
-    c: number,
-    ldc: number,
-    mode: number,
-    params: number,
-  ): void;
+  sqz_i8_gemm_pack: GemmI8Pack;
+  sqz_i8_gemm: GemmI8;
+  // The same signatures on 7-bit weights (kernels/index.ts).
   sqz_i7_gemm_packed_size(n: number, k: number): number;
-  sqz_i7_gemm_pack(
-    n: number,
-    k: number,
-    b: number,
-    strideK: number,
-    strideN: number,
-    bias: number,
-    out: number,
-  ): void;
-  sqz_i7_gemm(
-    m: number,
-    n: number,
-    k: number,
-    a: number,
-    lda: number,
-    aSigned: number,
-    aZero: number,
-    packed: number,
-    c: number,
-    ldc: number,
-    mode: number,
-    params: number,
-  ): void;
+  sqz_i7_gemm_pack: GemmI8Pack;
+  sqz_i7_gemm: GemmI8;
   sqz_bin_gemm_packed_size(n: number, k: number): number;
   sqz_bin_pack_weights(
     n: number,

@@ -22,11 +22,10 @@ import { createPool, type TrialPool } from "./pool.ts";
 import { buildSpace, choiceBits, normalizeAssignment, recipeHash, toRecipe } from "./space.ts";
 import {
   budgetValue,
-  LATENCY_MIN_MS,
+  evalOptions,
   meetsBudget,
   metricsOf,
   proxySubset,
-  referenceRuns,
   thresholdOf,
   type TrialContext,
   type TrialOutcome,
@@ -266,14 +265,7 @@ export async function search(
 
     // Baselines, measured the way trials are: the float model itself, and uniform int8.
     const t0 = performance.now();
-    const floatReport = await evaluate(bytes, validation, {
-      reference: bytes,
-      referenceRuns,
-      brotli: false,
-      latencyMinMs: LATENCY_MIN_MS,
-      layers: false,
-      latencyRuns,
-    });
+    const floatReport = await evaluate(bytes, validation, evalOptions(bytes, latencyRuns));
     const floatMetrics = metricsOf(floatReport);
     const refMetric = budget.metric === "accuracy"
       ? floatMetrics.accuracy!

@@ -5,7 +5,7 @@
 import { compress, type CompressReport } from "../compress/compress.ts";
 import type { Feeds } from "../compress/calibrate.ts";
 import type { Recipe } from "../compress/recipe.ts";
-import { evaluate } from "../eval/evaluate.ts";
+import { evaluate, type EvaluateOptions } from "../eval/evaluate.ts";
 import { ReferenceRuns } from "../eval/run.ts";
 import { type Dataset, type EvalReport, fromJsonNumber } from "../eval/types.ts";
 import { seededRandom, shuffle } from "../eval/metrics.ts";
@@ -54,13 +54,33 @@ export interface TrialOutcome {
 
 const PROXY_SAMPLES = 64;
 /** Trials time a model for at least this long (eval's latencyMinMs): tiny models get stable medians. */
-export const LATENCY_MIN_MS = 30;
+const LATENCY_MIN_MS = 30;
 
 /**
  * The float model's outputs on the validation and proxy data, computed once per thread (each
  * Worker, and the calling thread for concurrency 1) instead of once per trial.
  */
-export const referenceRuns = new ReferenceRuns();
+const referenceRuns = new ReferenceRuns();
+
+/**
+ * How every evaluation of a search runs (the float baseline, warm-up, proxy, trials): against
+ * the float model with its runs shared through referenceRuns, without the Brotli size, and
+ * timed for at least LATENCY_MIN_MS when timed at all.
+ */
+export function evalOptions(
+  reference: Uint8Array,
+  latencyRuns: number,
+  layers = false,
+): EvaluateOptions {
+  return {
+    reference,
+    referenceRuns,
+    brotli: false,
+    layers,
+    latencyRuns,
+    latencyMinMs: latencyRuns ? LATENCY_MIN_MS : 0,
+  };
+}
 
 /** The proxy subset: PROXY_SAMPLES validation samples drawn by `seed` (absent when too few). */
 export function proxySubset(v: Dataset, seed: number): Dataset | undefined {
@@ -170,14 +190,7 @@ export async function warmUp(ctx: TrialContext): Promise<void> {
   for (const [d, latencyRuns] of [[ctx.validation, ctx.latencyRuns], [ctx.proxy, 0]] as const) {
     if (!d) continue;
     try {
-      await evaluate(ctx.model, d, {
-        reference: ctx.model,
-        referenceRuns,
-        brotli: false,
-        layers: false,
-        latencyRuns,
-        latencyMinMs: latencyRuns ? LATENCY_MIN_MS : 0,
-      });
+      await evaluate(ctx.model, d, evalOptions(ctx.model, latencyRuns));
     } catch {
       return;
     }
@@ -205,13 +218,7 @@ export async function runTrial(ctx: TrialContext, req: TrialRequest): Promise<Tr
   }
   try {
     if (ctx.proxy && !req.noProxy && req.reference) {
-      const p = await evaluate(model, ctx.proxy, {
-        reference: ctx.model,
-        referenceRuns,
-        brotli: false,
-        layers: false,
-        latencyRuns: 0,
-      });
+      const p = await evaluate(model, ctx.proxy, evalOptions(ctx.model, 0));
       const pm = metricsOf(p);
       if (farOutside(pm, ctx, req.reference)) {
         return {
@@ -222,14 +229,11 @@ export async function runTrial(ctx: TrialContext, req: TrialRequest): Promise<Tr
         };
       }
     }
-    const r = await evaluate(model, ctx.validation, {
-      reference: ctx.model,
-      referenceRuns,
-      brotli: false,
-      layers: !!req.sqnr,
-      latencyRuns: ctx.latencyRuns,
-      latencyMinMs: LATENCY_MIN_MS,
-    });
+    const r = await evaluate(
+      model,
+      ctx.validation,
+      evalOptions(ctx.model, ctx.latencyRuns, !!req.sqnr),
+    );
     const metrics = metricsOf(r);
     const out: TrialOutcome = {
       metrics,
