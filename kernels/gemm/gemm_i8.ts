@@ -6,11 +6,11 @@
 //
 // Microkernels, 4 rows × 8 columns, 8 i32x4 accumulators:
 //   gemm_i8_4x8c2_simd:    i32x4.dot_i16x8_s on A and W widened to i16, two k per lane.
-//   gemm_i8_4x8c4_relaxed: i32x4.relaxed_dot_i8x16_i7x16_add_s, four k per lane, on the split
+//   gemm_i8_4x8c4_relaxed<u16>: i32x4.relaxed_dot_i8x16_i7x16_add_s, four k per lane, on the split
 //                          7-bit weights (see pack_i8.ts); A is fed as i8 (u8 input XOR 0x80,
 //                          with the zero point moved by 128 to match).
-//   gemm_i7_4x8c4_relaxed: 7-bit weights (all in [-64, 63], stored once as w + 64): one
-//                          relaxed dot per 16 multiply-adds and a −64·Σx correction.
+//   gemm_i8_4x8c4_relaxed<u8>: the same tile on 7-bit weights (all in [-64, 63], stored once
+//                          as w + 64): one relaxed dot per 16 multiply-adds, −64·Σx correction.
 //   gemm_i8_1x8c2_simd / gemm_i8_1x8c4_relaxed / gemm_i7_1x8c4_relaxed: a lone row (GEMV, and
 //                          the last row of an odd M).
 //   gemm_i8_1x8_scalar:    the scalar build.
@@ -236,11 +236,16 @@ function gemm_i8_4x8c2_simd<TA>(
 }
 
 // rs0..rs3: Σ_k x over the real K of each row, x the activation as i8 (see pack_i8.ts).
-function gemm_i8_4x8c4_relaxed(
+// W picks the weight layout at compile time: u16 = the split halves u1 + u2 = w + 127 (two
+// dots per 16 multiply-adds), u8 = 7-bit weights stored once as u = w + 64 (one dot). (A 6×8
+// tile of the 7-bit kernel, 15 live vectors, measured 1.6× slower: V8 spills it.)
+function gemm_i8_4x8c4_relaxed<W>(
   mr: i32, nc: i32, kp: i32, a: usize, lda: usize, flip: v128, za: i32,
   rs0: i32, rs1: i32, rs2: i32, rs3: i32, w: usize,
   c: usize, ldc: usize, mode: i32, pp: usize, np4: usize, n0: usize,
 ): void {
+  const split = sizeof<W>() == 2;
+  const off = split ? 127 : W7_OFFSET;
   let a0 = a;
   let c0 = c;
   let a1 = a0 + lda;
@@ -264,49 +269,58 @@ function gemm_i8_4x8c4_relaxed(
   const vza = i32x4.splat(za);
   const base0 = i32x4.sub(v128.load(w), i32x4.mul(vza, v128.load(w, 32)));
   const base1 = i32x4.sub(v128.load(w, 16), i32x4.mul(vza, v128.load(w, 48)));
-  let r = i32x4.splat(127 * rs0);
+  let r = i32x4.splat(off * rs0);
   let acc00 = i32x4.sub(base0, r);
   let acc01 = i32x4.sub(base1, r);
-  r = i32x4.splat(127 * rs1);
+  r = i32x4.splat(off * rs1);
   let acc10 = i32x4.sub(base0, r);
   let acc11 = i32x4.sub(base1, r);
-  r = i32x4.splat(127 * rs2);
+  r = i32x4.splat(off * rs2);
   let acc20 = i32x4.sub(base0, r);
   let acc21 = i32x4.sub(base1, r);
-  r = i32x4.splat(127 * rs3);
+  r = i32x4.splat(off * rs3);
   let acc30 = i32x4.sub(base0, r);
   let acc31 = i32x4.sub(base1, r);
   w += HEADER_I8;
   for (let k = 0; k < kp; k += 4) {
     const u1l = v128.load(w);
     const u1h = v128.load(w, 16);
-    const u2l = v128.load(w, 32);
-    const u2h = v128.load(w, 48);
+    // The second halves exist only in the split layout (dead code for 7-bit weights).
+    const u2l = split ? v128.load(w, 32) : u1l;
+    const u2h = split ? v128.load(w, 48) : u1h;
     let x = v128.xor(v128.load32_splat(a0), flip);
     acc00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u1l, acc00);
     acc01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u1h, acc01);
-    acc00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2l, acc00);
-    acc01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2h, acc01);
+    if (split) {
+      acc00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2l, acc00);
+      acc01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2h, acc01);
+    }
     x = v128.xor(v128.load32_splat(a1), flip);
     acc10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u1l, acc10);
     acc11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u1h, acc11);
-    acc10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2l, acc10);
-    acc11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2h, acc11);
+    if (split) {
+      acc10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2l, acc10);
+      acc11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2h, acc11);
+    }
     x = v128.xor(v128.load32_splat(a2), flip);
     acc20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u1l, acc20);
     acc21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u1h, acc21);
-    acc20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2l, acc20);
-    acc21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2h, acc21);
+    if (split) {
+      acc20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2l, acc20);
+      acc21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2h, acc21);
+    }
     x = v128.xor(v128.load32_splat(a3), flip);
     acc30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u1l, acc30);
     acc31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u1h, acc31);
-    acc30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2l, acc30);
-    acc31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2h, acc31);
+    if (split) {
+      acc30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2l, acc30);
+      acc31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, u2h, acc31);
+    }
     a0 += 4;
     a1 += 4;
     a2 += 4;
     a3 += 4;
-    w += 64;
+    w += split ? 64 : 32;
   }
   storeRow(c3, acc30, acc31, nc, n0, mode, pp, np4);
   storeRow(c2, acc20, acc21, nc, n0, mode, pp, np4);
@@ -338,76 +352,7 @@ function gemm_i8_1x8c4_relaxed(
   storeRow(c, i32x4.add(acc0, acc2), i32x4.add(acc1, acc3), nc, n0, mode, pp, np4);
 }
 
-// 7-bit weights: one block u = w + 64 per 4 k (pack_i8.ts), Σ x·w = Σ x·u − 64·Σ x. (A 6×8
-// tile, 15 live vectors, measured 1.6× slower: V8 spills it.)
-function gemm_i7_4x8c4_relaxed(
-  mr: i32, nc: i32, kp: i32, a: usize, lda: usize, flip: v128, za: i32,
-  rs0: i32, rs1: i32, rs2: i32, rs3: i32, w: usize,
-  c: usize, ldc: usize, mode: i32, pp: usize, np4: usize, n0: usize,
-): void {
-  let a0 = a;
-  let c0 = c;
-  let a1 = a0 + lda;
-  let c1 = c0 + ldc;
-  if (mr < 2) {
-    a1 = a0;
-    c1 = c0;
-  }
-  let a2 = a1 + lda;
-  let c2 = c1 + ldc;
-  if (mr <= 2) {
-    a2 = a1;
-    c2 = c1;
-  }
-  let a3 = a2 + lda;
-  let c3 = c2 + ldc;
-  if (mr != 4) {
-    a3 = a2;
-    c3 = c2;
-  }
-  const vza = i32x4.splat(za);
-  const base0 = i32x4.sub(v128.load(w), i32x4.mul(vza, v128.load(w, 32)));
-  const base1 = i32x4.sub(v128.load(w, 16), i32x4.mul(vza, v128.load(w, 48)));
-  let r = i32x4.splat(W7_OFFSET * rs0);
-  let acc00 = i32x4.sub(base0, r);
-  let acc01 = i32x4.sub(base1, r);
-  r = i32x4.splat(W7_OFFSET * rs1);
-  let acc10 = i32x4.sub(base0, r);
-  let acc11 = i32x4.sub(base1, r);
-  r = i32x4.splat(W7_OFFSET * rs2);
-  let acc20 = i32x4.sub(base0, r);
-  let acc21 = i32x4.sub(base1, r);
-  r = i32x4.splat(W7_OFFSET * rs3);
-  let acc30 = i32x4.sub(base0, r);
-  let acc31 = i32x4.sub(base1, r);
-  w += HEADER_I8;
-  for (let k = 0; k < kp; k += 4) {
-    const ul = v128.load(w);
-    const uh = v128.load(w, 16);
-    let x = v128.xor(v128.load32_splat(a0), flip);
-    acc00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, ul, acc00);
-    acc01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, uh, acc01);
-    x = v128.xor(v128.load32_splat(a1), flip);
-    acc10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, ul, acc10);
-    acc11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, uh, acc11);
-    x = v128.xor(v128.load32_splat(a2), flip);
-    acc20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, ul, acc20);
-    acc21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, uh, acc21);
-    x = v128.xor(v128.load32_splat(a3), flip);
-    acc30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, ul, acc30);
-    acc31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, uh, acc31);
-    a0 += 4;
-    a1 += 4;
-    a2 += 4;
-    a3 += 4;
-    w += 32;
-  }
-  storeRow(c3, acc30, acc31, nc, n0, mode, pp, np4);
-  storeRow(c2, acc20, acc21, nc, n0, mode, pp, np4);
-  storeRow(c1, acc10, acc11, nc, n0, mode, pp, np4);
-  storeRow(c0, acc00, acc01, nc, n0, mode, pp, np4);
-}
-
+// 7-bit weights, one row: Σ x·w = Σ x·u − 64·Σ x (pack_i8.ts).
 function gemm_i7_1x8c4_relaxed(
   nc: i32, kp: i32, a: usize, flip: v128, za: i32, rs0: i32, w: usize,
   c: usize, mode: i32, pp: usize, np4: usize, n0: usize,
@@ -555,7 +500,7 @@ export function gemmI8(
             <usize>(j + chOff),
           );
         } else if (ASC_FEATURE_RELAXED_SIMD && w7) {
-          gemm_i7_4x8c4_relaxed(
+          gemm_i8_4x8c4_relaxed<u8>(
             mr, nc, kp, ar, <usize>lda, i8x16.splat(aSigned ? 0 : -128), zaFlipped, rs0, rs1, rs2, rs3, wp,
             cp, ldcB, mode, pp, np4, <usize>(j + chOff),
           );
@@ -565,7 +510,7 @@ export function gemmI8(
             <usize>(j + chOff),
           );
         } else if (ASC_FEATURE_RELAXED_SIMD) {
-          gemm_i8_4x8c4_relaxed(
+          gemm_i8_4x8c4_relaxed<u16>(
             mr, nc, kp, ar, <usize>lda, i8x16.splat(aSigned ? 0 : -128), zaFlipped, rs0, rs1, rs2, rs3, wp,
             cp, ldcB, mode, pp, np4, <usize>(j + chOff),
           );
