@@ -265,7 +265,8 @@ function scatter(points: readonly Point[]): string {
 // ---------------------------------------------------------------------------------------------
 // Sections
 
-function card(k: string, v: string, hint?: string): string {
+/** A key-figure card (key, value, optional hover hint). */
+export function card(k: string, v: string, hint?: string): string {
   return `<div class="card"${hint ? ` title="${escapeHtml(hint)}"` : ""}><div class="k">${
     escapeHtml(k)
   }</div><div class="v">${escapeHtml(v)}</div></div>`;

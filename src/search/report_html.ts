@@ -12,7 +12,7 @@
 // It renders whatever it is given: no trial, no feasible trial, NaN or missing metrics (shown
 // as "—" and left out of the plots, with a count), hundreds of trials (points unlabelled, with
 // a tooltip each).
-import { escapeHtml, grouped, humanBytes } from "../eval/report_html.ts";
+import { card, escapeHtml, grouped, humanBytes } from "../eval/report_html.ts";
 import type { Assignment, Budget, SearchResult, Sensitivity, Trial } from "./types.ts";
 
 const NS = "http://www.w3.org/2000/svg";
@@ -342,12 +342,6 @@ function scatter(p: Plot): string {
 
 // ---------------------------------------------------------------------------------------------
 // Sections
-
-function card(k: string, v: string, hint?: string): string {
-  return `<div class="card"${hint ? ` title="${escapeHtml(hint)}"` : ""}><div class="k">${
-    escapeHtml(k)
-  }</div><div class="v">${escapeHtml(v)}</div></div>`;
-}
 
 function budgetText(b: Budget | undefined): string {
   if (!b) return "—";
