@@ -13,33 +13,9 @@ import assert from "node:assert/strict";
 import { encodeNpy, type Tensor } from "../src/mod.ts";
 import { mnistSplit } from "../src/eval/mnist.ts";
 import { readSse, type RunningServer, type SseEvent, startServer } from "../server/spawn.ts";
-
-interface Json {
-  // deno-lint-ignore no-explicit-any
-  [k: string]: any;
-}
+import { client, type Json, listDir } from "./server_client.ts";
 
 const MLP_PATH = new URL("../models/mnist_mlp.onnx", import.meta.url);
-
-function client(base: string) {
-  const api = (path: string, init: RequestInit = {}) => fetch(`${base}${path}`, init);
-  const json = async (res: Response, status: number): Promise<Json> => {
-    const text = await res.text();
-    assert.equal(res.status, status, `${res.url}: ${text}`);
-    return JSON.parse(text);
-  };
-  return { api, json };
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) out.push(e.name);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return out.sort();
-}
 
 /** Waits until `dir` is empty or gone (a finished job's files go just after its last event). */
 async function waitEmpty(dir: string, timeoutMs = 10_000): Promise<string[]> {

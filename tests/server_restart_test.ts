@@ -14,31 +14,11 @@ import assert from "node:assert/strict";
 import { encodeNpy, type Tensor } from "../src/mod.ts";
 import { rng } from "./util.ts";
 import { readSse, type RunningServer, startServer, trickle, waitForLog } from "../server/spawn.ts";
-
-interface Json {
-  // deno-lint-ignore no-explicit-any
-  [k: string]: any;
-}
+import { client, listDir } from "./server_client.ts";
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
   return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) out.push(e.name);
-  return out.sort();
-}
-
-function client(base: string) {
-  const api = (path: string, init: RequestInit = {}) => fetch(`${base}${path}`, init);
-  const json = async (res: Response, status: number): Promise<Json> => {
-    const text = await res.text();
-    assert.equal(res.status, status, `${res.url}: ${text}`);
-    return JSON.parse(text);
-  };
-  return { api, json };
 }
 
 Deno.test("server: kill -9 during a job, restart, resume or fail; graceful stop re-queues", async () => {

@@ -18,17 +18,13 @@ import { Histogram, ServerMetrics } from "../server/metrics.ts";
 import { buildApp, openDeps } from "../server/app.ts";
 import { Logger } from "../server/log.ts";
 import { OPENAPI } from "../server/openapi.ts";
+import { type Json, listDir } from "./server_client.ts";
 
 const KEY = "test-key-0123456789";
 const OTHER_KEY = "second-key-abcdefgh";
 const MLP_PATH = new URL("../models/mnist_mlp.onnx", import.meta.url);
 const MODEL_ID_RE = /^m_[a-z2-7]{24}$/;
 const JOB_ID_RE = /^j_[a-z2-7]{24}$/;
-
-interface Json {
-  // deno-lint-ignore no-explicit-any
-  [k: string]: any;
-}
 
 /** A tiny two-input model: sum = a + b (INT64), gt = a > b (BOOL). */
 function tinyModel(): Uint8Array {
@@ -104,12 +100,6 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
 function randomImages(n: number, seed: number): Tensor {
   const r = rng(seed);
   return { type: "float32", dims: [n, 1, 28, 28], data: Float32Array.from({ length: n * 784 }, r) };
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) out.push(e.name);
-  return out.sort();
 }
 
 Deno.test({
