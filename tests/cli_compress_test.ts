@@ -3,20 +3,7 @@
 import assert from "node:assert/strict";
 import { encodeNpy } from "../src/mod.ts";
 import { zooInput, zooModel } from "../bench/model_zoo.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-
-async function sqz(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/cli/main.ts", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
-}
+import { sqz } from "./cli.ts";
 
 Deno.test("sqz compress --calib then sqz eval --html: artifact, summary and report", async () => {
   const dir = await Deno.makeTempDir();

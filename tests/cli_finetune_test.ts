@@ -5,26 +5,10 @@
 import assert from "node:assert/strict";
 import { encodeNpy, Session, type Tensor } from "../src/mod.ts";
 import { mnistSplit } from "../src/eval/mnist.ts";
+import { sqz, sqzCommand } from "./cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MLP = `${ROOT}models/mnist_mlp.onnx`;
-
-function sqzCommand(args: string[]): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/cli/main.ts", ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  });
-}
-
-async function sqz(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = await sqzCommand(args).output();
-  const dec = new TextDecoder();
-  return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
-}
 
 function head(x: Tensor, n: number, from = 0): Tensor {
   const per = 784;

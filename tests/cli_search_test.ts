@@ -6,24 +6,7 @@
 import assert from "node:assert/strict";
 import { encodeNpy, Session } from "../src/mod.ts";
 import { zooInput, zooModel } from "../bench/model_zoo.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-
-function command(args: string[]) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/cli/main.ts", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  });
-}
-
-async function sqz(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = await command(args).output();
-  const dec = new TextDecoder();
-  return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
-}
+import { sqz, sqzCommand } from "./cli.ts";
 
 /** The MLP, 48 validation samples labelled with the float model's own predictions. */
 async function setup(): Promise<string> {
@@ -207,7 +190,7 @@ Deno.test("sqz search: trials, best model, report, state; --resume continues", a
 Deno.test("sqz search: Ctrl-C aborts, the state file keeps the finished trials", async () => {
   const dir = await setup();
   try {
-    const child = command([
+    const child = sqzCommand([
       ...base(dir),
       "--trials",
       "30",

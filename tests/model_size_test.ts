@@ -25,8 +25,8 @@ import { DataType, makeModel, node, tensorFromArray, valueInfo } from "../src/on
 import { grouped } from "../src/eval/report_html.ts";
 import { zooInput, zooModel } from "../bench/model_zoo.ts";
 import { readSse, startServer } from "../server/spawn.ts";
+import { sqz } from "./cli.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const gz = (b: Uint8Array) => gzipSync(b, { level: 9 }).length;
 
 /** The zoo MLP as a PyTorch-style export: `model.onnx` + `model.onnx.data`. */
@@ -231,18 +231,6 @@ Deno.test("compress() and evaluate(): sizes, ratios and the HTML report count ex
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-async function sqz(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/cli/main.ts", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
-}
 
 /** As `sqz compress` prints sizes. */
 function kb(b: number): string {
