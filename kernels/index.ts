@@ -184,6 +184,40 @@ export function sqz_bin_conv2d(
   convBin(cp, x, packed, y, ws, mode, params);
 }
 
+// The same four convolutions over output pixels [p0, p1) of the flattened n·out_h·out_w
+// range, so threads can share one layer (each with its own workspace). f32 ranges on
+// multiples of the build's tile height (12 pixels covers the scalar and relaxed builds, 60
+// the simd build) and, for layers of ≤ 4 input channels, of out_w give results bit-identical
+// to the whole-layer call; integer and binary results are exact for any range.
+
+export function sqz_f32_conv2d_range(
+  cp: usize, x: usize, packed: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
+  p0: i32, p1: i32,
+): void {
+  convF32(cp, x, packed, y, ws, outMin, outMax, p0, p1);
+}
+
+export function sqz_i8_conv2d_range(
+  cp: usize, x: usize, aSigned: i32, aZero: i32, packed: usize, y: usize, ws: usize,
+  mode: i32, params: usize, p0: i32, p1: i32,
+): void {
+  convI8(cp, x, aSigned != 0, aZero, packed, y, ws, mode, params, false, p0, p1);
+}
+
+export function sqz_i7_conv2d_range(
+  cp: usize, x: usize, aSigned: i32, aZero: i32, packed: usize, y: usize, ws: usize,
+  mode: i32, params: usize, p0: i32, p1: i32,
+): void {
+  convI8(cp, x, aSigned != 0, aZero, packed, y, ws, mode, params, true, p0, p1);
+}
+
+export function sqz_bin_conv2d_range(
+  cp: usize, x: usize, packed: usize, y: usize, ws: usize, mode: i32, params: usize,
+  p0: i32, p1: i32,
+): void {
+  convBin(cp, x, packed, y, ws, mode, params, p0, p1);
+}
+
 // ---- training data movement (NCHW; kernels/conv/im2col.ts) ------------------------------
 // One image's x[c][h][w] and the matrix col[c·kh·kw][oh·ow] with row stride ldcol ≥ oh·ow
 // (image n of a batch at column offset n·oh·ow of a [K, N·oh·ow] matrix). Row r =

@@ -47,3 +47,10 @@ export class TrainingError extends SqzError {
     super("training_diverged", message);
   }
 }
+
+/** A kernel failed while running: a trap on a worker thread, or a stopped thread pool. */
+export class KernelError extends SqzError {
+  constructor(message: string) {
+    super("kernel_failed", message);
+  }
+}

@@ -13,6 +13,7 @@ export {
   type NodeProfile,
   type RunOptions,
   Session,
+  type SessionInfo,
   type SessionOptions,
   SUPPORTED_OPS,
   type ValueMetadata,

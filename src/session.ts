@@ -16,7 +16,7 @@ import { eliminateDeadCode, simplify } from "./graph/passes.ts";
 import { fuseTransformer } from "./graph/fuse_transformer.ts";
 import { fuseDynamicQuantMatMul } from "./graph/fuse_dynamic_quant.ts";
 import type { KernelBuild } from "./kernels/features.ts";
-import { KernelModule } from "./kernels/module.ts";
+import { KernelModule, MAX_THREADS } from "./kernels/module.ts";
 import { TS_OPS } from "./ops/registry.ts";
 import { assignLayout, NHWC_DOMAIN } from "./runtime/layout.ts";
 import { KERNEL_OPS, nhwcEligible, quantizedEligible } from "./runtime/kernel_ops/index.ts";
@@ -34,6 +34,12 @@ export type { MemoryReport, NodeProfile };
 export interface SessionOptions {
   /** Kernel build: "auto" (default) picks the best the runtime supports. */
   build?: KernelBuild | "auto";
+  /**
+   * Threads the kernels run on, this one included (onnxruntime-web's numThreads). Default:
+   * the available cores. Where SharedArrayBuffer is missing (a page without cross-origin
+   * isolation) or threads fail to start, one thread runs and `info.threadNote` says why.
+   */
+  threads?: number;
   /** External data files by `location`, when the caller holds the bytes. */
   externalData?: Record<string, Uint8Array>;
   /** Record per-node timings on every run (read them from `session.profile`). */
@@ -45,6 +51,21 @@ export interface SessionOptions {
    * activations for calibration or per-layer comparison). They are kept through the passes.
    */
   extraOutputs?: string[];
+}
+
+export interface SessionInfo {
+  build: KernelBuild;
+  /** Threads the kernels are split over, this one included. */
+  threads: number;
+  /** Why fewer threads run than were asked for. */
+  threadNote?: string;
+}
+
+/** The available cores, as many threads as the kernel module starts at most. */
+export function defaultThreads(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  return Math.max(1, Math.min(MAX_THREADS, Number.isInteger(n) ? n! : 1));
 }
 
 export interface RunOptions {
@@ -125,7 +146,9 @@ export class Session {
       g.topoSort();
       assignLayout(g, nhwcEligible);
     }
-    const kernels = await KernelModule.load(options.build ?? "auto");
+    const kernels = await KernelModule.load(options.build ?? "auto", {
+      threads: options.threads ?? defaultThreads(),
+    });
     const onnxOpset = g.opsets.get("") ?? g.opsets.get("ai.onnx") ?? 0;
     const impls: NodeImpl[] = [];
     const opsets: number[] = [];
@@ -205,6 +228,16 @@ export class Session {
     return this.executor.profile;
   }
 
+  /** What runs this session: the kernel build and its threads. */
+  get info(): SessionInfo {
+    const k = this.kernels;
+    return {
+      build: k.build,
+      threads: k.threads,
+      ...(k.threadNote ? { threadNote: k.threadNote } : {}),
+    };
+  }
+
   /** Arena and weight memory, after a run has planned the arena. */
   get memory(): MemoryReport {
     return this.executor.memory;
@@ -214,6 +247,7 @@ export class Session {
     if (!this.#released) {
       this.#released = true;
       this.executor.dispose();
+      this.kernels.dispose();
     }
     return Promise.resolve();
   }

@@ -39,10 +39,13 @@ const BLOCK_BYTES: i32 = 1024 * 1024;
   return load<i32>(cp + (<usize>i << 2));
 }
 
-/** Rows of im2col per block: a multiple of 12 (the f32 and int8 tiles are 4 and 6 rows). */
+/**
+ * Rows of im2col per block: a multiple of 60, so every tile height (4, 5 and 6 rows) divides
+ * it and a pixel range that starts on a multiple of the tile height meets the same tiles.
+ */
 function blockRows(rowBytes: i32, m: i32): i32 {
-  let mb = (BLOCK_BYTES / max(1, rowBytes)) / 12 * 12;
-  if (mb < 12) mb = 12;
+  let mb = (BLOCK_BYTES / max(1, rowBytes)) / 60 * 60;
+  if (mb < 60) mb = 60;
   return min(mb, m);
 }
 
@@ -151,17 +154,20 @@ const DIRECT_MAX_C: i32 = 4;
   } else storeTail32(yp, lo, hi, nc);
 }
 
-function convF32Direct(cp: usize, x: usize, w: usize, y: usize, outMin: f32, outMax: f32): void {
-  const nb = P(cp, 0), h = P(cp, 1), wd = P(cp, 2), c = P(cp, 3);
+function convF32Direct(
+  cp: usize, x: usize, w: usize, y: usize, outMin: f32, outMax: f32, r0: i32, r1: i32,
+): void {
+  const h = P(cp, 1), wd = P(cp, 2), c = P(cp, 3);
   const kh = P(cp, 4), kw = P(cp, 5), sh = P(cp, 6), sw = P(cp, 7), dh = P(cp, 8), dw = P(cp, 9);
   const pt = P(cp, 10), pl = P(cp, 11), oh = P(cp, 12), ow = P(cp, 13), cout = P(cp, 14);
   const k = kh * kw * c;
   const panelBytes = <usize>(8 + 8 * k) << 2;
   const vmin = f32x4.splat(outMin), vmax = f32x4.splat(outMax);
   const rowStride = <usize>wd * <usize>c << 2; // bytes per input row
-  for (let b = 0; b < nb; b++) {
+  for (let r = r0; r < r1; r++) {
+    const b = r / oh, oy = r - b * oh;
     const xb = x + <usize>b * <usize>h * rowStride;
-    for (let oy = 0; oy < oh; oy++) {
+    {
       const iy0 = oy * sh - pt;
       const rowInside = iy0 >= 0 && iy0 + (kh - 1) * dh < h;
       const yrow = y + ((<usize>(b * oh + oy) * <usize>ow * <usize>cout) << 2);
@@ -239,29 +245,45 @@ function convF32Direct(cp: usize, x: usize, w: usize, y: usize, outMin: f32, out
   }
 }
 
+/** Output pixels [p0, p1) of the flattened n·out_h·out_w range; p1 < 0 means all. */
+// @ts-ignore: decorator
+@inline function pixelEnd(cp: usize, p1: i32): i32 {
+  const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
+  return p1 < 0 || p1 > m ? m : p1;
+}
+
+// Threads split a convolution into pixel ranges (sqz_*_conv2d_range). A range that starts and
+// ends on multiples of the f32 tile height (5 rows in the simd build, 6 or 4 elsewhere: 12
+// covers both) puts every pixel in the same GEMM tile row as a whole-layer call does, so
+// f32 results are bit-identical too.
 export function convF32(
   cp: usize, x: usize, w: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
+  p0: i32 = 0, p1: i32 = -1,
 ): void {
   const c = P(cp, 3), groups = P(cp, 15), cout = P(cp, 14);
-  if (ASC_FEATURE_RELAXED_SIMD && groups == 1 && c <= DIRECT_MAX_C && !isPointwise(cp)) {
-    convF32Direct(cp, x, w, y, outMin, outMax);
+  const m = pixelEnd(cp, p1), ow = P(cp, 13);
+  // The direct kernel works in whole output rows; a range that splits a row takes im2col.
+  if (
+    ASC_FEATURE_RELAXED_SIMD && groups == 1 && c <= DIRECT_MAX_C && !isPointwise(cp) &&
+    p0 % ow == 0 && m % ow == 0
+  ) {
+    convF32Direct(cp, x, w, y, outMin, outMax, p0 / ow, m / ow);
     return;
   }
   const cg = c / groups, og = cout / groups;
   const k = P(cp, 4) * P(cp, 5) * cg;
-  const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
   const wg = packedSizeF32(og, k);
   if (isPointwise(cp)) {
     for (let g = 0; g < groups; g++) {
       gemmF32(
-        m, og, cg, x + (<usize>(g * cg) << 2), c, w + <usize>g * wg, y + (<usize>(g * og) << 2),
-        cout, outMin, outMax,
+        m - p0, og, cg, x + ((<usize>p0 * c + g * cg) << 2), c, w + <usize>g * wg,
+        y + ((<usize>p0 * cout + g * og) << 2), cout, outMin, outMax,
       );
     }
     return;
   }
-  const mb = blockRows(k * 4, m);
-  for (let m0 = 0; m0 < m; m0 += mb) {
+  const mb = blockRows(k * 4, P(cp, 0) * P(cp, 12) * ow);
+  for (let m0 = p0; m0 < m; m0 += mb) {
     const rows = min(mb, m - m0);
     for (let g = 0; g < groups; g++) {
       im2col(cp, x, m0, rows, c * 4, g * cg * 4, cg * 4, 0, ws);
@@ -275,25 +297,25 @@ export function convF32(
 
 export function convI8(
   cp: usize, x: usize, aSigned: bool, aZero: i32, w: usize, y: usize, ws: usize,
-  mode: i32, pp: usize, w7: bool = false,
+  mode: i32, pp: usize, w7: bool = false, p0: i32 = 0, p1: i32 = -1,
 ): void {
   const c = P(cp, 3), groups = P(cp, 15), cout = P(cp, 14);
   const cg = c / groups, og = cout / groups;
   const k = P(cp, 4) * P(cp, 5) * cg;
-  const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
+  const m = pixelEnd(cp, p1);
   const wg = packedSizeI8(og, k, w7);
   const ob = outBytes(mode);
   if (isPointwise(cp)) {
     for (let g = 0; g < groups; g++) {
       gemmI8(
-        m, og, cg, x + <usize>(g * cg), c, aSigned, aZero, w + <usize>g * wg,
-        y + <usize>(g * og) * ob, cout, mode, pp, g * og, cout, w7,
+        m - p0, og, cg, x + <usize>p0 * c + g * cg, c, aSigned, aZero, w + <usize>g * wg,
+        y + (<usize>p0 * cout + g * og) * ob, cout, mode, pp, g * og, cout, w7,
       );
     }
     return;
   }
-  const mb = blockRows(k, m);
-  for (let m0 = 0; m0 < m; m0 += mb) {
+  const mb = blockRows(k, P(cp, 0) * P(cp, 12) * P(cp, 13));
+  for (let m0 = p0; m0 < m; m0 += mb) {
     const rows = min(mb, m - m0);
     for (let g = 0; g < groups; g++) {
       im2col(cp, x, m0, rows, c, g * cg, cg, <u8>aZero, ws);
@@ -314,24 +336,28 @@ export function convI8(
 /** Binary convolution; x holds bit-packed pixels (groups × ceil(cg/128) words each). */
 export function convBin(
   cp: usize, x: usize, w: usize, y: usize, ws: usize, mode: i32, pp: usize,
+  p0: i32 = 0, p1: i32 = -1,
 ): void {
   const c = P(cp, 3), groups = P(cp, 15), cout = P(cp, 14);
   const cg = c / groups, og = cout / groups;
   const taps = P(cp, 4) * P(cp, 5);
   const segBytes = ((cg + 63) >> 6) << 3;
   const kw = binRowWords(taps, cg);
-  const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
+  const m = pixelEnd(cp, p1);
   const wg = packedSizeBinWords(og, kw);
   const pixBytes = groups * wordsBin(cg) * 16;
   const rowOut = mode == MODE_BIN_BITS ? <usize>wordsBin(cout) << 4 : <usize>cout << 2;
   // Pointwise with one group: a pixel's words are already an im2col row.
   if (groups == 1 && isPointwise(cp)) {
-    gemmBinWords(m, cout, c, kw, x, w, y, cout, mode, pp, 0, cout);
+    gemmBinWords(
+      m - p0, cout, c, kw, x + <usize>p0 * pixBytes, w, y + <usize>p0 * rowOut, cout, mode, pp,
+      0, cout,
+    );
     return;
   }
-  const mb = blockRows(kw * 16, m);
+  const mb = blockRows(kw * 16, P(cp, 0) * P(cp, 12) * P(cp, 13));
   const tail = kw * 16 - taps * segBytes;
-  for (let m0 = 0; m0 < m; m0 += mb) {
+  for (let m0 = p0; m0 < m; m0 += mb) {
     const rows = min(mb, m - m0);
     for (let g = 0; g < groups; g++) {
       im2col(cp, x, m0, rows, pixBytes, g * wordsBin(cg) * 16, segBytes, 0, ws, kw * 16);

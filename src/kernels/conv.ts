@@ -14,6 +14,14 @@ import { type I8Output, type I8OutputParams, makeI8Output, readI8Output } from "
 import { type BinOutput, BinOutputParams, makeBinOutput } from "./gemm_bin.ts";
 import { fits7Bits, MAX_K_I8 } from "./gemm_i8.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
+import type { KernelCall } from "./threads.ts";
+
+function gcd(a: number, b: number): number {
+  return b ? gcd(b, a % b) : a;
+}
+function lcm(a: number, b: number): number {
+  return a / gcd(a, b) * b;
+}
 
 export interface ConvAttrs {
   strides?: [number, number];
@@ -161,7 +169,8 @@ function checkShape(s: ConvShape, weightLength: number): Required<ConvShape> {
 abstract class PackedConv {
   protected packed: number;
   #params: number;
-  #ws = 0;
+  // One workspace per thread: each im2cols its own pixel range.
+  #ws: number[] = [];
   #wsBytes = 0;
 
   protected constructor(
@@ -191,8 +200,8 @@ abstract class PackedConv {
     return { ...g, dims: [n, g.outH, g.outW, this.shape.cout] };
   }
 
-  /** Writes conv_params and makes sure the workspace fits; returns [params, workspace]. */
-  protected prepare(dims: Dims4, g: WindowGeometry, kind: number): [number, number] {
+  /** Writes conv_params and makes sure the workspaces fit; returns [params, workspaces]. */
+  protected prepare(dims: Dims4, g: WindowGeometry, kind: number): [number, number[]] {
     const p = this.#params;
     this.mod.i32(p, 16).set([
       dims[0],
@@ -213,13 +222,43 @@ abstract class PackedConv {
       this.shape.groups,
     ]);
     const need = this.ex.sqz_conv_workspace_size(p, kind) >>> 0;
-    if (need > this.#wsBytes) {
-      if (this.#ws) this.mod.heap.free(this.#ws);
-      this.#ws = 0;
-      this.#ws = this.mod.heap.alloc(need);
+    const threads = this.mod.threads;
+    if (need > this.#wsBytes || this.#ws.length !== threads) {
+      this.#freeWorkspaces();
       this.#wsBytes = need;
+      for (let t = 0; t < threads; t++) this.#ws.push(need ? this.mod.heap.alloc(need) : 0);
     }
     return [p, this.#ws];
+  }
+
+  #freeWorkspaces(): void {
+    for (const w of this.#ws) if (w) this.mod.heap.free(w);
+    this.#ws = [];
+    this.#wsBytes = 0;
+  }
+
+  /**
+   * Runs the layer over its n·oh·ow output pixels, split over the threads. f32 ranges are
+   * multiples of the build's tile height, and of whole output rows for the direct kernel
+   * (≤ 4 input channels), so the split changes no bit (kernels/conv/conv.ts).
+   */
+  protected dispatch(
+    g: WindowGeometry & { dims: Dims4 },
+    fn: KernelCall["fn"],
+    args: (ws: number, p0: number, p1: number) => number[],
+    macScale = 1,
+  ): void {
+    const [n, oh, ow] = g.dims;
+    const macs = macScale * n * oh * ow * g.kh * g.kw * (this.shape.cin / this.shape.groups) *
+      this.shape.cout;
+    const f32 = fn === "sqz_f32_conv2d_range";
+    const tile = f32 ? this.mod.f32RowAlign : 12;
+    const align = f32 && this.shape.groups === 1 && this.shape.cin <= 4 ? lcm(tile, ow) : tile;
+    const ws = this.#ws;
+    this.mod.parallelRows(n * oh * ow, macs, align, (p0, p1, t) => ({
+      fn,
+      args: args(ws[t], p0, p1),
+    }));
   }
 
   protected checkBlock(what: string, ptr: number, bytes: number): void {
@@ -227,8 +266,9 @@ abstract class PackedConv {
   }
 
   dispose(): void {
-    for (const p of [this.packed, this.#params, this.#ws]) if (p) this.mod.heap.free(p);
-    this.packed = this.#params = this.#ws = 0;
+    for (const p of [this.packed, this.#params]) if (p) this.mod.heap.free(p);
+    this.#freeWorkspaces();
+    this.packed = this.#params = 0;
   }
 }
 
@@ -256,8 +296,12 @@ export class PackedConvF32 extends PackedConv {
     const [lo, hi] = activationRange(act);
     this.checkBlock("input", x, dims.reduce((a, b) => a * b) * 4);
     this.checkBlock("output", y, g.dims.reduce((a, b) => a * b) * 4);
-    const [p, ws] = this.prepare(dims, g, KIND.f32);
-    this.ex.sqz_f32_conv2d(p, x, this.packed, y, ws, lo, hi);
+    const [p] = this.prepare(dims, g, KIND.f32);
+    this.dispatch(
+      g,
+      "sqz_f32_conv2d_range",
+      (ws, p0, p1) => [p, x, this.packed, y, ws, lo, hi, p0, p1],
+    );
     return g.dims;
   }
 
@@ -336,17 +380,16 @@ export class PackedConvI8 extends PackedConv {
     }
     this.checkBlock("input", x, dims.reduce((a, b) => a * b));
     this.checkBlock("output", y, g.dims.reduce((a, b) => a * b) * out.bytesPerElement);
-    const [p, ws] = this.prepare(dims, g, KIND.i8);
-    (this.w7 ? this.ex.sqz_i7_conv2d : this.ex.sqz_i8_conv2d)(
-      p,
-      x,
-      input.signed ? 1 : 0,
-      input.zeroPoint,
-      this.packed,
-      y,
-      ws,
-      out.mode,
-      out.ptr,
+    const [p] = this.prepare(dims, g, KIND.i8);
+    const signed = input.signed ? 1 : 0;
+    this.dispatch(
+      g,
+      this.w7 ? "sqz_i7_conv2d_range" : "sqz_i8_conv2d_range",
+      (
+        ws,
+        p0,
+        p1,
+      ) => [p, x, signed, input.zeroPoint, this.packed, y, ws, out.mode, out.ptr, p0, p1],
     );
     return g.dims;
   }
@@ -443,8 +486,14 @@ export class PackedConvBin extends PackedConv {
     const pixels = dims[0] * dims[1] * dims[2];
     this.checkBlock("input", x, pixels * binPixelBytes(this.shape.cin, this.shape.groups));
     this.checkBlock("output", y, this.outputBytes(dims, out, attrs));
-    const [p, ws] = this.prepare(dims, g, KIND.bin);
-    this.ex.sqz_bin_conv2d(p, x, this.packed, y, ws, out.mode, out.ptr);
+    const [p] = this.prepare(dims, g, KIND.bin);
+    // Binary multiply-adds cost about a sixteenth of f32 ones.
+    this.dispatch(
+      g,
+      "sqz_bin_conv2d_range",
+      (ws, p0, p1) => [p, x, this.packed, y, ws, out.mode, out.ptr, p0, p1],
+      1 / 16,
+    );
     return g.dims;
   }
 

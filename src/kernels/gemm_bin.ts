@@ -130,7 +130,21 @@ export class PackedGemmBin {
     }
     this.#checkBlock("A", a, m * binRowBytes(this.k));
     this.#checkBlock("C", c, this.outputBytes(m, out));
-    this.mod.exports.sqz_bin_gemm(m, this.n, this.k, a, this.#packed, c, this.n, out.mode, out.ptr);
+    const rowIn = binRowBytes(this.k), rowOut = this.outputBytes(1, out);
+    this.mod.parallelRows(m, m * this.n * this.k / 16, 12, (r0, r1) => ({
+      fn: "sqz_bin_gemm",
+      args: [
+        r1 - r0,
+        this.n,
+        this.k,
+        a + r0 * rowIn,
+        this.#packed,
+        c + r0 * rowOut,
+        this.n,
+        out.mode,
+        out.ptr,
+      ],
+    }));
   }
 
   /** Binarizes f32 rows, runs, and copies the output out (Int32Array, Float32Array or bits). */

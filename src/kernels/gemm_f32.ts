@@ -63,7 +63,22 @@ export class PackedGemmF32 {
     this.#checkBlock("A", a, ((m - 1) * lda + this.k) * 4);
     this.#checkBlock("C", c, ((m - 1) * ldc + this.n) * 4);
     const [lo, hi] = activationRange(act);
-    this.mod.exports.sqz_f32_gemm(m, this.n, this.k, a, lda, this.#packed, c, ldc, lo, hi);
+    // Rows split where the register tiles do, so threads change no bit.
+    this.mod.parallelRows(m, m * this.n * this.k, this.mod.f32RowAlign, (r0, r1) => ({
+      fn: "sqz_f32_gemm",
+      args: [
+        r1 - r0,
+        this.n,
+        this.k,
+        a + r0 * lda * 4,
+        lda,
+        this.#packed,
+        c + r0 * ldc * 4,
+        ldc,
+        lo,
+        hi,
+      ],
+    }));
   }
 
   /** Copies A in and C out: convenient, and what a one-off caller wants. */

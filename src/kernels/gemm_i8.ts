@@ -101,20 +101,24 @@ export class PackedGemmI8 {
     if (lda < this.k || ldc < this.n) throw new ShapeError(`lda/ldc smaller than K/N`);
     this.#checkBlock("A", a, (m - 1) * lda + this.k);
     this.#checkBlock("C", c, ((m - 1) * ldc + this.n) * out.bytesPerElement);
-    (this.w7 ? this.mod.exports.sqz_i7_gemm : this.mod.exports.sqz_i8_gemm)(
-      m,
-      this.n,
-      this.k,
-      a,
-      lda,
-      input.signed ? 1 : 0,
-      input.zeroPoint,
-      this.#packed,
-      c,
-      ldc,
-      out.mode,
-      out.ptr,
-    );
+    const ob = out.bytesPerElement;
+    this.mod.parallelRows(m, m * this.n * this.k, 12, (r0, r1) => ({
+      fn: this.w7 ? "sqz_i7_gemm" : "sqz_i8_gemm",
+      args: [
+        r1 - r0,
+        this.n,
+        this.k,
+        a + r0 * lda,
+        lda,
+        input.signed ? 1 : 0,
+        input.zeroPoint,
+        this.#packed,
+        c + r0 * ldc * ob,
+        ldc,
+        out.mode,
+        out.ptr,
+      ],
+    }));
   }
 
   /** Copies A in and the output out. */

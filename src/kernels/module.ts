@@ -2,7 +2,8 @@
 // gives typed access to its exports and memory.
 import { availableBuilds, bestBuild, type KernelBuild } from "./features.ts";
 import { WasmHeap } from "./heap.ts";
-import { UnsupportedError } from "../errors.ts";
+import { ArgumentError, UnsupportedError } from "../errors.ts";
+import { type KernelCall, splitRange, ThreadPool } from "./threads.ts";
 
 /** sqz_i8_gemm_pack / sqz_i7_gemm_pack: B element (k, n) at b + k·strideK + n·strideN. */
 type GemmI8Pack = (
@@ -197,41 +198,211 @@ export interface KernelExports {
   ): void;
 }
 
-const compiled = new Map<KernelBuild, Promise<WebAssembly.Module>>();
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-async function readBuild(build: KernelBuild): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(`../../kernels/build/sqz-${build}.wasm`, import.meta.url);
+async function readBuild(file: string): Promise<Uint8Array<ArrayBuffer>> {
+  const url = new URL(`../../kernels/build/${file}`, import.meta.url);
   if (url.protocol === "file:" && typeof Deno !== "undefined") return await Deno.readFile(url);
   const res = await fetch(url);
-  if (!res.ok) throw new UnsupportedError(`cannot load kernel build ${build}: ${res.status}`);
+  if (!res.ok) throw new UnsupportedError(`cannot load kernel build ${file}: ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
+}
+
+function compile(file: string): Promise<WebAssembly.Module> {
+  let mod = compiled.get(file);
+  if (!mod) {
+    mod = readBuild(file).then((bytes) => WebAssembly.compile(bytes));
+    // A failed load is not cached: the next caller retries.
+    mod.catch(() => compiled.delete(file));
+    compiled.set(file, mod);
+  }
+  return mod;
+}
+
+const abortImport = {
+  abort(_msg: number, _file: number, line: number, col: number) {
+    throw new Error(`sqz kernel abort at ${line}:${col}`);
+  },
+};
+
+export interface LoadOptions {
+  /**
+   * Threads to run kernels on, the calling one included (default 1). More than one needs
+   * SharedArrayBuffer and Worker; where either is missing, or the threads fail to start, the
+   * module runs on one thread and `threadNote` says why.
+   */
+  threads?: number;
+  /** Multiply-adds from which a layer is split over the threads (tests lower it). */
+  parallelMinMacs?: number;
+}
+
+/**
+ * Multiply-adds below which a layer runs on one thread: waking a worker costs microseconds,
+ * a layer this small takes tens of them.
+ */
+export const PARALLEL_MIN_MACS = 1 << 19;
+
+/** The most threads a module starts. */
+export const MAX_THREADS = 64;
+
+/** Why threads are unavailable here, or undefined when they are. */
+function threadsUnavailable(): string | undefined {
+  if (typeof SharedArrayBuffer === "undefined") {
+    return "SharedArrayBuffer is unavailable (a browser page needs cross-origin isolation)";
+  }
+  const g = globalThis as { crossOriginIsolated?: boolean };
+  if (g.crossOriginIsolated === false) {
+    return "the page is not cross-origin isolated, so memory cannot be shared";
+  }
+  if (typeof Worker === "undefined" && typeof Deno === "undefined") {
+    return "this runtime has no Worker";
+  }
+  return undefined;
 }
 
 export class KernelModule {
   readonly heap: WasmHeap;
-  private constructor(readonly build: KernelBuild, readonly exports: KernelExports) {
+  #pool: ThreadPool | undefined;
+  #planned: number;
+  #note: string | undefined;
+  #starting: Promise<void> = Promise.resolve();
+  #minMacs = PARALLEL_MIN_MACS;
+
+  private constructor(
+    readonly build: KernelBuild,
+    readonly exports: KernelExports,
+    planned = 1,
+    note?: string,
+  ) {
     this.heap = new WasmHeap(exports.memory, exports.sqz_heap_base());
+    this.#planned = planned;
+    this.#note = note;
   }
 
-  /** Instantiates a fresh module (own memory). `auto` picks the best build the runtime runs. */
-  static async load(build: KernelBuild | "auto" = "auto"): Promise<KernelModule> {
+  /**
+   * Instantiates a fresh module (own memory). `auto` picks the best build the runtime runs.
+   * With `threads` > 1 the workers start in the background (tens of milliseconds each): the
+   * module runs at once, on this thread, until they are up (see `threadsReady`).
+   */
+  static async load(
+    build: KernelBuild | "auto" = "auto",
+    options: LoadOptions = {},
+  ): Promise<KernelModule> {
     const chosen = build === "auto" ? bestBuild() : build;
     if (!availableBuilds().includes(chosen)) {
       throw new UnsupportedError(`this WebAssembly runtime cannot run the ${chosen} kernel build`);
     }
-    let mod = compiled.get(chosen);
-    if (!mod) {
-      mod = readBuild(chosen).then((bytes) => WebAssembly.compile(bytes));
-      compiled.set(chosen, mod);
+    const threads = options.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new ArgumentError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
     }
-    const instance = await WebAssembly.instantiate(await mod, {
-      env: {
-        abort(_msg: number, _file: number, line: number, col: number) {
-          throw new Error(`sqz kernel abort at ${line}:${col}`);
-        },
-      },
+    const mod = await KernelModule.#instantiate(chosen, threads);
+    if (options.parallelMinMacs !== undefined) mod.#minMacs = options.parallelMinMacs;
+    return mod;
+  }
+
+  static async #instantiate(chosen: KernelBuild, threads: number): Promise<KernelModule> {
+    let note: string | undefined;
+    if (threads > 1) {
+      note = threadsUnavailable();
+      if (!note) {
+        try {
+          return await KernelModule.#loadThreaded(chosen, threads);
+        } catch (e) {
+          note = `the threaded build failed to load: ${(e as Error).message}`;
+        }
+      }
+      note = `1 thread of ${threads} asked: ${note}`;
+    }
+    const instance = await WebAssembly.instantiate(await compile(`sqz-${chosen}.wasm`), {
+      env: abortImport,
     });
-    return new KernelModule(chosen, instance.exports as unknown as KernelExports);
+    return new KernelModule(chosen, instance.exports as unknown as KernelExports, 1, note);
+  }
+
+  // The -mt build on a shared memory; threads - 1 workers instantiate the same module on it.
+  // Shared memories need a maximum: the whole wasm32 space, reserved, not committed.
+  static async #loadThreaded(build: KernelBuild, threads: number): Promise<KernelModule> {
+    const module = await compile(`sqz-${build}-mt.wasm`);
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
+    const instance = await WebAssembly.instantiate(module, { env: { ...abortImport, memory } });
+    const mod = new KernelModule(build, instance.exports as unknown as KernelExports, threads);
+    mod.#starting = ThreadPool.start(module, memory, threads - 1).then(
+      (pool) => {
+        if (mod.#planned > 1) mod.#pool = pool;
+        else pool.stop(); // disposed while starting
+      },
+      (e) => {
+        mod.#planned = 1;
+        mod.#note = `1 thread of ${threads} asked: threads failed to start: ${
+          (e as Error).message
+        }`;
+      },
+    );
+    return mod;
+  }
+
+  /**
+   * Row multiple at which an f32 GEMM or convolution may be split without changing a bit:
+   * it meets the same register tiles (6 and 4 rows relaxed, 5 simd, 4 scalar).
+   */
+  get f32RowAlign(): number {
+    return this.build === "simd" ? 60 : 12;
+  }
+
+  /** Resolves once the worker threads run (or failed to start: see `threadNote`). */
+  threadsReady(): Promise<void> {
+    return this.#starting;
+  }
+
+  /**
+   * Threads kernels are split over, the calling one included: as asked, while the workers
+   * start (their shares then run here, one after another), 1 if they cannot.
+   */
+  get threads(): number {
+    return this.#planned;
+  }
+
+  /** Why fewer threads run than were asked for. */
+  get threadNote(): string | undefined {
+    return this.#note;
+  }
+
+  /**
+   * Runs kernel calls in parallel, calls[0] on this thread; one call per thread at most.
+   * Without running workers they run here in turn.
+   */
+  parallel(calls: KernelCall[]): void {
+    const local = (c: KernelCall) =>
+      (this.exports[c.fn as keyof KernelExports] as unknown as (...a: number[]) => void)(
+        ...c.args,
+      );
+    if (calls.length === 1 || !this.#pool) {
+      for (const c of calls) local(c);
+      return;
+    }
+    this.#pool.run(calls, local);
+  }
+
+  /**
+   * Splits rows [0, rows) over the threads, at multiples of `align`, when the layer has
+   * `macs` multiply-adds to share; `call` makes the kernel call of one range and its thread.
+   */
+  parallelRows(
+    rows: number,
+    macs: number,
+    align: number,
+    call: (r0: number, r1: number, thread: number) => KernelCall,
+  ): void {
+    const parts = macs >= this.#minMacs ? this.#planned : 1;
+    this.parallel(splitRange(rows, parts, align).map(([r0, r1], t) => call(r0, r1, t)));
+  }
+
+  /** Stops the worker threads; the module still runs, on one thread. */
+  dispose(): void {
+    this.#pool?.stop();
+    this.#pool = undefined;
+    this.#planned = 1;
   }
 
   get memory(): WebAssembly.Memory {

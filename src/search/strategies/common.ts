@@ -1,8 +1,7 @@
 // The common ask/tell interface of the search strategies, and what they share: random
 // assignments, the decision values of a trial (what a strategy ranks by) and its scalarization.
 import { canonicalJson, choiceBits, normalizeAssignment } from "../space.ts";
-import { objectiveValue, usable } from "../pareto.ts";
-import { violation } from "../trial.ts";
+import { objectiveValue } from "../pareto.ts";
 import type {
   Assignment,
   Budget,
