@@ -14,7 +14,9 @@ import {
   PackedConvF32,
   PackedConvI8,
 } from "../src/kernels/conv.ts";
-import { windowGeometry } from "../src/kernels/conv_geometry.ts";
+import { type WindowAttrs, windowGeometry } from "../src/kernels/conv_geometry.ts";
+import { PackedDepthwiseF32, PackedDepthwiseI8 } from "../src/kernels/dwconv.ts";
+import { averagePool2d, maxPool2d } from "../src/kernels/pool.ts";
 import { splitRange } from "../src/kernels/threads.ts";
 import { ArgumentError, KernelError } from "../src/errors.ts";
 import { Session } from "../src/mod.ts";
@@ -173,6 +175,72 @@ for (const build of availableBuilds()) {
       };
       const ref = outs(one);
       const what = JSON.stringify({ dims, shape, attrs });
+      for (const mod of many) outs(mod).forEach((o, i) => same(`${what} ${i}`, o, ref[i]));
+    }
+    for (const m of many) m.dispose();
+  });
+}
+
+for (const build of availableBuilds()) {
+  Deno.test(`depthwise convolutions and pools split by rows or images match one thread (${build})`, async () => {
+    const { one, many } = await modules(build);
+    const r = rng(12);
+    let ran = 0;
+    while (ran < 30) {
+      const k = [1, 2, 3, 5][randInt(r, 0, 3)];
+      const c = [1, 3, 4, 8, 9, 17][randInt(r, 0, 5)];
+      const h = randInt(r, 1, 23), w = randInt(r, 1, 13);
+      // Bottom pads up to 2k leave some windows wholly in the padding (ceilMode too).
+      const attrs: WindowAttrs = {
+        kernel: [k, k],
+        strides: [randInt(r, 1, 3), randInt(r, 1, 2)],
+        dilations: [randInt(r, 1, 2), 1],
+        pads: [
+          randInt(r, 0, k - 1),
+          randInt(r, 0, k - 1),
+          randInt(r, 0, k - 1),
+          randInt(r, 0, k - 1),
+        ],
+        ceilMode: r() < 0.3,
+      };
+      let g;
+      try {
+        g = windowGeometry(h, w, attrs);
+      } catch {
+        continue;
+      }
+      ran++;
+      const dims: Dims4 = [[1, 1, 2, 3][randInt(r, 0, 3)], h, w, c];
+      const size = dims.reduce((a, b) => a * b);
+      const x = Float32Array.from({ length: size }, () => r() * 2 - 1);
+      const x8 = Uint8Array.from({ length: size }, () => randInt(r, 0, 255));
+      const xs8 = Int8Array.from({ length: size }, () => randInt(r, -128, 127));
+      const wf = Float32Array.from({ length: c * k * k }, () => r() * 2 - 1);
+      const w8 = Int8Array.from({ length: c * k * k }, () => randInt(r, -127, 127));
+      const { ceilMode: _, ...convAttrs } = attrs;
+      const quant = { xScale: 0.02, xZero: 7, yScale: 0.03, yZero: 3 };
+      const outs = (mod: KernelModule) => {
+        const res: ArrayLike<number>[] = [];
+        if (!attrs.ceilMode) {
+          const f = PackedDepthwiseF32.create(mod, { c, kh: k, kw: k, weights: wf });
+          res.push(f.run(x, dims, convAttrs, { kind: "relu6" }).data);
+          f.dispose();
+          const q = PackedDepthwiseI8.create(mod, { c, kh: k, kw: k, weights: w8 });
+          res.push(
+            q.run(x8, dims, convAttrs, { signed: false, zeroPoint: 9 }, { kind: "i32" }).data,
+          );
+          q.dispose();
+        }
+        res.push(maxPool2d(mod, x, dims, attrs).data);
+        res.push(maxPool2d(mod, xs8, dims, attrs).data);
+        for (const countIncludePad of [false, true]) {
+          res.push(averagePool2d(mod, x, dims, { ...attrs, countIncludePad }).data);
+          res.push(averagePool2d(mod, x8, dims, { ...attrs, countIncludePad, quant }).data);
+        }
+        return res;
+      };
+      const ref = outs(one);
+      const what = JSON.stringify({ dims, attrs, outH: g.outH });
       for (const mod of many) outs(mod).forEach((o, i) => same(`${what} ${i}`, o, ref[i]));
     }
     for (const m of many) m.dispose();

@@ -8,6 +8,8 @@ import type { ConvAttrs, Dims4 } from "./conv.ts";
 import { type Activation, activationRange, checkDim, checkLength } from "./validate.ts";
 import { type I8Output, I8OutputParams, makeI8Output, MODE } from "./i8_output.ts";
 import { MAX_K_I8 } from "./gemm_i8.ts";
+import type { KernelCall } from "./threads.ts";
+import { windowShares } from "./window_split.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 
 export type { ConvAttrs, Dims4 };
@@ -72,10 +74,18 @@ function checkShape(s: DepthwiseShape, weightLength: number, kind: "f32" | "i8")
   }
 }
 
-/** State shared by both precisions: packed weights and the dw_params struct. */
+/** One thread's share: a dw_params struct for its rows or images, and where they start. */
+interface DwShare {
+  dp: number;
+  x: number;
+  y: number;
+}
+
+/** State shared by both precisions: packed weights and one dw_params struct per thread. */
 abstract class PackedDepthwise {
   protected packed: number;
   #params: number;
+  #slots: number;
 
   protected constructor(
     readonly mod: KernelModule,
@@ -83,8 +93,9 @@ abstract class PackedDepthwise {
     packed: number,
   ) {
     this.packed = packed;
+    this.#slots = Math.max(1, mod.threads);
     try {
-      this.#params = mod.heap.alloc(64);
+      this.#params = mod.heap.alloc(64 * this.#slots);
     } catch (e) {
       mod.heap.free(packed);
       throw e;
@@ -118,27 +129,47 @@ abstract class PackedDepthwise {
     return { ...g, dims: [n, g.outH, g.outW, c] };
   }
 
-  /** Writes dw_params (kernels/abi_dwconv.ts) and returns its offset. */
-  protected params(dims: Dims4, g: WindowGeometry): number {
-    this.mod.i32(this.#params, 16).set([
-      dims[0],
-      dims[1],
-      dims[2],
-      dims[3],
-      g.kh,
-      g.kw,
-      g.sh,
-      g.sw,
-      g.dh,
-      g.dw,
-      g.padTop,
-      g.padLeft,
-      g.outH,
-      g.outW,
-      0,
-      0,
-    ]);
-    return this.#params;
+  /** Splits the layer over the threads (window_split.ts); writes each share's dw_params. */
+  protected shares(
+    dims: Dims4,
+    g: WindowGeometry,
+    x: number,
+    xBytes: number,
+    y: number,
+    yBytes: number,
+  ): DwShare[] {
+    const [, , w, c] = dims;
+    // Depthwise work per output is small: weigh MACs ×4 against the GEMM threshold.
+    const work = 4 * dims[0] * g.outH * g.outW * c * g.kh * g.kw;
+    const parts = windowShares(this.mod, dims, g, xBytes, yBytes, work);
+    if (parts.length > this.#slots) {
+      const more = this.mod.heap.alloc(64 * parts.length);
+      this.mod.heap.free(this.#params);
+      this.#params = more;
+      this.#slots = parts.length;
+    }
+    return parts.map((s, t) => {
+      const dp = this.#params + 64 * t;
+      this.mod.i32(dp, 16).set([
+        s.n,
+        s.h,
+        w,
+        c,
+        g.kh,
+        g.kw,
+        g.sh,
+        g.sw,
+        g.dh,
+        g.dw,
+        s.padTop,
+        g.padLeft,
+        s.outH,
+        g.outW,
+        0,
+        0,
+      ]);
+      return { dp, x: x + s.xOffset, y: y + s.yOffset };
+    });
   }
 
   protected checkBlock(what: string, ptr: number, bytes: number): void {
@@ -187,7 +218,12 @@ export class PackedDepthwiseF32 extends PackedDepthwise {
     const [lo, hi] = activationRange(act);
     this.checkBlock("input", x, elements(dims) * 4);
     this.checkBlock("output", y, elements(g.dims) * 4);
-    this.ex.sqz_f32_dwconv(this.params(dims, g), x, this.packed, y, lo, hi);
+    this.mod.parallel(
+      this.shares(dims, g, x, 4, y, 4).map((s): KernelCall => ({
+        fn: "sqz_f32_dwconv",
+        args: [s.dp, s.x, this.packed, s.y, lo, hi],
+      })),
+    );
     return g.dims;
   }
 
@@ -289,15 +325,12 @@ export class PackedDepthwiseI8 extends PackedDepthwise {
     this.#checkOutput(out);
     this.checkBlock("input", x, elements(dims));
     this.checkBlock("output", y, elements(g.dims) * out.bytesPerElement);
-    this.ex.sqz_i8_dwconv(
-      this.params(dims, g),
-      x,
-      input.signed ? 1 : 0,
-      input.zeroPoint,
-      this.packed,
-      y,
-      out.mode,
-      out.ptr,
+    const signed = input.signed ? 1 : 0;
+    this.mod.parallel(
+      this.shares(dims, g, x, 1, y, out.bytesPerElement).map((s): KernelCall => ({
+        fn: "sqz_i8_dwconv",
+        args: [s.dp, s.x, signed, input.zeroPoint, this.packed, s.y, out.mode, out.ptr],
+      })),
     );
     return g.dims;
   }

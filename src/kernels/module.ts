@@ -260,12 +260,20 @@ function threadsUnavailable(): string | undefined {
   return undefined;
 }
 
+// A module nobody references any more drops its instances from the pool's workers, so a
+// session that is never released does not keep its memory alive there.
+const attached = new FinalizationRegistry<{ id: Promise<number | undefined>; workers: number }>(
+  ({ id, workers }) => void id.then((i) => i !== undefined && ThreadPool.shared.detach(i, workers)),
+);
+
 export class KernelModule {
   readonly heap: WasmHeap;
-  #pool: ThreadPool | undefined;
+  #threaded: { module: WebAssembly.Module; memory: WebAssembly.Memory } | undefined;
+  /** The pool id once the workers run this module. */
+  #id: number | undefined;
   #planned: number;
   #note: string | undefined;
-  #starting: Promise<void> = Promise.resolve();
+  #starting: Promise<void> | undefined;
   #minMacs = PARALLEL_MIN_MACS;
 
   private constructor(
@@ -281,8 +289,9 @@ export class KernelModule {
 
   /**
    * Instantiates a fresh module (own memory). `auto` picks the best build the runtime runs.
-   * With `threads` > 1 the workers start in the background (tens of milliseconds each): the
-   * module runs at once, on this thread, until they are up (see `threadsReady`).
+   * With `threads` > 1 the process's worker pool takes the module on when a layer first has
+   * enough work to split (or on `threadsReady`), in the background: until then the module
+   * runs on this thread.
    */
   static async load(
     build: KernelBuild | "auto" = "auto",
@@ -320,26 +329,37 @@ export class KernelModule {
     return new KernelModule(chosen, instance.exports as unknown as KernelExports, 1, note);
   }
 
-  // The -mt build on a shared memory; threads - 1 workers instantiate the same module on it.
+  // The -mt build on a shared memory, which the pool's workers instantiate too.
   // Shared memories need a maximum: the whole wasm32 space, reserved, not committed.
   static async #loadThreaded(build: KernelBuild, threads: number): Promise<KernelModule> {
     const module = await compile(`sqz-${build}-mt.wasm`);
     const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
     const instance = await WebAssembly.instantiate(module, { env: { ...abortImport, memory } });
     const mod = new KernelModule(build, instance.exports as unknown as KernelExports, threads);
-    mod.#starting = ThreadPool.start(module, memory, threads - 1).then(
-      (pool) => {
-        if (mod.#planned > 1) mod.#pool = pool;
-        else pool.stop(); // disposed while starting
+    mod.#threaded = { module, memory };
+    return mod;
+  }
+
+  // Attaches this module to the pool once; failures fall back to one thread with a note.
+  #start(): Promise<void> {
+    if (this.#starting) return this.#starting;
+    if (!this.#threaded || this.#planned < 2) return this.#starting = Promise.resolve();
+    const { module, memory } = this.#threaded;
+    const workers = this.#planned - 1, asked = this.#planned;
+    const id = ThreadPool.shared.attach(module, memory, workers).then(
+      (id) => {
+        if (this.#planned > 1) this.#id = id;
+        else ThreadPool.shared.detach(id, workers); // disposed while starting
+        return id;
       },
       (e) => {
-        mod.#planned = 1;
-        mod.#note = `1 thread of ${threads} asked: threads failed to start: ${
-          (e as Error).message
-        }`;
+        this.#planned = 1;
+        this.#note = `1 thread of ${asked} asked: threads failed to start: ${(e as Error).message}`;
+        return undefined;
       },
     );
-    return mod;
+    attached.register(this, { id, workers }, this);
+    return this.#starting = id.then(() => {});
   }
 
   /**
@@ -350,9 +370,12 @@ export class KernelModule {
     return this.build === "simd" ? 60 : 12;
   }
 
-  /** Resolves once the worker threads run (or failed to start: see `threadNote`). */
+  /**
+   * Starts the worker threads if they have not started, and resolves once they run (or
+   * failed to start: see `threadNote`).
+   */
   threadsReady(): Promise<void> {
-    return this.#starting;
+    return this.#start();
   }
 
   /**
@@ -370,18 +393,19 @@ export class KernelModule {
 
   /**
    * Runs kernel calls in parallel, calls[0] on this thread; one call per thread at most.
-   * Without running workers they run here in turn.
+   * Without running workers they run here in turn (and the workers start, in the background).
    */
   parallel(calls: KernelCall[]): void {
     const local = (c: KernelCall) =>
       (this.exports[c.fn as keyof KernelExports] as unknown as (...a: number[]) => void)(
         ...c.args,
       );
-    if (calls.length === 1 || !this.#pool) {
-      for (const c of calls) local(c);
+    if (calls.length > 1 && this.#id !== undefined) {
+      ThreadPool.shared.run(this.#id, calls, local);
       return;
     }
-    this.#pool.run(calls, local);
+    if (calls.length > 1) void this.#start();
+    for (const c of calls) local(c);
   }
 
   /**
@@ -394,14 +418,20 @@ export class KernelModule {
     align: number,
     call: (r0: number, r1: number, thread: number) => KernelCall,
   ): void {
-    const parts = macs >= this.#minMacs ? this.#planned : 1;
-    this.parallel(splitRange(rows, parts, align).map(([r0, r1], t) => call(r0, r1, t)));
+    this.parallel(this.planRows(rows, macs, align).map(([r0, r1], t) => call(r0, r1, t)));
   }
 
-  /** Stops the worker threads; the module still runs, on one thread. */
+  /** The row ranges parallelRows would hand the threads, one per thread. */
+  planRows(rows: number, macs: number, align: number): [number, number][] {
+    const parts = macs >= this.#minMacs ? this.#planned : 1;
+    return splitRange(rows, parts, align);
+  }
+
+  /** Detaches from the worker threads; the module still runs, on one thread. */
   dispose(): void {
-    this.#pool?.stop();
-    this.#pool = undefined;
+    if (this.#id !== undefined) ThreadPool.shared.detach(this.#id, this.#planned - 1);
+    attached.unregister(this);
+    this.#id = undefined;
     this.#planned = 1;
   }
 

@@ -22,6 +22,8 @@ import {
 } from "./conv_geometry.ts";
 import { type Activation, activationRange, MAX_DIM } from "./validate.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
+import type { KernelCall } from "./threads.ts";
+import { windowShares } from "./window_split.ts";
 
 export type PoolTensor = Float32Array | Uint8Array | Int8Array;
 /** NHWC dims. */
@@ -330,6 +332,11 @@ function run<T extends PoolTensor>(
   }
 }
 
+/** A pool's taps, weighed against the threshold for splitting it over threads. */
+function work(dims: Dims4, g: WindowGeometry): number {
+  return 4 * dims[0] * g.outH * g.outW * dims[3] * g.kh * g.kw;
+}
+
 function ex(mod: KernelModule): PoolExports {
   return mod.exports as unknown as PoolExports;
 }
@@ -345,56 +352,36 @@ export function maxPool2d<T extends PoolTensor>(
   const { kind, es } = checkInput(x, dims);
   const g = geometry(dims, attrs, es);
   const [lo, hi] = clampRange(kind, attrs.activation);
-  const [n, h, w, c] = dims;
-  const e = ex(mod);
+  const [n, , w, c] = dims;
   const { data } = run(
     mod,
     x,
     n * g.outH * g.outW * c,
-    (px, py) => {
-      if (kind === "f32") {
-        e.sqz_f32_maxpool2d(
-          px,
-          n,
-          h,
-          w,
-          c,
-          g.kh,
-          g.kw,
-          g.sh,
-          g.sw,
-          g.dh,
-          g.dw,
-          g.padTop,
-          g.padLeft,
-          g.outH,
-          g.outW,
-          py,
-          lo,
-          hi,
-        );
-      } else {
-        e.sqz_i8_maxpool2d(
-          px,
-          kind === "i8" ? 1 : 0,
-          n,
-          h,
-          w,
-          c,
-          g.kh,
-          g.kw,
-          g.sh,
-          g.sw,
-          g.dh,
-          g.dw,
-          g.padTop,
-          g.padLeft,
-          g.outH,
-          g.outW,
-          py,
-        );
-      }
-    },
+    (px, py) =>
+      mod.parallel(
+        windowShares(mod, dims, g, es, es, work(dims, g)).map((s): KernelCall => {
+          const geo = [
+            s.n,
+            s.h,
+            w,
+            c,
+            g.kh,
+            g.kw,
+            g.sh,
+            g.sw,
+            g.dh,
+            g.dw,
+            s.padTop,
+            g.padLeft,
+            s.outH,
+            g.outW,
+          ];
+          const x = px + s.xOffset, y = py + s.yOffset;
+          return kind === "f32"
+            ? { fn: "sqz_f32_maxpool2d", args: [x, ...geo, y, lo, hi] }
+            : { fn: "sqz_i8_maxpool2d", args: [x, kind === "i8" ? 1 : 0, ...geo, y] };
+        }),
+      ),
     false,
     at,
   );
@@ -480,49 +467,53 @@ export function averagePool2d<T extends PoolTensor>(
   const [lo, hi] = clampRange(kind, attrs.activation);
   const q = checkAvgQuant(kind, attrs.quant, g.kh * g.kw);
   const cip = attrs.countIncludePad ? 1 : 0;
-  const [n, h, w, c] = dims;
-  const e = ex(mod);
+  const [n, , w, c] = dims;
   const { data } = run(
     mod,
     x,
     n * g.outH * g.outW * c,
-    (px, py) => {
-      const geo = [
-        n,
-        h,
-        w,
-        c,
-        g.kh,
-        g.kw,
-        g.sh,
-        g.sw,
-        g.dh,
-        g.dw,
-        g.padTop,
-        g.padLeft,
-        g.padBottom,
-        g.padRight,
-        g.outH,
-        g.outW,
-        cip,
-      ] as const;
-      if (kind === "f32") e.sqz_f32_avgpool2d(px, ...geo, py, lo, hi);
-      else {
-        const [qmin, qmax] = kind === "i8" ? [-128, 127] : [0, 255];
-        e.sqz_i8_avgpool2d(
-          px,
-          kind === "i8" ? 1 : 0,
-          ...geo,
-          q.xZero,
-          q.xScale,
-          q.yScale,
-          q.yZero,
-          qmin,
-          qmax,
-          py,
-        );
-      }
-    },
+    (px, py) =>
+      mod.parallel(
+        windowShares(mod, dims, g, es, es, work(dims, g)).map((s): KernelCall => {
+          const geo = [
+            s.n,
+            s.h,
+            w,
+            c,
+            g.kh,
+            g.kw,
+            g.sh,
+            g.sw,
+            g.dh,
+            g.dw,
+            s.padTop,
+            g.padLeft,
+            g.padBottom,
+            g.padRight,
+            s.outH,
+            g.outW,
+            cip,
+          ];
+          const x = px + s.xOffset, y = py + s.yOffset;
+          if (kind === "f32") return { fn: "sqz_f32_avgpool2d", args: [x, ...geo, y, lo, hi] };
+          const [qmin, qmax] = kind === "i8" ? [-128, 127] : [0, 255];
+          return {
+            fn: "sqz_i8_avgpool2d",
+            args: [
+              x,
+              kind === "i8" ? 1 : 0,
+              ...geo,
+              q.xZero,
+              q.xScale,
+              q.yScale,
+              q.yZero,
+              qmin,
+              qmax,
+              y,
+            ],
+          };
+        }),
+      ),
     false,
     at,
   );

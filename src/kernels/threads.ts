@@ -1,15 +1,20 @@
-// A pool of Worker threads that share one kernel module's memory (the -mt builds import a
-// shared WebAssembly.Memory). A parallel call posts one kernel call per worker through a
-// control block in a SharedArrayBuffer, runs the first share on the calling thread, and waits
-// for the others with Atomics: no messages, no promises, so the executor stays synchronous.
+// One process-wide pool of Worker threads for the kernel modules (the -mt builds import a
+// shared WebAssembly.Memory). A module attaches to the pool: each worker it needs instantiates
+// that module on that memory, keyed by an id, so every session shares the same few workers
+// instead of starting its own (a process holds as many sessions as it likes; it never holds
+// more than MAX_THREADS − 1 workers). A parallel call posts one kernel call per worker through
+// a control block in a SharedArrayBuffer, runs the first share on the calling thread, and
+// waits for the others with Atomics: no messages, no promises, so the executor stays
+// synchronous. Messages only attach and detach modules.
 //
-// Control block, Int32 slots per worker (SLOT = 32):
-//   [0] seq     the caller bumps it to post a job (-1 asks the worker to exit)
+// Control block, Int32 slots per worker (SLOT = 64):
+//   [0] seq     the caller bumps it to post a job
 //   [1] done    the worker stores the seq it finished
 //   [2] fn      index into THREAD_EXPORTS
 //   [3] nargs
 //   [4] status  0 ok, 1 the kernel threw (a trap)
-//   [8..31]     up to 12 arguments as f64 (i32 and f32 both round-trip exactly)
+//   [5] module  the attached module's id
+//   [8..63]     up to 28 arguments as f64 (i32 and f32 both round-trip exactly)
 import { KernelError } from "../errors.ts";
 
 /** The exports a worker may run; the index is the wire format. */
@@ -24,24 +29,32 @@ export const THREAD_EXPORTS = [
   "sqz_bin_conv2d_range",
   "sqz_f32_dwconv",
   "sqz_i8_dwconv",
+  "sqz_f32_maxpool2d",
+  "sqz_i8_maxpool2d",
+  "sqz_f32_avgpool2d",
+  "sqz_i8_avgpool2d",
 ] as const;
 export type ThreadExport = typeof THREAD_EXPORTS[number];
 
-export const SLOT = 32;
-export const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, STATUS = 4, ARGS = 8;
+export const SLOT = 64;
+export const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, STATUS = 4, MODULE = 5, ARGS = 8;
 export const MAX_ARGS = (SLOT - ARGS) / 2;
+/** Workers the pool may hold: one per thread beyond the calling one. */
+export const MAX_WORKERS = 63;
 
-/** What the worker receives once, to instantiate its copy of the module. */
-export interface ThreadInit {
-  module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
-  control: SharedArrayBuffer;
-  index: number;
-}
+/** Messages to a worker. */
+export type ThreadMessage =
+  | { type: "init"; control: SharedArrayBuffer; index: number }
+  | { type: "attach"; id: number; module: WebAssembly.Module; memory: WebAssembly.Memory }
+  | { type: "detach"; id: number };
+
+/** Replies from a worker. */
+export type ThreadReply = { type: "attached" | "failed"; id: number; message?: string };
 
 interface Thread {
-  post(msg: ThreadInit): void;
-  ready: Promise<void>;
+  post(msg: ThreadMessage): void;
+  /** Replies to attach messages. */
+  onReply(f: (r: ThreadReply) => void): void;
   terminate(): void;
 }
 
@@ -51,7 +64,7 @@ export interface KernelCall {
 }
 
 // Worker threads: node:worker_threads where it exists (Deno, Node), since its workers can be
-// unref'd and a pool then never keeps a process alive; Web Workers in a browser.
+// unref'd and the pool then never keeps a process alive; Web Workers in a browser.
 async function spawn(): Promise<Thread> {
   const url = new URL("./thread_worker.ts", import.meta.url);
   const isServer = typeof Deno !== "undefined" ||
@@ -60,18 +73,18 @@ async function spawn(): Promise<Thread> {
     const { Worker } = await import("node:worker_threads");
     const w = new Worker(url);
     w.unref();
-    const ready = new Promise<void>((resolve, reject) => {
-      w.once("message", (m: unknown) => m === "ready" ? resolve() : reject(new Error(String(m))));
-      w.once("error", reject);
-    });
-    return { post: (m) => w.postMessage(m), ready, terminate: () => void w.terminate() };
+    return {
+      post: (m) => w.postMessage(m),
+      onReply: (f) => w.on("message", f),
+      terminate: () => void w.terminate(),
+    };
   }
   const w = new Worker(url, { type: "module" });
-  const ready = new Promise<void>((resolve, reject) => {
-    w.onmessage = (e) => e.data === "ready" ? resolve() : reject(new Error(String(e.data)));
-    w.onerror = (e) => reject(new Error(e.message));
-  });
-  return { post: (m) => w.postMessage(m), ready, terminate: () => w.terminate() };
+  return {
+    post: (m) => w.postMessage(m),
+    onReply: (f) => w.addEventListener("message", (e) => f(e.data)),
+    terminate: () => w.terminate(),
+  };
 }
 
 /** Whether this thread may block in Atomics.wait (a browser's main thread may not). */
@@ -84,60 +97,121 @@ function canBlock(): boolean {
   }
 }
 
+interface Pending {
+  resolve(): void;
+  reject(e: Error): void;
+  left: number;
+}
+
 export class ThreadPool {
+  static #shared: ThreadPool | undefined;
   #ctl: Int32Array;
   #args: Float64Array;
+  #control: SharedArrayBuffer;
+  #threads: Thread[] = [];
+  #spawning: Promise<void> = Promise.resolve();
   #seq = 0;
+  #ids = 0;
+  #pending = new Map<number, Pending>();
   #block = canBlock();
-  #closed = false;
 
-  private constructor(readonly threads: Thread[], control: SharedArrayBuffer) {
-    this.#ctl = new Int32Array(control);
-    this.#args = new Float64Array(control);
+  private constructor() {
+    this.#control = new SharedArrayBuffer(MAX_WORKERS * SLOT * 4);
+    this.#ctl = new Int32Array(this.#control);
+    this.#args = new Float64Array(this.#control);
   }
 
-  /** Starts `workers` threads on the module; rejects (and stops them) if any fails to start. */
-  static async start(
+  /** The process's pool (workers start only when a module attaches). */
+  static get shared(): ThreadPool {
+    return ThreadPool.#shared ??= new ThreadPool();
+  }
+
+  /** Workers running now. */
+  get size(): number {
+    return this.#threads.length;
+  }
+
+  // Spawns workers until there are `n`; serialized, so concurrent attaches share the spawns.
+  #grow(n: number): Promise<void> {
+    this.#spawning = this.#spawning.then(async () => {
+      while (this.#threads.length < n) {
+        const t = await spawn();
+        const index = this.#threads.length;
+        t.onReply((r) => this.#reply(r));
+        t.post({ type: "init", control: this.#control, index });
+        this.#threads.push(t);
+      }
+    });
+    return this.#spawning;
+  }
+
+  #reply(r: ThreadReply): void {
+    const p = this.#pending.get(r.id);
+    if (!p) return;
+    if (r.type === "failed") {
+      this.#pending.delete(r.id);
+      p.reject(new Error(r.message ?? "a worker failed to instantiate the module"));
+    } else if (--p.left === 0) {
+      this.#pending.delete(r.id);
+      p.resolve();
+    }
+  }
+
+  /**
+   * Instantiates `module` on `memory` in the first `workers` workers (spawning them as
+   * needed) and resolves with the id that run() takes. Rejects, detaching it, if a worker
+   * fails or the workers do not answer within `timeoutMs`.
+   */
+  async attach(
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
     workers: number,
     timeoutMs = 10_000,
-  ): Promise<ThreadPool> {
-    const control = new SharedArrayBuffer(workers * SLOT * 4);
-    const threads: Thread[] = [];
+  ): Promise<number> {
+    if (workers < 1 || workers > MAX_WORKERS) {
+      throw new KernelError(`a module can use 1 to ${MAX_WORKERS} workers, not ${workers}`);
+    }
+    const id = ++this.#ids;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      for (let i = 0; i < workers; i++) threads.push(await spawn());
-      threads.forEach((t, index) => t.post({ module, memory, control, index }));
+      await this.#grow(workers);
+      const done = new Promise<void>((resolve, reject) => {
+        this.#pending.set(id, { resolve, reject, left: workers });
+      });
+      for (let i = 0; i < workers; i++) {
+        this.#threads[i].post({ type: "attach", id, module, memory });
+      }
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new Error(`threads did not start in ${timeoutMs} ms`)),
           timeoutMs,
         );
       });
-      await Promise.race([Promise.all(threads.map((t) => t.ready)), timeout]);
+      await Promise.race([done, timeout]);
+      return id;
     } catch (e) {
-      for (const t of threads) t.terminate();
+      this.#pending.delete(id);
+      this.detach(id, workers);
       throw e;
     } finally {
       clearTimeout(timer);
     }
-    return new ThreadPool(threads, control);
   }
 
-  /** Workers plus the calling thread. */
-  get size(): number {
-    return this.threads.length + 1;
+  /** Drops a module's instances from its workers (its memory is then theirs no longer). */
+  detach(id: number, workers: number): void {
+    for (let i = 0; i < Math.min(workers, this.#threads.length); i++) {
+      this.#threads[i].post({ type: "detach", id });
+    }
   }
 
   /**
-   * Runs calls[0] here and calls[i] on worker i-1, and returns when all are done. At most
-   * `size` calls; their outputs must not overlap.
+   * Runs calls[0] here and calls[i] on worker i-1 with module `id`, and returns when all are
+   * done. Their outputs must not overlap.
    */
-  run(calls: KernelCall[], local: (call: KernelCall) => void): void {
-    if (this.#closed) throw new KernelError("the thread pool was stopped");
-    if (calls.length > this.size) {
-      throw new KernelError(`${calls.length} calls for ${this.size} threads`);
+  run(id: number, calls: KernelCall[], local: (call: KernelCall) => void): void {
+    if (calls.length - 1 > this.#threads.length) {
+      throw new KernelError(`${calls.length} calls for ${this.#threads.length + 1} threads`);
     }
     const seq = ++this.#seq;
     const ctl = this.#ctl;
@@ -147,6 +221,7 @@ export class ThreadPool {
       ctl[base + FN] = THREAD_EXPORTS.indexOf(fn);
       ctl[base + NARGS] = args.length;
       ctl[base + STATUS] = 0;
+      ctl[base + MODULE] = id;
       this.#args.set(args, (base + ARGS) / 2);
       Atomics.store(ctl, base + SEQ, seq);
       Atomics.notify(ctl, base + SEQ);
@@ -167,16 +242,6 @@ export class ThreadPool {
     const ctl = this.#ctl;
     for (let v = Atomics.load(ctl, at); v !== seq; v = Atomics.load(ctl, at)) {
       if (this.#block) Atomics.wait(ctl, at, v, 50);
-    }
-  }
-
-  stop(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (let i = 0; i < this.threads.length; i++) {
-      Atomics.store(this.#ctl, i * SLOT + SEQ, -1);
-      Atomics.notify(this.#ctl, i * SLOT + SEQ);
-      this.threads[i].terminate();
     }
   }
 }
