@@ -12,6 +12,14 @@
 //   tfjs-f32:   tf.matMul on resident tensors, then dataSync() of C: the same work.
 //   ort-*:      session.run, which also copies A into its heap: ORT's API has no way to keep
 //               an input resident on the wasm EP, so that copy is part of its cost.
+//
+// With --threads N (N > 1) the relaxed sqz rows run again on N threads, in the same
+// interleaved rounds, each row carrying its `threads`. ORT's rows run on N threads only: its
+// thread pool belongs to its wasm module (env.wasm.numThreads, read once per process), and
+// every session uses all of it whatever its intraOpNumThreads, so its 1-thread figures come
+// from a run without --threads, and they are timed in rounds of their own (timeRunners). tfjs stays on one thread:
+// its threaded binary cannot start under Deno (it spawns its pthread workers from a Blob
+// URL and CommonJS, which node:worker_threads refuses with ERR_WORKER_PATH).
 import { KernelModule } from "../src/kernels/module.ts";
 import { availableBuilds, type KernelBuild } from "../src/kernels/features.ts";
 import { PackedGemmF32 } from "../src/kernels/gemm_f32.ts";
@@ -34,6 +42,7 @@ interface Result {
   suite: "gemm";
   shape: [number, number, number];
   impl: string;
+  threads: number;
   median_ms: number;
   gops: number;
   runs: number;
@@ -47,7 +56,7 @@ function rand(n: number, seed: number): Float32Array {
   });
 }
 
-type Runner = { run(): void | Promise<void>; dispose(): void | Promise<void> };
+export type Runner = { run(): void | Promise<void>; dispose(): void | Promise<void> };
 
 function sqzF32(mod: KernelModule, m: number, n: number, k: number): Runner {
   const g = PackedGemmF32.create(mod, { k, n, b: rand(k * n, 2) });
@@ -113,25 +122,56 @@ function sqzBin(mod: KernelModule, m: number, n: number, k: number, fromF32 = tr
   };
 }
 
+/**
+ * Interleaved timing; the runners flagged `apart` (ORT's, with a thread pool) get rounds of
+ * their own right after the others': ORT's pool threads spin after each run, and interleaved
+ * they take the core sqz's second thread needs (measured: sqz's 2-thread speed-up at 512³ fell
+ * from 1.78x to 0.90x).
+ */
+export async function timeRunners(
+  runners: Runner[],
+  apart: (boolean | undefined)[],
+): Promise<{ median_ms: number; runs: number }[]> {
+  const out: { median_ms: number; runs: number }[] = new Array(runners.length);
+  for (const flag of [false, true]) {
+    const idx = runners.map((_, i) => i).filter((i) => !!apart[i] === flag);
+    if (!idx.length) continue;
+    const t = await measureInterleaved(idx.map((i) => () => runners[i].run()));
+    idx.forEach((i, j) => out[i] = t[j]);
+  }
+  return out;
+}
+
 export async function benchGemm(
-  { json = false, shapes = GEMM_SHAPES, scalar = false, only = undefined as string[] | undefined } =
-    {},
+  {
+    json = false,
+    shapes = GEMM_SHAPES,
+    scalar = false,
+    only = undefined as string[] | undefined,
+    threads = 1,
+  } = {},
 ): Promise<Result[]> {
   await initTfjs();
-  await initOrt();
+  await initOrt(threads);
   const builds = availableBuilds().filter((b) => b !== "scalar");
   const mods = new Map<KernelBuild, KernelModule>();
   for (const b of availableBuilds()) mods.set(b, await KernelModule.load(b));
+  const top = builds.at(-1)!;
+  const many = threads > 1 ? await KernelModule.load(top, { threads }) : undefined;
+  await many?.threadsReady();
+  if (many && many.threads !== threads) {
+    throw new Error(`sqz: ${threads} threads asked, ${many.threads} run: ${many.threadNote}`);
+  }
   if (!json) {
     const t = tfjsInfo(), o = ortInfo();
     console.log(`tfjs ${t.version} ${t.backend}, ${t.threads} thread, simd=${t.simd}`);
-    console.log(`onnxruntime-web ${o.version} wasm EP, ${o.numThreads} thread`);
+    console.log(`onnxruntime-web ${o.version} wasm EP, pool of ${o.numThreads} thread(s)`);
     console.log(`sqz builds: ${[...mods.keys()].join(", ")}\n`);
   }
   const results: Result[] = [];
   for (const [m, n, k] of shapes) {
     const ops = 2 * m * n * k;
-    const impls: [string, () => Runner | Promise<Runner>][] = [];
+    const impls: [string, () => Runner | Promise<Runner>, number?][] = [];
     for (const b of builds) impls.push([`sqz-f32-${b}`, () => sqzF32(mods.get(b)!, m, n, k)]);
     for (const b of builds) impls.push([`sqz-int8-${b}`, () => sqzI8(mods.get(b)!, m, n, k)]);
     if (mods.has("relaxed")) {
@@ -150,19 +190,30 @@ export async function benchGemm(
       impls.push([`sqz-int8-scalar`, () => sqzI8(mods.get("scalar")!, m, n, k)]);
     }
     impls.push(["tfjs-f32", () => tfjsMatMul(m, n, k)]);
-    impls.push(["ort-f32", () => ortMatMulF32(m, n, k)]);
-    impls.push(["ort-int8", () => ortMatMulInteger(m, n, k)]);
+    // ORT's thread pool is global to its wasm module: with --threads every session uses it.
+    const ortThreads = many ? threads : 1;
+    impls.push(["ort-f32", () => ortMatMulF32(m, n, k, ortThreads), ortThreads]);
+    impls.push(["ort-int8", () => ortMatMulInteger(m, n, k, ortThreads), ortThreads]);
+    if (many) {
+      impls.push([`sqz-f32-${top}`, () => sqzF32(many, m, n, k), threads]);
+      impls.push([`sqz-int8-${top}`, () => sqzI8(many, m, n, k), threads]);
+      if (top === "relaxed") {
+        impls.push([`sqz-int7-relaxed`, () => sqzI8(many, m, n, k, 7), threads]);
+      }
+      impls.push([`sqz-bin-${top}`, () => sqzBin(many, m, n, k), threads]);
+    }
     const chosen = only ? impls.filter(([i]) => only.some((p) => i.startsWith(p))) : impls;
     const runners: Runner[] = [];
     for (const [, make] of chosen) runners.push(await make());
-    const timings = await measureInterleaved(runners.map((r) => () => r.run()));
+    const timings = await timeRunners(runners, chosen.map(([i]) => many && i.startsWith("ort")));
     for (const r of runners) await r.dispose();
-    for (const [i, [impl]] of chosen.entries()) {
+    for (const [i, [impl, , th = 1]] of chosen.entries()) {
       const t = timings[i];
       const res: Result = {
         suite: "gemm",
         shape: [m, n, k],
         impl,
+        threads: th,
         median_ms: +t.median_ms.toFixed(4),
         gops: +(ops / t.median_ms / 1e6).toFixed(2),
         runs: t.runs,
@@ -183,28 +234,30 @@ function ratio(a: number | undefined, b: number | undefined): string {
 }
 
 function printShape(rs: Result[]): void {
-  const by = (impl: string) => rs.find((r) => r.impl === impl)?.median_ms;
+  const by = (impl: string, threads = 1) =>
+    rs.find((r) => r.impl === impl && r.threads === threads)?.median_ms;
   const [m, n, k] = rs[0].shape;
   console.log(`M=${m} N=${n} K=${k}`);
   console.log(table(
-    ["impl", "median ms", "GOPS", "vs tfjs-f32", "vs ort-f32", "vs ort-int8"],
+    ["impl", "threads", "median ms", "GOPS", "vs tfjs-f32", "vs ort-f32", "vs ort-int8"],
     rs.map((r) => [
       r.impl,
+      String(r.threads),
       r.median_ms.toFixed(3),
       r.gops.toFixed(1),
       ratio(r.median_ms, by("tfjs-f32")),
-      ratio(r.median_ms, by("ort-f32")),
-      ratio(r.median_ms, by("ort-int8")),
+      ratio(r.median_ms, by("ort-f32", r.threads)),
+      ratio(r.median_ms, by("ort-int8", r.threads)),
     ]),
   ));
   console.log();
 }
 
 function printSummary(results: Result[]): void {
-  const best = (shape: number[], prefix: string) =>
+  const best = (shape: number[], prefix: string, threads = 1) =>
     Math.min(
       ...results.filter((r) =>
-        r.shape.join() === shape.join() && r.impl.startsWith(prefix) &&
+        r.shape.join() === shape.join() && r.impl.startsWith(prefix) && r.threads === threads &&
         (prefix.includes("bits") || !r.impl.includes("bits"))
       ).map((r) => r.median_ms),
     );
@@ -234,4 +287,33 @@ function printSummary(results: Result[]): void {
       "bin-bits / tfjs",
     ], rows),
   );
+  const threads = Math.max(...results.map((r) => r.threads));
+  if (threads === 1) return;
+  // Speed-up on `threads` threads over one, and the lead over ORT at the same thread count.
+  const mt: string[][] = [];
+  for (const shape of new Set(results.map((r) => r.shape.join()))) {
+    const s = shape.split(",").map(Number);
+    const up = (p: string) => `${(best(s, p) / best(s, p, threads)).toFixed(2)}x`;
+    mt.push([
+      s.join("x"),
+      up("sqz-f32"),
+      up("sqz-int8"),
+      up("sqz-int7"),
+      up("sqz-bin"),
+      `${(best(s, "ort-f32", threads) / best(s, "sqz-f32", threads)).toFixed(2)}x`,
+      `${(best(s, "ort-int8", threads) / best(s, "sqz-int7", threads)).toFixed(2)}x`,
+      `${(best(s, "tfjs-f32") / best(s, "sqz-f32", threads)).toFixed(2)}x`,
+    ]);
+  }
+  console.log(`\nTarget: >= 1.8x at ${threads} threads over 1 on 512^3`);
+  console.log(table([
+    "M x N x K",
+    "f32 speed-up",
+    "int8",
+    "int7",
+    "bin",
+    `f32 / ORT f32 @${threads}`,
+    `int7 / ORT int8 @${threads}`,
+    `f32 @${threads} / tfjs @1`,
+  ], mt));
 }

@@ -1,4 +1,4 @@
-// Benchmark entry: `deno task bench <suite> [--json] [--quick] [--scalar]`.
+// Benchmark entry: `deno task bench <suite> [--json] [--quick] [--scalar] [--threads N]`.
 import { parseArgs } from "node:util";
 import { benchGemm, GEMM_SHAPES } from "./gemm.ts";
 import { benchConv, CONV_LAYERS } from "./conv.ts";
@@ -16,8 +16,15 @@ const { values, positionals } = parseArgs({
     quick: { type: "boolean", default: false },
     scalar: { type: "boolean", default: false },
     only: { type: "string" },
+    threads: { type: "string", default: "1" },
   },
 });
+
+const threads = Number(values.threads);
+if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+  console.error(`--threads must be an integer in [1, 64], got ${values.threads}`);
+  Deno.exit(2);
+}
 
 const suites: Record<string, () => Promise<unknown>> = {
   gemm: () =>
@@ -25,6 +32,7 @@ const suites: Record<string, () => Promise<unknown>> = {
       json: values.json,
       scalar: values.scalar,
       only: values.only?.split(","),
+      threads,
       shapes: values.quick ? GEMM_SHAPES.filter(([m, n, k]) => m * n * k <= 2 ** 27) : GEMM_SHAPES,
     }),
   conv: () =>

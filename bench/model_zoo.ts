@@ -628,3 +628,34 @@ export function zooModel(name: string): ZooModel {
   }
   return m;
 }
+
+/**
+ * The cold-start model: a PyTorch-style CNN of ~5 MB of f32 weights (1.24 M parameters:
+ * 3×3 convolutions 3→32→64→128→256→256 with BatchNorm and ReLU, stride 2 from the second,
+ * global average pool, a 256→1000 classifier) on a 64×64 RGB input. Not in ZOO_NAMES: its
+ * point is load time, which the whole-model table does not measure.
+ */
+export function coldStartModel(): ZooModel {
+  const g = new GraphBuilder(zooRng(505));
+  const x = "input";
+  let t = x;
+  const widths = [3, 32, 64, 128, 256, 256];
+  for (let i = 1; i < widths.length; i++) {
+    const conv = g.conv(t, widths[i - 1], widths[i], 3, {
+      stride: i === 1 ? 1 : 2,
+      pad: 1,
+      bias: false,
+    });
+    t = g.op("Relu", [g.bn(conv, widths[i])]);
+  }
+  const f = g.op("Flatten", [g.op("GlobalAveragePool", [t])], { axis: 1 });
+  const out = g.gemm(f, 256, 1000);
+  return {
+    name: "cold_start_cnn",
+    bytes: g.build(x, [3, 64, 64], out, ["N", 1000], 17, "cold_start_cnn"),
+    inputName: x,
+    itemDims: [3, 64, 64],
+    inputDist: "normal",
+    outputName: "output",
+  };
+}

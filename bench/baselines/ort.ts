@@ -1,11 +1,13 @@
 /**
  * Baselines: f32 MatMul and uint8×int8 MatMulInteger on onnxruntime-web's
- * wasm execution provider (MLAS), single-threaded.
+ * wasm execution provider (MLAS), single-threaded unless initOrt(threads) is given more.
  *
  * Under Deno the "node" export condition selects dist/ort.node.min.mjs. ORT
  * 1.30 ships a single CPU binary, ort-wasm-simd-threaded.wasm (fixed-width
  * SIMD, pthread-capable); with numThreads = 1 it spawns no workers and runs
- * on the calling thread. We point wasmPaths at node_modules explicitly (file:
+ * on the calling thread. With more, every session splits its operators over the
+ * whole pool (measured: intraOpNumThreads does not change it), so 1- and 2-thread
+ * ORT figures need separate processes. We point wasmPaths at node_modules explicitly (file:
  * URLs work: Deno's fetch and dynamic import both accept them) so the files
  * are never looked up relative to a bundle or CDN.
  */
@@ -19,11 +21,19 @@ const ORT_WASM = new URL("ort-wasm-simd-threaded.wasm", ORT_DIST);
 
 let initialized = false;
 
-/** Configures the wasm EP: 1 thread, fixed SIMD, local binary. Call before creating sessions. */
-export function initOrt(): Promise<void> {
+/**
+ * Configures the wasm EP: fixed SIMD, local binary, a pthread pool for `threads` (1: none; each
+ * session then picks its intra-op threads, see makeBench). Call before creating sessions.
+ */
+export function initOrt(threads = 1): Promise<void> {
+  if (initialized && (ort.env.wasm.numThreads ?? 1) < threads) {
+    throw new ArgumentError(
+      `ort baseline: initialized with ${ort.env.wasm.numThreads} thread(s), ${threads} asked`,
+    );
+  }
   if (!initialized) {
     // These flags are read once, when the first session initializes the wasm module.
-    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.numThreads = threads;
     ort.env.wasm.simd = true;
     ort.env.wasm.proxy = false;
     ort.env.wasm.wasmPaths = { mjs: ORT_MJS, wasm: ORT_WASM };
@@ -102,15 +112,25 @@ export async function makeBench(
   model: Uint8Array,
   input: ort.Tensor,
   outputName: string,
+  threads = 1,
 ): Promise<OrtBench> {
   if (!initialized) throw new ArgumentError("ort baseline: call initOrt() first");
+  if ((ort.env.wasm.numThreads ?? 1) !== threads) {
+    throw new ArgumentError(
+      `ort baseline: its pool has ${ort.env.wasm.numThreads} thread(s); ${threads} asked`,
+    );
+  }
   const session = await ort.InferenceSession.create(model, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
-    // Threads come from env.wasm.numThreads; keep ORT's own pools at 1 as well.
-    intraOpNumThreads: 1,
+    // The pthread pool holds env.wasm.numThreads and every session uses it; intraOpNumThreads
+    // is passed for the record (initOrt checks the pool is large enough).
+    intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
+    // Its pool threads would otherwise spin after each run, taking the core the next
+    // engine in the interleaved round needs.
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
   });
   let last: ort.Tensor | undefined;
   return {
@@ -131,7 +151,12 @@ export async function makeBench(
 }
 
 /** C = A·B in f32: A [M,K] is the graph input, B [K,N] a random initializer. */
-export async function ortMatMulF32(M: number, N: number, K: number): Promise<OrtBench> {
+export async function ortMatMulF32(
+  M: number,
+  N: number,
+  K: number,
+  threads = 1,
+): Promise<OrtBench> {
   checkDims(M, N, K);
   const { a, b } = ortMatMulInputs(M, N, K).f32;
   const model = makeModel({
@@ -141,14 +166,19 @@ export async function ortMatMulF32(M: number, N: number, K: number): Promise<Ort
     initializers: [tensorFromArray("B", DataType.FLOAT, [K, N], b)],
     opset: 17,
   });
-  return await makeBench(model, new ort.Tensor("float32", a, [M, K]), "C");
+  return await makeBench(model, new ort.Tensor("float32", a, [M, K]), "C", threads);
 }
 
 /**
  * C = (A - 128)·(B - 0) exactly, in int32, via MatMulInteger: A uint8 [M,K]
  * graph input, B int8 [K,N] initializer, scalar zero-point initializers.
  */
-export async function ortMatMulInteger(M: number, N: number, K: number): Promise<OrtBench> {
+export async function ortMatMulInteger(
+  M: number,
+  N: number,
+  K: number,
+  threads = 1,
+): Promise<OrtBench> {
   checkDims(M, N, K);
   const { a, b, aZeroPoint, bZeroPoint } = ortMatMulInputs(M, N, K).int8;
   const model = makeModel({
@@ -162,5 +192,5 @@ export async function ortMatMulInteger(M: number, N: number, K: number): Promise
     ],
     opset: 17,
   });
-  return await makeBench(model, new ort.Tensor("uint8", a, [M, K]), "C");
+  return await makeBench(model, new ort.Tensor("uint8", a, [M, K]), "C", threads);
 }

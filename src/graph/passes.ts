@@ -73,6 +73,16 @@ function f32(t: Tensor | undefined): Float32Array | undefined {
   return t && t.type === "float32" ? (t.data as Float32Array) : undefined;
 }
 
+/** How many constants view each buffer (one that several share is not written in place). */
+function sharedBuffers(g: Graph): Map<ArrayBufferLike, number> {
+  const m = new Map<ArrayBufferLike, number>();
+  for (const v of g.values.values()) {
+    const b = v.constant?.data.buffer;
+    if (b) m.set(b, (m.get(b) ?? 0) + 1);
+  }
+  return m;
+}
+
 /**
  * Folds BatchNormalization (inference form, constant parameters) into a preceding Conv or
  * Gemm whose weights are constant and whose output feeds only the BN:
@@ -80,6 +90,7 @@ function f32(t: Tensor | undefined): Float32Array | undefined {
  */
 export function foldBatchNorm(g: Graph): number {
   let n = 0;
+  let buffers: Map<ArrayBufferLike, number> | undefined;
   for (const bn of [...g.nodes]) {
     if (
       bn.op !== "BatchNormalization" ||
@@ -104,10 +115,18 @@ export function foldBatchNorm(g: Graph): number {
     const eps = typeof bn.attrs.epsilon === "number" ? bn.attrs.epsilon : 1e-5;
     const k = Float32Array.from(scale, (s, c) => s / Math.sqrt(variance[c] + eps));
     const per = w.length / cout;
-    const w2 = new Float32Array(w.length);
-    for (let i = 0; i < w.length; i++) {
-      const c = transB ? Math.floor(i / per) : i % cout;
-      w2[i] = w[i] * k[c];
+    // In place when the Conv/Gemm is the weight's only user: on machines where first-touching
+    // fresh memory is slow, a second 5 MB weight copy is a good share of a model's load time.
+    const wIn = prod.inputs[1]!;
+    const w2 = wIn.consumers.length === 1 && !isGraphOutput(g, wIn)
+      ? w
+      : new Float32Array(w.length);
+    if (transB) {
+      for (let c = 0, i = 0; c < cout; c++) {
+        for (const end = i + per; i < end; i++) w2[i] = w[i] * k[c];
+      }
+    } else {
+      for (let i = 0; i < w.length;) for (let c = 0; c < cout; c++, i++) w2[i] = w[i] * k[c];
     }
     const b = f32(prod.inputs[2]?.constant);
     const b2 = Float32Array.from(

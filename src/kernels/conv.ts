@@ -93,27 +93,29 @@ interface ConvExports {
 }
 
 /**
- * OIHW weights of one group as a K×og row-major matrix, K = (ky, kx, channel): the im2col row
- * order of the NHWC kernels.
+ * Uploads group g's OIHW weights as a K×og matrix for the GEMM packer, K = (ky, kx, channel):
+ * the im2col row order of the NHWC kernels. Returns the block and its (K, N) strides. A 1×1
+ * kernel is already that matrix, column-major (stride 1 along K): it is copied as it is. Other
+ * kernels are transposed straight into Wasm memory, with no JS-side copy (this is most of
+ * packing's cost at load).
  */
-function groupMatrix<T extends Float32Array | Int8Array>(
+function uploadGroup<T extends Float32Array | Int8Array>(
+  mod: KernelModule,
   w: T,
   s: Required<ConvShape>,
   g: number,
-): T {
-  const cg = s.cin / s.groups, og = s.cout / s.groups, k = s.kh * s.kw * cg;
-  const out = new (w.constructor as new (n: number) => T)(k * og);
-  for (let o = 0; o < og; o++) {
+): { ptr: number; sk: number; sn: number } {
+  const cg = s.cin / s.groups, og = s.cout / s.groups, taps = s.kh * s.kw, k = taps * cg;
+  const src = w.subarray(g * og * k, (g + 1) * og * k) as T;
+  if (taps === 1) return { ptr: mod.upload(src), sk: 1, sn: cg };
+  const ptr = mod.heap.alloc(k * og * w.BYTES_PER_ELEMENT);
+  const out = w instanceof Float32Array ? mod.f32(ptr, k * og) : mod.i8(ptr, k * og);
+  for (let o = 0, i = 0; o < og; o++) {
     for (let ci = 0; ci < cg; ci++) {
-      for (let ky = 0; ky < s.kh; ky++) {
-        for (let kx = 0; kx < s.kw; kx++) {
-          const src = (((g * og + o) * cg + ci) * s.kh + ky) * s.kw + kx;
-          out[((ky * s.kw + kx) * cg + ci) * og + o] = w[src];
-        }
-      }
+      for (let t = 0; t < taps; t++, i++) out[(t * cg + ci) * og + o] = src[i];
     }
   }
-  return out;
+  return { ptr, sk: og, sn: 1 };
 }
 
 /**
@@ -141,12 +143,13 @@ function packGroups<T extends Float32Array | Int8Array>(
   const packed = mod.heap.alloc(per * shape.groups);
   try {
     for (let g = 0; g < shape.groups; g++) {
-      const b = mod.upload(groupMatrix(weights, shape, g));
-      const bb = bias ? mod.upload(bias.subarray(g * og, (g + 1) * og)) : 0;
+      const b = uploadGroup(mod, weights, shape, g);
+      let bb = 0;
       try {
-        pack(og, k, b, og, 1, bb, packed + g * per);
+        if (bias) bb = mod.upload(bias.subarray(g * og, (g + 1) * og));
+        pack(og, k, b.ptr, b.sk, b.sn, bb, packed + g * per);
       } finally {
-        mod.heap.free(b);
+        mod.heap.free(b.ptr);
         if (bb) mod.heap.free(bb);
       }
     }
@@ -431,9 +434,21 @@ export class PackedConvBin extends PackedConv {
     const packed = mod.heap.alloc(per * shape.groups);
     try {
       for (let g = 0; g < shape.groups; g++) {
-        const b = mod.upload(groupMatrix(s.weights, shape, g));
-        ex.sqz_bin_pack_weights_seg(og, taps * cg, b, og, 1, cg, segBits, packed + g * per);
-        mod.heap.free(b);
+        const b = uploadGroup(mod, s.weights, shape, g);
+        try {
+          ex.sqz_bin_pack_weights_seg(
+            og,
+            taps * cg,
+            b.ptr,
+            b.sk,
+            b.sn,
+            cg,
+            segBits,
+            packed + g * per,
+          );
+        } finally {
+          mod.heap.free(b.ptr);
+        }
       }
     } catch (err) {
       mod.heap.free(packed);
