@@ -42,7 +42,12 @@ const suites: Record<string, () => Promise<unknown>> = {
       layers: values.quick ? CONV_LAYERS.filter((l) => l.h * l.w * l.cin <= 200_000) : CONV_LAYERS,
     }),
   models: () =>
-    benchModels({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
+    benchModels({
+      json: values.json,
+      quick: values.quick,
+      only: values.only?.split(","),
+      threads,
+    }),
   compression: () =>
     benchCompression({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
   serve: () => benchServe({ json: values.json, quick: values.quick }),

@@ -13,6 +13,7 @@ import { ArgumentError } from "../src/errors.ts";
 import { initOrt } from "./baselines/ort.ts";
 import { ZOO_NAMES, zooInput, zooModel } from "./model_zoo.ts";
 import { measureInterleaved, table } from "./timing.ts";
+import { benchColdStart, type ColdStartResult } from "./cold_start.ts";
 
 export const LIGHT_MODELS = [
   "light_resnet50",
@@ -38,13 +39,16 @@ export interface OrtRunner {
   release(): Promise<void>;
 }
 
-/** An onnxruntime-web session on the wasm EP, one thread, full graph optimizations. */
-export async function ortRunner(bytes: Uint8Array): Promise<OrtRunner> {
-  await initOrt();
+/**
+ * An onnxruntime-web session on the wasm EP, full graph optimizations, on ORT's pool of
+ * `threads` (one thread unless initOrt was given more).
+ */
+export async function ortRunner(bytes: Uint8Array, threads = 1): Promise<OrtRunner> {
+  await initOrt(threads);
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
-    intraOpNumThreads: 1,
+    intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
   });
@@ -151,6 +155,7 @@ interface Result {
   suite: "models";
   model: string;
   impl: string;
+  threads: number;
   median_ms: number;
   runs: number;
 }
@@ -162,9 +167,9 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 export async function benchModels(
-  { json = false, quick = false, only = undefined as string[] | undefined } = {},
-): Promise<Result[]> {
-  await initOrt();
+  { json = false, quick = false, only = undefined as string[] | undefined, threads = 1 } = {},
+): Promise<(Result | ColdStartResult)[]> {
+  await initOrt(threads);
   const build = bestBuild();
   const models: (() => BenchModel | Promise<BenchModel>)[] = ZOO_NAMES.map((n) => () =>
     zooBenchModel(n)
@@ -189,14 +194,19 @@ export async function benchModels(
       console.error(`models: ${names[i]} skipped, it could not be built: ${(e as Error).message}`);
       continue;
     }
-    let sqz: Session;
+    let sqz: Session, sqzN: Session | undefined;
     try {
-      sqz = await Session.create(m.bytes, { build });
+      sqz = await Session.create(m.bytes, { build, threads: 1 });
+      if (threads > 1) {
+        sqzN = await Session.create(m.bytes, { build, threads });
+        await sqzN.kernels.threadsReady();
+        if (sqzN.info.threads !== threads) throw new Error(sqzN.info.threadNote);
+      }
     } catch (e) {
       console.error(`models: ${m.name} skipped, sqz cannot load it: ${(e as Error).message}`);
       continue;
     }
-    const ortr = await ortRunner(m.bytes);
+    const ortr = await ortRunner(m.bytes, threads);
     try {
       const feeds = m.feeds;
       const sqzFeeds = Object.fromEntries(
@@ -212,38 +222,65 @@ export async function benchModels(
         console.error(`models: ${m.name} skipped, sqz failed to run it: ${(e as Error).message}`);
         continue;
       }
-      const [ts, to] = await measureInterleaved(
-        [
-          async () => void await sqz.run(sqzFeeds),
-          () => ortr.runDiscard(feeds),
-        ],
-        quick ? { minRounds: 5, budgetMs: 1000, warmupMs: 200 } : { minRounds: 9, budgetMs: 4000 },
-      );
+      const budget = quick
+        ? { minRounds: 5, budgetMs: 1000, warmupMs: 200 }
+        : { minRounds: 9, budgetMs: 4000 };
+      const sqzRuns = [async () => void await sqz.run(sqzFeeds)];
+      if (sqzN) sqzRuns.push(async () => void await sqzN.run(sqzFeeds));
+      // With a pool, ORT's threads spin after each run (bench/gemm.ts timeRunners): its rounds
+      // come right after sqz's instead of between them.
+      const ortRun = () => ortr.runDiscard(feeds);
+      let ts, tsN, to;
+      if (threads > 1) {
+        [ts, tsN] = await measureInterleaved(sqzRuns, budget);
+        [to] = await measureInterleaved([ortRun], budget);
+      } else [ts, to] = await measureInterleaved([sqzRuns[0], ortRun], budget);
       const rows: Result[] = [
-        { suite: "models", model: m.name, impl: `sqz-${build}`, ...round(ts) },
-        { suite: "models", model: m.name, impl: "ort", ...round(to) },
+        { suite: "models", model: m.name, impl: `sqz-${build}`, threads: 1, ...round(ts) },
+        { suite: "models", model: m.name, impl: "ort", threads, ...round(to) },
       ];
+      if (tsN) {
+        rows.splice(1, 0, {
+          suite: "models",
+          model: m.name,
+          impl: `sqz-${build}`,
+          threads,
+          ...round(tsN),
+        });
+      }
       results.push(...rows);
       if (json) rows.forEach((r) => console.log(JSON.stringify(r)));
       summary.push([
         m.name,
         ts.median_ms.toFixed(3),
+        ...(tsN
+          ? [
+            tsN.median_ms.toFixed(3),
+            `${(ts.median_ms / tsN.median_ms).toFixed(2)}x`,
+          ]
+          : []),
         to.median_ms.toFixed(3),
-        `${(to.median_ms / ts.median_ms).toFixed(2)}x`,
+        `${(to.median_ms / (tsN ?? ts).median_ms).toFixed(2)}x`,
         diff.toExponential(1),
         ts.runs,
       ]);
     } finally {
+      await sqzN?.release();
       await sqz.release();
       await ortr.release();
     }
   }
   if (!json) {
-    console.log(`sqz build ${build}, onnxruntime-web ${ort.env.versions.web} wasm EP, 1 thread`);
-    console.log(table(
-      ["model", "sqz ms", "ort ms", "ORT/sqz", "max|diff|", "runs"],
-      summary,
-    ));
+    console.log(
+      `sqz build ${build}, onnxruntime-web ${ort.env.versions.web} wasm EP, ${threads} thread(s)`,
+    );
+    const cols = threads > 1
+      ? ["model", "sqz ms @1", `sqz ms @${threads}`, "speed-up", `ort ms @${threads}`]
+      : ["model", "sqz ms", "ort ms"];
+    console.log(table([...cols, "ORT/sqz", "max|diff|", "runs"], summary));
+  }
+  if (!only || only.some((p) => "cold_start".startsWith(p))) {
+    return [...results, ...await benchColdStart({ json, runs: quick ? 3 : 7 })];
   }
   return results;
 }

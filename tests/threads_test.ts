@@ -182,6 +182,37 @@ for (const build of availableBuilds()) {
 }
 
 for (const build of availableBuilds()) {
+  Deno.test(`late layers (few pixels, many channels) split by output channels match one thread (${build})`, async () => {
+    const { one, many } = await modules(build);
+    const r = rng(13);
+    const cases: [Dims4, number, number, ConvAttrs][] = [
+      [[1, 7, 7, 64], 3, 80, { pads: [1, 1, 1, 1] }],
+      [[1, 3, 5, 17], 3, 33, { strides: [2, 2], pads: [1, 0, 1, 2] }],
+      [[2, 2, 3, 9], 1, 41, {}],
+      [[1, 7, 7, 32], 1, 100, {}],
+      [[1, 1, 1, 300], 1, 27, {}],
+      [[1, 4, 4, 5], 2, 64, { dilations: [2, 1] }],
+    ];
+    for (const [dims, k, cout, attrs] of cases) {
+      const size = dims.reduce((a, b) => a * b);
+      const x = Float32Array.from({ length: size }, () => r() * 2 - 1);
+      const weights = Float32Array.from({ length: cout * dims[3] * k * k }, () => r() * 2 - 1);
+      const bias = Float32Array.from({ length: cout }, () => r() - 0.5);
+      const shape = { cout, cin: dims[3], kh: k, kw: k, weights, bias };
+      const run = (mod: KernelModule) => {
+        const f = PackedConvF32.create(mod, shape);
+        const out = f.run(x, dims, attrs, { kind: "relu" }).data;
+        f.dispose();
+        return out;
+      };
+      const ref = run(one);
+      for (const mod of many) same(JSON.stringify({ dims, k, cout }), run(mod), ref);
+    }
+    for (const m of many) m.dispose();
+  });
+}
+
+for (const build of availableBuilds()) {
   Deno.test(`depthwise convolutions and pools split by rows or images match one thread (${build})`, async () => {
     const { one, many } = await modules(build);
     const r = rng(12);

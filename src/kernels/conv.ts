@@ -294,11 +294,88 @@ export class PackedConvF32 extends PackedConv {
     return new PackedConvF32(mod, shape, packed);
   }
 
+  #rows = 0;
+  #rowsBytes = 0;
+
+  /**
+   * Few pixels and many output channels (the late layers of a CNN at batch 1): the threads
+   * split the output channels instead of the pixels, so each streams only its share of the
+   * weights, which dominate. The patches are laid out once, here, as the im2col rows the
+   * kernel would build (same (ky, kx, channel) order, zero padding), and each thread runs the
+   * GEMM on its 8-column panels: the same tiles and sums as one thread, bit for bit. Returns
+   * false where the layer runs the pixel split instead.
+   */
+  #splitColumns(
+    x: number,
+    dims: Dims4,
+    g: WindowGeometry & { dims: Dims4 },
+    y: number,
+    lo: number,
+    hi: number,
+  ): boolean {
+    const s = this.shape;
+    // The direct kernel (≤ 4 channels) and grouped layers keep the pixel split.
+    if (this.mod.threads < 2 || s.groups !== 1 || s.cin <= 4) return false;
+    const [n, oh, ow] = g.dims;
+    const m = n * oh * ow, k = s.kh * s.kw * s.cin, cout = s.cout;
+    if (cout <= m || m * k * 4 > SPLIT_COLUMNS_MAX_BYTES) return false;
+    const parts = this.mod.planRows(cout, m * k * cout, 8);
+    if (parts.length < 2) return false;
+    const pointwise = s.kh === 1 && s.kw === 1 && g.sh === 1 && g.sw === 1 &&
+      g.padTop === 0 && g.padLeft === 0 && oh === dims[1] && ow === dims[2];
+    let a = x;
+    if (!pointwise) {
+      if (m * k * 4 > this.#rowsBytes) {
+        if (this.#rows) this.mod.heap.free(this.#rows);
+        this.#rows = 0;
+        this.#rows = this.mod.heap.alloc(m * k * 4);
+        this.#rowsBytes = m * k * 4;
+      }
+      const [, h, w, c] = dims;
+      for (let b = 0; b < n; b++) {
+        this.mod.exports.sqz_f32_im2row_nhwc(
+          c,
+          h,
+          w,
+          s.kh,
+          s.kw,
+          g.sh,
+          g.sw,
+          g.dh,
+          g.dw,
+          g.padTop,
+          g.padLeft,
+          oh,
+          ow,
+          x + b * h * w * c * 4,
+          c,
+          this.#rows + b * oh * ow * k * 4,
+          k,
+          0,
+        );
+      }
+      a = this.#rows;
+    }
+    const panelBytes = (8 + 8 * k) * 4; // kernels/pack/pack_f32.ts: bias[8], w[K][8]
+    this.mod.parallel(parts.map(([n0, n1]): KernelCall => ({
+      fn: "sqz_f32_gemm",
+      args: [m, n1 - n0, k, a, k, this.packed + (n0 / 8) * panelBytes, y + n0 * 4, cout, lo, hi],
+    })));
+    return true;
+  }
+
+  override dispose(): void {
+    if (this.#rows) this.mod.heap.free(this.#rows);
+    this.#rows = this.#rowsBytes = 0;
+    super.dispose();
+  }
+
   runResident(x: number, dims: Dims4, y: number, attrs?: ConvAttrs, act?: Activation): Dims4 {
     const g = this.geometry(dims, attrs);
     const [lo, hi] = activationRange(act);
     this.checkBlock("input", x, dims.reduce((a, b) => a * b) * 4);
     this.checkBlock("output", y, g.dims.reduce((a, b) => a * b) * 4);
+    if (this.#splitColumns(x, dims, g, y, lo, hi)) return g.dims;
     const [p] = this.prepare(dims, g, KIND.f32);
     this.dispatch(
       g,
@@ -417,6 +494,9 @@ export class PackedConvI8 extends PackedConv {
     return { data, dims: d };
   }
 }
+
+/** Largest patch matrix the column split lays out (above it the pixel split runs). */
+const SPLIT_COLUMNS_MAX_BYTES = 8 << 20;
 
 /** Bytes of one bit-packed pixel of c channels in g groups. */
 export function binPixelBytes(c: number, groups = 1): number {

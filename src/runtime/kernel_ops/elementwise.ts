@@ -55,3 +55,34 @@ export const binaryF32: KernelOpFactory = (node: Node, env: KernelEnv) => {
     },
   };
 };
+
+/**
+ * Sum of float32 tensors of one shape (the residual sums of Caffe2-exported ResNets), as a
+ * chain of the binary Add kernel accumulating in the output: ((x0 + x1) + x2) + …, the order
+ * the TypeScript op adds in. Broadcasting Sums run the TypeScript op.
+ */
+export const sumF32: KernelOpFactory = (node: Node, env: KernelEnv) => {
+  if (node.domain || node.inputs.length < 2) return undefined;
+  if (node.inputs.some((v) => !v || v.constant || (v.type && v.type !== "float32"))) {
+    return undefined;
+  }
+  const k = node.inputs.length;
+  return {
+    run(ctx: KernelRunContext) {
+      const d0 = ctx.inputDims(0);
+      for (let i = 0; i < k; i++) {
+        const d = ctx.inputDims(i);
+        if (
+          ctx.inputType(i) !== "float32" || d.length !== d0.length || d.some((x, j) => x !== d0[j])
+        ) return runTsOp(ctx, node, env.opset, k);
+      }
+      const n = d0.reduce((p, d) => p * d, 1);
+      const out = ctx.outputPtr(0, "float32", [...d0]);
+      if (!n) return;
+      const add = ctx.mod.exports.sqz_f32_binary;
+      add(0, n, ctx.inputPtr(0), ctx.inputPtr(1), n, out);
+      for (let i = 2; i < k; i++) add(0, n, out, ctx.inputPtr(i), n, out);
+    },
+    dispose() {},
+  };
+};

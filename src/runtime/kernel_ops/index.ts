@@ -9,7 +9,7 @@ import { gemmF32 } from "./gemm.ts";
 import { matmulDynamicF32 } from "./matmul.ts";
 import { clampF32, geluF32, layerNormF32, softmaxF32 } from "./rowwise.ts";
 import { attentionF32 } from "./attention.ts";
-import { binaryF32 } from "./elementwise.ts";
+import { binaryF32, sumF32 } from "./elementwise.ts";
 import { dequantizeLinearU8, dynamicQuantizeLinear, quantizeLinearU8 } from "./dynamic_quant.ts";
 import { ATTENTION_OP } from "../../graph/fuse_transformer.ts";
 import { nhwcQConv, qconvEligible } from "./qconv.ts";
@@ -35,6 +35,7 @@ export const KERNEL_OPS: Readonly<Record<string, KernelOpFactory>> = {
   Sub: binaryF32,
   Mul: binaryF32,
   Div: binaryF32,
+  Sum: sumF32,
   Relu: clampF32,
   Clip: clampF32,
   LayerNormalization: layerNormF32,
