@@ -15,6 +15,7 @@ export {
   Session,
   type SessionInfo,
   type SessionOptions,
+  setDefaultThreads,
   SUPPORTED_OPS,
   type ValueMetadata,
 } from "./session.ts";

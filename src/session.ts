@@ -61,11 +61,31 @@ export interface SessionInfo {
   threadNote?: string;
 }
 
-/** The available cores, as many threads as the kernel module starts at most. */
+let threadsDefault: number | undefined;
+
+/**
+ * Threads a session runs on when its options name none: the available cores (capped at what
+ * the kernel module starts), or what setDefaultThreads set.
+ */
 export function defaultThreads(): number {
+  if (threadsDefault !== undefined) return threadsDefault;
   const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
     ?.hardwareConcurrency;
   return Math.max(1, Math.min(MAX_THREADS, Number.isInteger(n) ? n! : 1));
+}
+
+/**
+ * Sets the threads of sessions created without a `threads` option in this JS context
+ * (onnxruntime-web's env.wasm.numThreads); undefined restores the cores. A pool of Workers
+ * that each run sessions (search trials, jobs) sets 1, as its parallelism is the Workers'.
+ */
+export function setDefaultThreads(threads: number | undefined): void {
+  if (
+    threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)
+  ) {
+    throw new ArgumentError(`threads must be an integer in [1, ${MAX_THREADS}], got ${threads}`);
+  }
+  threadsDefault = threads;
 }
 
 export interface RunOptions {

@@ -19,7 +19,7 @@ import { PackedDepthwiseF32, PackedDepthwiseI8 } from "../src/kernels/dwconv.ts"
 import { averagePool2d, maxPool2d } from "../src/kernels/pool.ts";
 import { splitRange } from "../src/kernels/threads.ts";
 import { ArgumentError, KernelError } from "../src/errors.ts";
-import { Session } from "../src/mod.ts";
+import { Session, setDefaultThreads } from "../src/mod.ts";
 import { randInt, rng } from "./util.ts";
 
 /** Modules for one build: 1 thread, and 2 and 3 threads splitting every layer. */
@@ -322,4 +322,21 @@ Deno.test("a session on 2 threads gives the 1-thread outputs bit for bit, and sa
   await one.release();
   await two.release();
   assert.equal(two.kernels.threads, 1);
+});
+
+Deno.test("setDefaultThreads sets the threads of sessions that name none, and checks its value", async () => {
+  const path = new URL("../models/mnist_mlp.onnx", import.meta.url).pathname;
+  setDefaultThreads(1);
+  try {
+    const s = await Session.create(path);
+    assert.equal(s.info.threads, 1);
+    await s.release();
+    const two = await Session.create(path, { threads: 2 });
+    assert.equal(two.info.threads, 2);
+    await two.release();
+  } finally {
+    setDefaultThreads(undefined);
+  }
+  assert.throws(() => setDefaultThreads(0), ArgumentError);
+  assert.throws(() => setDefaultThreads(2.5), ArgumentError);
 });

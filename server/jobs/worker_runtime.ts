@@ -2,8 +2,11 @@
 // signal a "cancel" message trips, sleeps it cuts short, reading the job's .npy data, and the
 // message loop that turns the run's outcome into a done / cancelled / error message. Each
 // Worker has its own instance of this module, so `cancel` is per job.
-import { parseNpy, SqzError, type Tensor } from "../../src/mod.ts";
+import { parseNpy, setDefaultThreads, SqzError, type Tensor } from "../../src/mod.ts";
 import { labelsOf } from "./data.ts";
+
+// Jobs run beside the service and each other: their sessions take one thread each.
+setDefaultThreads(1);
 
 /** The files of a training or validation set, as the queue hands them to a worker. */
 export interface DataFiles {

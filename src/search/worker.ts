@@ -2,6 +2,10 @@
 // warmUp), then evaluates one trial per "trial" message and posts the outcome back as plain JSON (plus the artifact when asked).
 /// <reference lib="deno.worker" />
 import { runTrial, type TrialContext, type TrialRequest, warmUp } from "./trial.ts";
+import { setDefaultThreads } from "../session.ts";
+
+// The pool's parallelism is its Workers: each trial's sessions run on one thread.
+setDefaultThreads(1);
 
 let ctx: TrialContext | undefined;
 // Trials wait for the warm-up (and for each other: one trial at a time per Worker).
