@@ -215,6 +215,7 @@ export class Session {
 
   #run(feeds: Record<string, Tensor>, options: RunOptions): Record<string, Tensor> {
     if (this.#released) throw new ArgumentError("this session was released");
+    this.kernels.wake();
     if (typeof feeds !== "object" || feeds === null) {
       throw new ArgumentError("feeds must be an object of tensors by input name");
     }

@@ -67,6 +67,10 @@ const GEMM_SHAPES: [number, number, number][] = [
   [25, 9, 64],
   [37, 33, 129],
   [100, 16, 300],
+  // Fewer rows than columns: the threads split the 8-column panels.
+  [1, 41, 70],
+  [3, 100, 17],
+  [7, 24, 9],
 ];
 
 for (const build of availableBuilds()) {

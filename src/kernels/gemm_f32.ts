@@ -63,8 +63,33 @@ export class PackedGemmF32 {
     this.#checkBlock("A", a, ((m - 1) * lda + this.k) * 4);
     this.#checkBlock("C", c, ((m - 1) * ldc + this.n) * 4);
     const [lo, hi] = activationRange(act);
+    const macs = m * this.n * this.k;
+    if (this.n > m) {
+      // Fewer rows than columns (a GEMV, a small batch): the weights dominate, so the threads
+      // split the 8-column panels and each streams its share (kernels/pack/pack_f32.ts:
+      // panel = bias[8], w[K][8]). Every row meets the same tiles: no bit changes.
+      const panelBytes = (8 + 8 * this.k) * 4;
+      this.mod.parallel(
+        this.mod.planRows(this.n, macs, 8).map(([n0, n1]) => ({
+          fn: "sqz_f32_gemm",
+          args: [
+            m,
+            n1 - n0,
+            this.k,
+            a,
+            lda,
+            this.#packed + (n0 / 8) * panelBytes,
+            c + n0 * 4,
+            ldc,
+            lo,
+            hi,
+          ],
+        })),
+      );
+      return;
+    }
     // Rows split where the register tiles do, so threads change no bit.
-    this.mod.parallelRows(m, m * this.n * this.k, this.mod.f32RowAlign, (r0, r1) => ({
+    this.mod.parallelRows(m, macs, this.mod.f32RowAlign, (r0, r1) => ({
       fn: "sqz_f32_gemm",
       args: [
         r1 - r0,

@@ -408,6 +408,11 @@ export class KernelModule {
     for (const c of calls) local(c);
   }
 
+  /** Gets the worker threads spinning ahead of the calls to come (a no-op without them). */
+  wake(): void {
+    if (this.#id !== undefined) ThreadPool.shared.wake(this.#planned - 1);
+  }
+
   /**
    * Splits rows [0, rows) over the threads, at multiples of `align`, when the layer has
    * `macs` multiply-adds to share; `call` makes the kernel call of one range and its thread.

@@ -1,8 +1,8 @@
 // One kernel thread of the process-wide pool (src/kernels/threads.ts documents the control
 // block). It keeps an instance per attached module, each on that module's shared memory, and
-// serves calls: a short spin catches back-to-back layers, then it waits with
-// Atomics.waitAsync, which leaves its event loop free for attach and detach messages. Where
-// waitAsync is missing it waits synchronously in short slices and yields between them.
+// serves calls: it spins for SPIN_MS after each call, which catches the next layer's call
+// with no wake-up (a futex wake-up on this VM takes ~0.1 ms), then blocks in Atomics.wait,
+// yielding to its event loop every YIELD_MS of waiting for attach and detach messages.
 import {
   ARGS,
   DONE,
@@ -15,10 +15,11 @@ import {
   THREAD_EXPORTS,
   type ThreadMessage,
   type ThreadReply,
+  WAKE,
 } from "./threads.ts";
 
 type Fn = (...args: number[]) => void;
-const SPIN = 20_000;
+const SPIN_MS = 1;
 
 const instances = new Map<number, Fn[]>();
 
@@ -43,40 +44,39 @@ function attach(id: number, module: WebAssembly.Module, memory: WebAssembly.Memo
   }
 }
 
-type WaitAsync = (
-  a: Int32Array,
-  i: number,
-  v: number,
-) => { async: boolean; value: Promise<unknown> | string };
+// How long a worker blocks before it yields to its event loop (where attach and detach
+// messages arrive). Blocking is Atomics.wait, a futex: a posted call wakes it in microseconds,
+// where Atomics.waitAsync measured 0.5–4 ms to resume through the event loop.
+const YIELD_MS = 20;
 
 async function serve(control: SharedArrayBuffer, index: number): Promise<void> {
   const ctl = new Int32Array(control);
   const args = new Float64Array(control);
   const base = index * SLOT;
-  const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
   let seen = 0;
+  let yielded = performance.now();
   for (;;) {
     let seq = Atomics.load(ctl, base + SEQ);
-    for (let i = 0; seq === seen && i < SPIN; i++) seq = Atomics.load(ctl, base + SEQ);
+    for (const t0 = performance.now(); seq === seen && performance.now() - t0 < SPIN_MS;) {
+      for (let i = 0; seq === seen && i < 256; i++) seq = Atomics.load(ctl, base + SEQ);
+    }
     if (seq === seen) {
-      if (waitAsync) {
-        const w = waitAsync(ctl, base + SEQ, seen);
-        if (w.async) await w.value;
-      } else {
-        Atomics.wait(ctl, base + SEQ, seen, 5);
+      if (performance.now() - yielded >= YIELD_MS) {
         await new Promise((r) => setTimeout(r, 0));
-      }
+        yielded = performance.now();
+      } else Atomics.wait(ctl, base + SEQ, seen, YIELD_MS);
       continue;
     }
     seen = seq;
     try {
+      if (ctl[base + FN] === WAKE) throw 0; // a wake-up: nothing to run, now spinning
       const fns = instances.get(ctl[base + MODULE]);
       if (!fns) throw new Error("module not attached");
       const n = ctl[base + NARGS], a0 = (base + ARGS) / 2;
       fns[ctl[base + FN]](...args.subarray(a0, a0 + n));
       ctl[base + STATUS] = 0;
-    } catch {
-      ctl[base + STATUS] = 1;
+    } catch (e) {
+      ctl[base + STATUS] = e === 0 ? 0 : 1;
     }
     Atomics.store(ctl, base + DONE, seq);
     Atomics.notify(ctl, base + DONE);

@@ -10,7 +10,7 @@
 // Control block, Int32 slots per worker (SLOT = 64):
 //   [0] seq     the caller bumps it to post a job
 //   [1] done    the worker stores the seq it finished
-//   [2] fn      index into THREAD_EXPORTS
+//   [2] fn      index into THREAD_EXPORTS, or WAKE (-1): nothing to run, start spinning
 //   [3] nargs
 //   [4] status  0 ok, 1 the kernel threw (a trap)
 //   [5] module  the attached module's id
@@ -39,6 +39,9 @@ export type ThreadExport = typeof THREAD_EXPORTS[number];
 export const SLOT = 64;
 export const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, STATUS = 4, MODULE = 5, ARGS = 8;
 export const MAX_ARGS = (SLOT - ARGS) / 2;
+export const WAKE = -1;
+/** How long a caller spins on a share before it blocks. */
+const WAIT_SPIN_MS = 2;
 /** Workers the pool may hold: one per thread beyond the calling one. */
 export const MAX_WORKERS = 63;
 
@@ -111,6 +114,8 @@ export class ThreadPool {
   #threads: Thread[] = [];
   #spawning: Promise<void> = Promise.resolve();
   #seq = 0;
+  /** The last seq posted to each worker. */
+  #posted: number[] = [];
   #ids = 0;
   #pending = new Map<number, Pending>();
   #block = canBlock();
@@ -218,6 +223,9 @@ export class ThreadPool {
     for (let i = 1; i < calls.length; i++) {
       const base = (i - 1) * SLOT, { fn, args } = calls[i];
       if (args.length > MAX_ARGS) throw new KernelError(`${fn}: more than ${MAX_ARGS} arguments`);
+      // A wake-up may still be in flight: its slot is rewritten only once it is done.
+      if (this.#posted[i - 1]) this.#wait(base + DONE, this.#posted[i - 1]);
+      this.#posted[i - 1] = seq;
       ctl[base + FN] = THREAD_EXPORTS.indexOf(fn);
       ctl[base + NARGS] = args.length;
       ctl[base + STATUS] = 0;
@@ -238,9 +246,33 @@ export class ThreadPool {
     }
   }
 
+  // Spins first: the shares are balanced, so the workers finish within microseconds of this
+  // thread, and a futex wake-up costs ~0.1 ms on a VM. Then blocks (where this thread may).
+  /**
+   * Wakes the first `workers` idle workers without waiting for them, so that they spin when
+   * the next call comes (a session run starts with TypeScript work: the input's copy and
+   * layout change, ~0.1 ms, a futex wake-up's cost on a VM).
+   */
+  wake(workers: number): void {
+    const ctl = this.#ctl;
+    for (let i = 0; i < Math.min(workers, this.#threads.length); i++) {
+      const base = i * SLOT;
+      if (this.#posted[i] && Atomics.load(ctl, base + DONE) !== this.#posted[i]) continue;
+      const seq = ++this.#seq;
+      this.#posted[i] = seq;
+      ctl[base + FN] = WAKE;
+      Atomics.store(ctl, base + SEQ, seq);
+      Atomics.notify(ctl, base + SEQ);
+    }
+  }
+
   #wait(at: number, seq: number): void {
     const ctl = this.#ctl;
-    for (let v = Atomics.load(ctl, at); v !== seq; v = Atomics.load(ctl, at)) {
+    let v = Atomics.load(ctl, at);
+    for (const t0 = performance.now(); v !== seq && performance.now() - t0 < WAIT_SPIN_MS;) {
+      for (let i = 0; v !== seq && i < 256; i++) v = Atomics.load(ctl, at);
+    }
+    for (; v !== seq; v = Atomics.load(ctl, at)) {
       if (this.#block) Atomics.wait(ctl, at, v, 50);
     }
   }
