@@ -275,6 +275,7 @@ export class KernelModule {
   #note: string | undefined;
   #starting: Promise<void> | undefined;
   #minMacs = PARALLEL_MIN_MACS;
+  #asked = 1;
 
   private constructor(
     readonly build: KernelBuild,
@@ -346,6 +347,7 @@ export class KernelModule {
     if (!this.#threaded || this.#planned < 2) return this.#starting = Promise.resolve();
     const { module, memory } = this.#threaded;
     const workers = this.#planned - 1, asked = this.#planned;
+    this.#asked = asked;
     const id = ThreadPool.shared.attach(module, memory, workers).then(
       (id) => {
         if (this.#planned > 1) this.#id = id;
@@ -374,8 +376,19 @@ export class KernelModule {
    * Starts the worker threads if they have not started, and resolves once they run (or
    * failed to start: see `threadNote`).
    */
-  threadsReady(): Promise<void> {
-    return this.#start();
+  threadsReady(timeoutMs = 10_000): Promise<void> {
+    const started = this.#start();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        if (this.#id === undefined && this.#planned > 1) {
+          this.#planned = 1;
+          this.#note = `1 thread of ${this.#asked} asked: threads did not start in ${timeoutMs} ms`;
+        }
+        resolve();
+      }, timeoutMs);
+    });
+    return Promise.race([started, timeout]).finally(() => clearTimeout(timer));
   }
 
   /**

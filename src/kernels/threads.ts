@@ -165,19 +165,18 @@ export class ThreadPool {
   /**
    * Instantiates `module` on `memory` in the first `workers` workers (spawning them as
    * needed) and resolves with the id that run() takes. Rejects, detaching it, if a worker
-   * fails or the workers do not answer within `timeoutMs`.
+   * fails. It sets no timer (a pending one would outlive the caller's work): callers that
+   * must bound the wait race it themselves.
    */
   async attach(
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
     workers: number,
-    timeoutMs = 10_000,
   ): Promise<number> {
     if (workers < 1 || workers > MAX_WORKERS) {
       throw new KernelError(`a module can use 1 to ${MAX_WORKERS} workers, not ${workers}`);
     }
     const id = ++this.#ids;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await this.#grow(workers);
       const done = new Promise<void>((resolve, reject) => {
@@ -186,20 +185,12 @@ export class ThreadPool {
       for (let i = 0; i < workers; i++) {
         this.#threads[i].post({ type: "attach", id, module, memory });
       }
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`threads did not start in ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      });
-      await Promise.race([done, timeout]);
+      await done;
       return id;
     } catch (e) {
       this.#pending.delete(id);
       this.detach(id, workers);
       throw e;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
