@@ -25,12 +25,15 @@ import { availableBuilds, type KernelBuild } from "../src/kernels/features.ts";
 import { PackedGemmF32 } from "../src/kernels/gemm_f32.ts";
 import { PackedGemmI8 } from "../src/kernels/gemm_i8.ts";
 import { binRowBytes, PackedGemmBin } from "../src/kernels/gemm_bin.ts";
+import { PackedGemmQ4 } from "../src/kernels/gemm_q4.ts";
 import { initTfjs, tfjsInfo, tfjsMatMul } from "./baselines/tfjs.ts";
 import { initOrt, ortInfo, ortMatMulF32, ortMatMulInteger } from "./baselines/ort.ts";
 import { measureInterleaved, table } from "./timing.ts";
 
 export const GEMM_SHAPES: [number, number, number][] = [
   [1, 1024, 1024],
+  // Batch-1 GEMV of an LLM-sized layer: memory-bound, where int4 weights pay (64 MB in f32).
+  [1, 4096, 4096],
   [64, 1024, 1024],
   [256, 256, 256],
   [512, 512, 512],
@@ -93,6 +96,32 @@ function sqzI8(mod: KernelModule, m: number, n: number, k: number, bits = 8): Ru
       mod.heap.free(pa);
       mod.heap.free(pc);
       out.dispose();
+      g.dispose();
+    },
+  };
+}
+
+// int4 weights (codes and f16 scales packed, 14.8% of f32); the time covers quantizing A's
+// rows to int8 blocks, as every run does.
+function sqzQ4(mod: KernelModule, m: number, n: number, k: number): Runner {
+  const nb = Math.ceil(k / 32);
+  const codes = Uint8Array.from(rand(k * n, 2), (v) => Math.min(15, Math.floor((v + 1) * 8)));
+  const g = PackedGemmQ4.create(mod, {
+    k,
+    n,
+    codes,
+    scales: new Float32Array(n * nb).fill(0.01),
+  });
+  const pa = mod.heap.alloc(m * k * 4), pc = mod.heap.alloc(m * n * 4);
+  mod.f32(pa, m * k).set(rand(m * k, 1));
+  return {
+    run() {
+      g.runResident(m, pa, pc);
+      mod.f32(pc, m * n).slice();
+    },
+    dispose() {
+      mod.heap.free(pa);
+      mod.heap.free(pc);
       g.dispose();
     },
   };
@@ -178,6 +207,8 @@ export async function benchGemm(
       impls.push([`sqz-int7-relaxed`, () => sqzI8(mods.get("relaxed")!, m, n, k, 7)]);
     }
     for (const b of builds) impls.push([`sqz-bin-${b}`, () => sqzBin(mods.get(b)!, m, n, k)]);
+    // int4 weight-only: the GEMV / small-batch kernel (no M tiling), for the shapes it is for.
+    if (m <= 64) impls.push([`sqz-int4-${top}`, () => sqzQ4(mods.get(top)!, m, n, k)]);
     impls.push([
       `sqz-bin-bits-${builds.at(-1)}`,
       () => sqzBin(mods.get(builds.at(-1)!)!, m, n, k, false),
@@ -201,6 +232,7 @@ export async function benchGemm(
         impls.push([`sqz-int7-relaxed`, () => sqzI8(many, m, n, k, 7), threads]);
       }
       impls.push([`sqz-bin-${top}`, () => sqzBin(many, m, n, k), threads]);
+      if (m <= 64) impls.push([`sqz-int4-${top}`, () => sqzQ4(many, m, n, k), threads]);
     }
     const chosen = only ? impls.filter(([i]) => only.some((p) => i.startsWith(p))) : impls;
     const runners: Runner[] = [];

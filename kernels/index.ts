@@ -22,6 +22,8 @@ import {
 } from "./conv/im2col";
 import { binaryF32, clampF32, geluF32, layerNormF32, softmaxF32 } from "./nn/rowwise_f32";
 import { dequantizeU8, quantizeU8, rangeF32 } from "./nn/quantize_u8";
+import { packedSizeQ4, packQ4 } from "./pack/pack_q4";
+import { gemmQ4, q8RowBytes, quantizeRowsQ8 } from "./gemm/gemm_q4";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -334,4 +336,37 @@ export function sqz_f32_clamp(n: i32, x: usize, lo: f32, hi: f32, y: usize): voi
 /** y[i] = f32(x[i] − zp)·scale for n uint8 values (DequantizeLinear per tensor). */
 export function sqz_u8_dequantize(n: i32, x: usize, scale: f32, zp: i32, y: usize): void {
   dequantizeU8(n, x, scale, zp, y);
+}
+
+// ---- int4 weights (Q4 × Q8) ---------------------------------------------------------------
+// Weight-only int4 kept packed at run time: kernels/pack/pack_q4.ts (format) and
+// kernels/gemm/gemm_q4.ts (activation blocks and arithmetic).
+
+export function sqz_q4_packed_size(n: i32, k: i32): usize {
+  return packedSizeQ4(n, k);
+}
+
+/** Packs codes u8 [N][K], f16 scales u16 [N][ceil(K/32)], zero points u8 (0 = all 8), bias. */
+export function sqz_q4_pack(
+  n: i32, k: i32, codes: usize, scales: usize, zps: usize, bias: usize, out: usize,
+): void {
+  packQ4(n, k, codes, scales, zps, bias, out);
+}
+
+/** Bytes of one row of int8 activation blocks for K. */
+export function sqz_q8_row_bytes(k: i32): usize {
+  return q8RowBytes(k);
+}
+
+/** Quantizes M f32 rows (stride lda elements) to int8 blocks of 32 with their scales. */
+export function sqz_q8_quantize_rows(m: i32, k: i32, a: usize, lda: i32, out: usize): void {
+  quantizeRowsQ8(m, k, a, lda, out);
+}
+
+/** C = clamp(x·W + bias, outMin, outMax) on q8 rows and packed Q4 weights. */
+export function sqz_q4_gemm(
+  m: i32, n: i32, k: i32, x: usize, packed: usize, c: usize, ldc: i32, outMin: f32,
+  outMax: f32,
+): void {
+  gemmQ4(m, n, k, x, packed, c, ldc, outMin, outMax);
 }

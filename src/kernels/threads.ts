@@ -33,6 +33,7 @@ export const THREAD_EXPORTS = [
   "sqz_i8_maxpool2d",
   "sqz_f32_avgpool2d",
   "sqz_i8_avgpool2d",
+  "sqz_q4_gemm",
 ] as const;
 export type ThreadExport = typeof THREAD_EXPORTS[number];
 
