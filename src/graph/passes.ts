@@ -118,7 +118,9 @@ export function foldBatchNorm(g: Graph): number {
     // In place when the Conv/Gemm is the weight's only user: on machines where first-touching
     // fresh memory is slow, a second 5 MB weight copy is a good share of a model's load time.
     const wIn = prod.inputs[1]!;
-    const w2 = wIn.consumers.length === 1 && !isGraphOutput(g, wIn)
+    // Not when another constant views the same buffer (it would change too).
+    const w2 = wIn.consumers.length === 1 && !isGraphOutput(g, wIn) &&
+        (buffers ??= sharedBuffers(g)).get(w.buffer) === 1
       ? w
       : new Float32Array(w.length);
     if (transB) {
