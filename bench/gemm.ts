@@ -285,6 +285,11 @@ function printShape(rs: Result[]): void {
   console.log();
 }
 
+// b / a as "1.23x", or "-" where either side was not run (--only).
+function rel(b: number, a: number): string {
+  return Number.isFinite(a) && Number.isFinite(b) && a > 0 ? `${(b / a).toFixed(2)}x` : "-";
+}
+
 function printSummary(results: Result[]): void {
   const best = (shape: number[], prefix: string, threads = 1) =>
     Math.min(
@@ -299,15 +304,16 @@ function printSummary(results: Result[]): void {
     const tf = best(s, "tfjs-f32"), oi = best(s, "ort-int8");
     rows.push([
       `${s.join("x")}`,
-      `${(tf / best(s, "sqz-f32")).toFixed(2)}x`,
-      `${(oi / best(s, "sqz-int8")).toFixed(2)}x`,
-      `${(oi / best(s, "sqz-int7")).toFixed(2)}x`,
-      `${(tf / best(s, "sqz-bin")).toFixed(2)}x`,
-      `${(tf / best(s, "sqz-bin-bits")).toFixed(2)}x`,
+      rel(tf, best(s, "sqz-f32")),
+      rel(oi, best(s, "sqz-int8")),
+      rel(oi, best(s, "sqz-int7")),
+      rel(tf, best(s, "sqz-bin")),
+      rel(tf, best(s, "sqz-bin-bits")),
+      rel(best(s, "sqz-int8"), best(s, "sqz-int4")),
     ]);
   }
   console.log(
-    "Targets: f32 >= 1.0x tfjs; int8 >= 1.5x ORT MatMulInteger (512^3, 1024^3), 7-bit weights >= 2.5x; binary >= 12x tfjs",
+    "Targets: f32 >= 1.0x tfjs; int8 >= 1.5x ORT MatMulInteger (512^3, 1024^3), 7-bit weights >= 2.5x; binary >= 12x tfjs; int4 GEMV (1x4096x4096) faster than int8",
   );
   console.log(
     table([
@@ -317,6 +323,7 @@ function printSummary(results: Result[]): void {
       "int7 / ort-int8",
       "sqz-bin / tfjs",
       "bin-bits / tfjs",
+      "int4 / best sqz-int8",
     ], rows),
   );
   const threads = Math.max(...results.map((r) => r.threads));
@@ -325,16 +332,16 @@ function printSummary(results: Result[]): void {
   const mt: string[][] = [];
   for (const shape of new Set(results.map((r) => r.shape.join()))) {
     const s = shape.split(",").map(Number);
-    const up = (p: string) => `${(best(s, p) / best(s, p, threads)).toFixed(2)}x`;
+    const up = (p: string) => rel(best(s, p), best(s, p, threads));
     mt.push([
       s.join("x"),
       up("sqz-f32"),
       up("sqz-int8"),
       up("sqz-int7"),
       up("sqz-bin"),
-      `${(best(s, "ort-f32", threads) / best(s, "sqz-f32", threads)).toFixed(2)}x`,
-      `${(best(s, "ort-int8", threads) / best(s, "sqz-int7", threads)).toFixed(2)}x`,
-      `${(best(s, "tfjs-f32") / best(s, "sqz-f32", threads)).toFixed(2)}x`,
+      rel(best(s, "ort-f32", threads), best(s, "sqz-f32", threads)),
+      rel(best(s, "ort-int8", threads), best(s, "sqz-int7", threads)),
+      rel(best(s, "tfjs-f32"), best(s, "sqz-f32", threads)),
     ]);
   }
   console.log(`\nTarget: >= 1.8x at ${threads} threads over 1 on 512^3`);

@@ -1,4 +1,5 @@
-// Benchmark entry: `deno task bench <suite> [--json] [--quick] [--scalar] [--threads N]`.
+// Benchmark entry: `deno task bench <suite> [--json] [--quick] [--scalar] [--threads N]
+// [--only impl,…] [--shape MxNxK,…]` (--shape: gemm only).
 import { parseArgs } from "node:util";
 import { benchGemm, GEMM_SHAPES } from "./gemm.ts";
 import { benchConv, CONV_LAYERS } from "./conv.ts";
@@ -17,6 +18,7 @@ const { values, positionals } = parseArgs({
     scalar: { type: "boolean", default: false },
     only: { type: "string" },
     threads: { type: "string", default: "1" },
+    shape: { type: "string" },
   },
 });
 
@@ -26,6 +28,16 @@ if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
   Deno.exit(2);
 }
 
+// --shape 1x4096x4096,512x512x512: the gemm shapes to run instead of the default list.
+const shapes = values.shape?.split(",").map((s) => {
+  const dims = s.split("x").map(Number);
+  if (dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d < 1 || d > 65536)) {
+    console.error(`--shape takes MxNxK with each in [1, 65536], got ${s}`);
+    Deno.exit(2);
+  }
+  return dims as [number, number, number];
+});
+
 const suites: Record<string, () => Promise<unknown>> = {
   gemm: () =>
     benchGemm({
@@ -33,7 +45,8 @@ const suites: Record<string, () => Promise<unknown>> = {
       scalar: values.scalar,
       only: values.only?.split(","),
       threads,
-      shapes: values.quick ? GEMM_SHAPES.filter(([m, n, k]) => m * n * k <= 2 ** 27) : GEMM_SHAPES,
+      shapes: shapes ??
+        (values.quick ? GEMM_SHAPES.filter(([m, n, k]) => m * n * k <= 2 ** 27) : GEMM_SHAPES),
     }),
   conv: () =>
     benchConv({

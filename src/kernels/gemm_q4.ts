@@ -1,5 +1,5 @@
-// int4 weight-only GEMM/GEMV with the weights kept packed (kernels/pack/pack_q4.ts: 4-bit
-// codes, f16 block scales, 4-bit zero points; 14.8% of f32 memory) and the activations
+// int4 weight-only GEMM/GEMV with the weights kept packed (kernels/pack/pack_q4.ts: 8-column
+// panels of 4-bit codes, f16 block scales, 4-bit zero points; 14.8% of f32 memory) and the activations
 // quantized to int8 blocks on each run (kernels/gemm/gemm_q4.ts documents the arithmetic).
 // Scales are stored as f16 (rounded to nearest even), as ggml's blocks store them.
 import type { KernelModule } from "./module.ts";
@@ -164,9 +164,9 @@ export class PackedGemmQ4 {
       this.#rowsBytes = need;
     }
     ex.sqz_q8_quantize_rows(m, this.k, a, lda, this.#rows);
-    // Threads split the 4-column panels: each streams its share of the weights.
-    const panel = ex.sqz_q4_packed_size(4, this.k) >>> 0;
-    const parts = this.mod.planRows(this.n, m * this.n * this.k, 4);
+    // Threads split the 8-column panels: each streams its share of the weights.
+    const panel = ex.sqz_q4_packed_size(8, this.k) >>> 0;
+    const parts = this.mod.planRows(this.n, m * this.n * this.k, 8);
     this.mod.parallel(parts.map(([n0, n1]): KernelCall => ({
       fn: "sqz_q4_gemm",
       args: [
@@ -174,7 +174,7 @@ export class PackedGemmQ4 {
         n1 - n0,
         this.k,
         this.#rows,
-        this.#packed + (n0 / 4) * panel,
+        this.#packed + (n0 / 8) * panel,
         c + n0 * 4,
         ldc,
         lo,
