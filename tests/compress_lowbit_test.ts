@@ -285,9 +285,10 @@ Deno.test("int4 pass: an MLP runs on the f32 kernels after folding, outputs clos
     // The decoded weights: the reference for the compressed model's output.
     const wd = ["w1", "w2", "w3"].map((n) => decodedWeight(g, n));
     const bytes = exportGraph(g);
-    const s = await Session.create(bytes, { profile: true });
-    // Folded at load: no decoder left, the layers on the f32 kernels.
+    // int4: "float": folded at load, no decoder left, the layers on the f32 kernels.
+    const s = await Session.create(bytes, { profile: true, int4: "float" });
     assert.ok(!s.graph.nodes.some((n) => n.op === "DequantizeInt4"));
+    assert.ok(!s.graph.nodes.some((n) => n.op === "MatMulNBits"));
     const { y } = await s.run({ x });
     assert.ok(
       s.profile.filter((p) => ["Gemm", "MatMul"].includes(p.op)).every((p) => p.impl === "wasm"),
@@ -318,6 +319,22 @@ Deno.test("int4 pass: an MLP runs on the f32 kernels after folding, outputs clos
     const want = (await runModel(deq, { x })).out.y.data as Float32Array;
     const got = y.data as Float32Array;
     for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-5);
+    // The default keeps the weights at 4 bits: every layer lowered to MatMulNBits on the Q4
+    // kernel, activations quantized to int8 blocks (a ~0.5% error beside int4's ~10%).
+    const packed = await Session.create(bytes, { profile: true });
+    const yq = (await packed.run({ x })).y.data as Float32Array;
+    assert.deepEqual(
+      packed.profile.map((p) => `${p.op}:${p.impl}`).filter((o) => o.startsWith("MatMulNBits")),
+      ["MatMulNBits:wasm", "MatMulNBits:wasm", "MatMulNBits:wasm"],
+    );
+    const floatSession = await Session.create(m.bytes);
+    await floatSession.run({ x });
+    const ratio = packed.memory.weights / floatSession.memory.weights;
+    await packed.release();
+    await floatSession.release();
+    assert.ok(relErr(yq, want) < 0.02, `packed vs decoded: ${relErr(yq, want)}`);
+    // 64-value rows: 2 blocks of 152 bytes per 8 columns plus bias; f32 biases stay.
+    assert.ok(ratio < 0.25, `resident weights ${ratio} of float`);
     const e = relErr(got, float.out.y.data as Float32Array);
     // 4-bit max-scaled blocks of Gaussian weights: ~10% RMS weight error per layer, three layers.
     assert.ok(e < 0.3, `int4 ${bs}/${symmetric}: relative output error ${e}`);

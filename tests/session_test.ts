@@ -108,6 +108,22 @@ Deno.test("profiling reports every node with its implementation and MACs", async
   await s.release();
 });
 
+Deno.test("memory.weights: packed weights are resident once, not also as graph constants", async () => {
+  const m = mlp();
+  const s = await Session.create(m.bytes);
+  const f32Bytes = (8 * 16 + 16 + 16 * 4 + 4) * 4;
+  const w = s.memory;
+  // Packing pads panels and K, so a little more than f32; never the graph's copy on top.
+  assert.ok(w.weights >= f32Bytes && w.weights < 2 * f32Bytes, `${w.weights} vs ${f32Bytes}`);
+  assert.equal(w.weights, w.weightBytes, "no constant is kept in JavaScript");
+  await s.release();
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    () => Session.create(m.bytes, { int4: "fast" as any }),
+    (e: Error) => e instanceof ArgumentError && /int4/.test(e.message),
+  );
+});
+
 Deno.test({
   name: "light ResNet-50: the planned arena is within 1.3x of the largest live set, runs agree",
   ignore: !conformanceDir(),

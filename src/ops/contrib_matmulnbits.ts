@@ -5,7 +5,8 @@
 //               zero_points?: uint8 [N·ceil(nb·bits/8)] packed | float32 [N·nb],
 //               g_idx? (deprecated, refused), bias?: float32 [N]) → Y float32 [..., N]
 //   attributes K, N (required), bits (2, 4 or 8; default 4), block_size (a power of two ≥ 16),
-//   accuracy_level (ignored: sqz computes in f32, what level 0 / 1 ask for).
+//   accuracy_level (ignored: the session's int4 option decides; see runtime/kernel_ops/
+//   matmulnbits.ts).
 //   nb = ceil(K / block_size), blob = block_size·bits / 8. Row n of B holds Wᵀ[n, :] (output
 //   column n of the MatMul weight), block j its K values j·bs .. j·bs + bs − 1, packed low bits
 //   first (bits = 4: value i of a block is (blob[i >> 1] >> 4·(i & 1)) & 15); codes past K are
@@ -14,9 +15,10 @@
 //     Wᵀ[n, k] = (q − zp) · scales[n·nb + j],  j = ⌊k / block_size⌋
 //     Y[m, n] = Σ_k A[m, k] · Wᵀ[n, k] + bias[n]
 //
-// The runtime has no packed int4 kernel yet: the Wasm kernel op (runtime/kernel_ops/
-// matmulnbits.ts) dequantizes once at session creation and runs the f32 GEMM; this TypeScript
-// op dequantizes once per weight (cached on the initializer's data) and multiplies in f32.
+// The Wasm kernel op (runtime/kernel_ops/matmulnbits.ts) keeps 4-bit weights packed and runs
+// the Q4 × Q8 kernel (or decodes to the f32 GEMM where the weight does not fit it); this
+// TypeScript fallback dequantizes once per weight (cached on the initializer's data) and
+// multiplies in f32.
 import type { Node } from "../graph/ir.ts";
 import type { Tensor } from "../graph/tensor.ts";
 import type { OpImpl } from "./types.ts";
@@ -79,6 +81,37 @@ function check(node: Node, t: Tensor | undefined, what: string, types: string[],
   return t;
 }
 
+/** A MatMulNBits node's constant inputs, checked against its attributes. */
+export interface NBitsInputs extends NBitsAttrs {
+  q: Uint8Array;
+  scales: Float32Array;
+  /** uint8 zero points, packed per row (row n at n·ceil(nb·bits/8)). */
+  zpPacked?: Uint8Array;
+  /** float32 zero points, one per block. */
+  zpFloat?: Float32Array;
+}
+
+/** Checks B, scales and zero_points against the attributes; throws ModelError if they differ. */
+export function nbitsInputs(
+  node: Node,
+  b: Tensor | undefined,
+  scales: Tensor | undefined,
+  zeroPoints: Tensor | undefined,
+): NBitsInputs {
+  const a = nbitsAttrs(node);
+  const { n, bits, blocks: nb, blob } = a;
+  const q = check(node, b, "B", ["uint8"], n * nb * blob).data as Uint8Array;
+  const s = check(node, scales, "scales", ["float32"], n * nb).data as Float32Array;
+  const zpStride = Math.ceil((nb * bits) / 8);
+  let zpPacked: Uint8Array | undefined, zpFloat: Float32Array | undefined;
+  if (zeroPoints?.type === "uint8") {
+    zpPacked = check(node, zeroPoints, "zero_points", ["uint8"], n * zpStride).data as Uint8Array;
+  } else if (zeroPoints) {
+    zpFloat = check(node, zeroPoints, "zero_points", ["float32"], n * nb).data as Float32Array;
+  }
+  return { ...a, q, scales: s, zpPacked, zpFloat };
+}
+
 /**
  * The dequantized weight Wᵀ as float32 [N, K] (row n = output column n), from the node's
  * B, scales and zero_points inputs. Throws ModelError for inputs that do not fit the attributes.
@@ -89,17 +122,9 @@ export function dequantizeNBits(
   scales: Tensor | undefined,
   zeroPoints: Tensor | undefined,
 ): Float32Array {
-  const a = nbitsAttrs(node);
-  const { k, n, bits, blockSize: bs, blocks: nb, blob } = a;
-  const q = check(node, b, "B", ["uint8"], n * nb * blob).data as Uint8Array;
-  const s = check(node, scales, "scales", ["float32"], n * nb).data as Float32Array;
+  const { k, n, bits, blockSize: bs, blocks: nb, blob, q, scales: s, zpPacked, zpFloat } =
+    nbitsInputs(node, b, scales, zeroPoints);
   const zpStride = Math.ceil((nb * bits) / 8);
-  let zpPacked: Uint8Array | undefined, zpFloat: Float32Array | undefined;
-  if (zeroPoints?.type === "uint8") {
-    zpPacked = check(node, zeroPoints, "zero_points", ["uint8"], n * zpStride).data as Uint8Array;
-  } else if (zeroPoints) {
-    zpFloat = check(node, zeroPoints, "zero_points", ["float32"], n * nb).data as Float32Array;
-  }
   const mask = (1 << bits) - 1, perByte = 8 / bits, dflt = 1 << (bits - 1);
   const code = (bytes: Uint8Array, base: number, i: number) =>
     (bytes[base + Math.floor(i / perByte)] >> ((i % perByte) * bits)) & mask;

@@ -44,6 +44,11 @@ export interface MemoryReport {
   liveLowerBound: number;
   /** Bytes of packed weights and constants held in Wasm memory. */
   weightBytes: number;
+  /**
+   * Resident weight bytes: `weightBytes` plus the constants kept in JavaScript for the
+   * TypeScript ops (constants a kernel packed are not kept twice).
+   */
+  weights: number;
 }
 
 interface Plan {
@@ -115,6 +120,8 @@ export class Executor {
     readonly impls: readonly NodeImpl[],
     readonly opsets: readonly number[],
     readonly weightBytes = 0,
+    /** Bytes of constants the graph still holds in JavaScript. */
+    readonly jsWeightBytes = 0,
   ) {
     const id = (v: Value) => {
       let i = this.#index.get(v);
@@ -157,6 +164,7 @@ export class Executor {
       arenaBytes: this.#lastPlan?.size ?? 0,
       liveLowerBound: this.#lastPlan?.lowerBound ?? 0,
       weightBytes: this.weightBytes,
+      weights: this.weightBytes + this.jsWeightBytes,
     };
   }
 

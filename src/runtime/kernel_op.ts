@@ -21,6 +21,12 @@ export interface KernelRunContext {
 }
 
 export interface KernelOp {
+  /**
+   * Inputs whose constants the factory copied into Wasm memory and `run` never reads: the
+   * session drops the graph's copy of a constant every consumer lists, so a weight is resident
+   * once, in its packed form.
+   */
+  readonly packedInputs?: readonly number[];
   /** Runs the node; returns the multiply-accumulates it did (for profiles), if it knows. */
   run(k: KernelRunContext): number | void;
   /** Frees the packed weights. */
@@ -30,6 +36,12 @@ export interface KernelOp {
 export interface KernelEnv {
   readonly mod: KernelModule;
   readonly opset: number;
+  /**
+   * int4 weights: "packed" (default) keeps them at 4 bits in Wasm memory and quantizes the
+   * activations to int8 blocks (onnxruntime's MatMulNBits accuracy_level 4); "float" decodes
+   * them to f32 at load (f32 arithmetic, 8× the memory).
+   */
+  readonly int4?: "packed" | "float";
 }
 
 export type KernelOpFactory = (node: Node, env: KernelEnv) => KernelOp | undefined;

@@ -102,6 +102,7 @@ export const nhwcBinaryConv: KernelOpFactory = (node, env): KernelOp | undefined
   const { conv, out, attrs, cin, cg } = s;
   const groups = cin / cg;
   return {
+    packedInputs: [1, 2, 3],
     run(k: KernelRunContext) {
       const dims = k.inputDims(0);
       if (dims.length !== 4) throw new ShapeError(`input must be 4-D NHWC, got [${dims}]`);
@@ -132,6 +133,7 @@ export const binaryConvNchw: KernelOpFactory = (node, env): KernelOp | undefined
   const groups = cin / cg;
   const words = Math.ceil(cg / 128) * 16, pixBytes = binPixelBytes(cin, groups);
   return {
+    packedInputs: [1, 2, 3],
     run(k: KernelRunContext) {
       const dims = k.inputDims(0);
       if (dims.length !== 4) throw new ShapeError(`input must be 4-D NCHW, got [${dims}]`);
@@ -191,6 +193,7 @@ export const binaryGemm: KernelOpFactory = (node, env): KernelOp | undefined => 
     throw e;
   }
   return {
+    packedInputs: [1, 2, 3],
     run(ctx: KernelRunContext) {
       const dims = ctx.inputDims(0);
       if (dims.length < 1 || dims[dims.length - 1] !== k) {

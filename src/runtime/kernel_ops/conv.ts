@@ -42,6 +42,7 @@ export const nhwcConv: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp 
     : PackedConvF32.create(env.mod, { cout, cin, kh, kw, groups, weights, bias });
   const macsPerPixel = kh * kw * cinG * cout;
   return {
+    packedInputs: [1, 2],
     run(k) {
       const dims = k.inputDims(0);
       if (dims.length !== 4) throw new ShapeError(`input must be 4-D, got [${dims}]`);

@@ -48,6 +48,7 @@ export const gemmF32: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp |
   const gemm = PackedGemmF32.create(env.mod, { k, n, b: weights, transposed: transB, bias });
   const act = fusedActivation(node);
   return {
+    packedInputs: [1, 2],
     run(ctx) {
       const dims = ctx.inputDims(0);
       if (isGemm ? dims.length !== 2 : dims.length < 2) {

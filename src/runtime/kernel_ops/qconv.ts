@@ -120,6 +120,7 @@ export const nhwcQConv: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp
   );
   const outType = r ? r.type : "int32";
   return {
+    packedInputs: node.op === "QLinearConv" ? [3, 8] : [1],
     run(k) {
       const dims = [...k.inputDims(0)] as Dims4;
       const signed = k.inputType(0) === "int8";

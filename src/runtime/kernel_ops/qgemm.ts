@@ -148,6 +148,7 @@ export const qgemm: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp | u
   });
   const params = gemm.output(p.out);
   return {
+    packedInputs: [LAYOUT[node.op][1], LAYOUT[node.op][4]].filter((i) => i !== undefined),
     run(ctx) {
       const dims = ctx.inputDims(0);
       if (dims.length < 2 || dims[dims.length - 1] !== k) {
