@@ -4,7 +4,9 @@
 // sqz, and — for artifacts in standard ONNX ops — the accuracy onnxruntime-web gets running the
 // same file unchanged. Calibration: 256 training digits. Rows marked "+ ft" fine-tune inside
 // compress() on the 8,000 training digits (labels, unless the row says unlabelled) before the
-// artifact is written; "weights ×" is the weight storage ratio from the compress report.
+// artifact is written; "weights ×" is the weight storage ratio from the compress report, and
+// "resident" the weight bytes a sqz session holds at run time (session.memory.weights: packed
+// in Wasm memory plus constants kept in JavaScript) as a share of the float model's.
 import { compress, evaluate, Session, type Tensor } from "../src/mod.ts";
 import { mnistSplit } from "../src/eval/mnist.ts";
 import { ortRunner } from "./models.ts";
@@ -153,6 +155,7 @@ export async function benchCompression(
       t: Tensor,
     ) => (foreign ? foreignInput(name as ForeignModel, t as typeof train.x) : t);
     const calibration = calib.map((c) => ({ input: x(c.input) }));
+    let floatResident = 0;
     for (const [label, spec] of recipes) {
       if (foreign && !FOREIGN_ROWS.has(label)) continue;
       const recipe: RecipeSpec = typeof spec === "function" ? spec(name) : spec;
@@ -174,6 +177,8 @@ export async function benchCompression(
       const binaryKernels = profiled.profile.filter((p) =>
         /Binary(Conv|Gemm)/.test(p.op) && p.impl === "wasm"
       ).length;
+      const resident = profiled.memory.weights;
+      if (label === "float") floatResident = resident;
       profiled.release();
       const r = await evaluate(
         model,
@@ -192,6 +197,8 @@ export async function benchCompression(
         ratio: float.length / r.model.bytes,
         p50Ms: r.latency.p50Ms,
         weightRatio: after > 0 ? before / after : undefined,
+        residentWeightBytes: resident,
+        residentShare: floatResident ? resident / floatResident : undefined,
         binaryKernels,
         epochs: result?.report.training?.epochs.length,
         trainMs: result?.report.training?.ms,
@@ -207,6 +214,8 @@ export async function benchCompression(
             `(${row.ratio.toFixed(2)}×, gzip ${(row.gzipBytes / 1024).toFixed(1)} KiB)  ` +
             `p50 ${row.p50Ms?.toFixed(3)} ms` +
             (row.weightRatio ? `  weights ${row.weightRatio.toFixed(1)}×` : "") +
+            `  resident ${(resident / 1024).toFixed(0)} KiB` +
+            (row.residentShare ? ` (${(row.residentShare * 100).toFixed(1)}% of f32)` : "") +
             (row.binaryKernels ? `  ${row.binaryKernels} XNOR kernel ops` : "") +
             (row.epochs ? `  ${row.epochs} epochs in ${(row.trainMs! / 1000).toFixed(0)} s` : "") +
             `  ORT acc ${
