@@ -15,7 +15,7 @@ import { foldConstants } from "./graph/fold.ts";
 import { eliminateDeadCode, simplify } from "./graph/passes.ts";
 import { fuseTransformer } from "./graph/fuse_transformer.ts";
 import { fuseDynamicQuantMatMul } from "./graph/fuse_dynamic_quant.ts";
-import { lowerInt4ToMatMulNBits } from "./graph/lower_int4.ts";
+import { lowerToMatMulNBits } from "./graph/lower_nbits.ts";
 import type { KernelBuild } from "./kernels/features.ts";
 import { KernelModule, MAX_THREADS } from "./kernels/module.ts";
 import { TS_OPS } from "./ops/registry.ts";
@@ -53,7 +53,7 @@ export interface SessionOptions {
    */
   extraOutputs?: string[];
   /**
-   * int4 weights (MatMulNBits, and ai.sqz.DequantizeInt4 feeding a MatMul or Gemm):
+   * int4 weights (MatMulNBits; ai.sqz.DequantizeInt4 and DequantizeTernary feeding a MatMul or Gemm):
    * "packed" (default) keeps them at 4 bits in Wasm memory, 14.8% of f32, and multiplies on
    * int8 activations quantized per block of 32 (onnxruntime's accuracy_level 4); "float"
    * decodes them to f32 at load for f32 arithmetic, at f32 memory.
@@ -167,8 +167,8 @@ export class Session {
       dropQdqAroundMovement(g);
       fuseQdq(g, quantizedEligible);
       fuseDynamicQuantMatMul(g, quantizedEligible);
-      // Before folding too, which would decode int4 weights to f32.
-      if (options.int4 !== "float") lowerInt4ToMatMulNBits(g);
+      // Before folding too, which would decode int4 and ternary weights to f32.
+      if (options.int4 !== "float") lowerToMatMulNBits(g);
       g.topoSort();
       eliminateDeadCode(g);
       foldConstants(g);

@@ -436,10 +436,18 @@ Deno.test("ternary pass: runs through Session and reports sparsity", async () =>
   // fc1 [128, 64]: 16 bytes of codes + 4 bytes of α per channel.
   assert.equal(res.layers[0].bytesAfter, 128 * 16 + 128 * 4);
   const x = f32([8, 64], gauss(rng(10), 8 * 64));
-  const { out } = await runModel(exportGraph(g), { x });
+  const bytes = exportGraph(g);
+  const { out, ops } = await runModel(bytes, { x });
   const float = (await runModel(m.bytes, { x })).out.y.data as Float32Array;
   const e = relErr(out.y.data as Float32Array, float);
   assert.ok(Number.isFinite(e) && e < 0.8, `ternary relative error ${e}`);
+  // The layers run on the Q4 kernel (codes t + 8, scale α): the same as the f32 decode up to
+  // the int8 activation blocks.
+  assert.equal(ops.filter((o) => o === "com.microsoft.MatMulNBits").length, 3, ops.join(" "));
+  const decoded = await runModel(bytes, { x }, { int4: "float" });
+  assert.ok(!decoded.ops.includes("com.microsoft.MatMulNBits"));
+  const d = relErr(out.y.data as Float32Array, decoded.out.y.data as Float32Array);
+  assert.ok(d < 0.02, `packed ternary vs decoded ${d}`);
 });
 
 // ── binary ──────────────────────────────────────────────────────────────────────────────────
