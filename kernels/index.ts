@@ -156,7 +156,10 @@ export function sqz_conv_workspace_size(cp: usize, kind: i32): usize {
   return convWorkspaceBytes(cp, kind);
 }
 
-/** f32 convolution with bias and clamp; weights packed per group by sqz_f32_gemm_pack. */
+/**
+ * f32 convolution with bias and clamp; weights packed per group by sqz_f32_gemm_pack. One group
+ * of ≤ 4 channels (not pointwise) runs the direct kernel (conv/conv_direct.ts), no workspace.
+ */
 export function sqz_f32_conv2d(
   cp: usize, x: usize, packed: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
 ): void {
@@ -189,8 +192,9 @@ export function sqz_bin_conv2d(
 // The same four convolutions over output pixels [p0, p1) of the flattened n·out_h·out_w
 // range, so threads can share one layer (each with its own workspace). f32 ranges on
 // multiples of the build's tile height (12 pixels covers the scalar and relaxed builds, 60
-// the simd build) and, for layers of ≤ 4 input channels, of out_w give results bit-identical
-// to the whole-layer call; integer and binary results are exact for any range.
+// the simd build) give results bit-identical to the whole-layer call, and so does any range
+// of a layer on the direct kernel (≤ 4 input channels, conv/conv_direct.ts); integer and
+// binary results are exact for any range.
 
 export function sqz_f32_conv2d_range(
   cp: usize, x: usize, packed: usize, y: usize, ws: usize, outMin: f32, outMax: f32,

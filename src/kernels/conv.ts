@@ -242,8 +242,9 @@ abstract class PackedConv {
 
   /**
    * Runs the layer over its n·oh·ow output pixels, split over the threads. f32 ranges are
-   * multiples of the build's tile height, and of whole output rows for the direct kernel
-   * (≤ 4 input channels), so the split changes no bit (kernels/conv/conv.ts).
+   * multiples of the build's tile height, so the split changes no bit (kernels/conv/conv.ts);
+   * layers of ≤ 4 input channels (the direct kernel, kernels/conv/conv_direct.ts, exact for any
+   * range) split on whole output rows.
    */
   protected dispatch(
     g: WindowGeometry & { dims: Dims4 },
