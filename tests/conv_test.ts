@@ -13,6 +13,7 @@ import {
   refRequantFp32,
 } from "../src/kernels/reference.ts";
 import { quantizeMultiplier } from "../src/kernels/quant_params.ts";
+import { makeI8Output } from "../src/kernels/i8_output.ts";
 import { type AutoPad, windowGeometry } from "../src/kernels/conv_geometry.ts";
 import { ArgumentError, ShapeError } from "../src/errors.ts";
 import { loadBuilds, randInt, rng } from "./util.ts";
@@ -285,6 +286,165 @@ for (const mod of mods) {
         out.dispose();
       }
       conv.dispose();
+    }
+  });
+
+  Deno.test(`conv2d int8 with 1–4 input channels (the direct kernel) is exact in every output mode (${mod.build})`, () => {
+    const r = rng(23);
+    const pick = <T>(xs: T[]) => xs[randInt(r, 0, xs.length - 1)];
+    let ran = 0;
+    for (let t = 0; ran < 80; t++) {
+      const cin = 1 + (t % 4);
+      const kh = t % 3 ? pick([3, 5, 7]) : pick([1, 2, 3, 4, 5, 6, 7]);
+      const kw = t % 5 === 4 ? pick([1, 2, 3, 5, 7]) : kh;
+      const h = pick([1, 2, 3, 5, 7, 12, 19]), w = pick([1, 4, 5, 6, 7, 11, 23, 31]);
+      const cout = pick([1, 3, 7, 8, 9, 15, 16, 17, 32, 33]);
+      // Dilation 2 now and then: those calls take the GEMM packing instead.
+      const d = r() < 0.15 ? 2 : 1;
+      const attrs: ConvAttrs = {
+        strides: [randInt(r, 1, 2), randInt(r, 1, 2)],
+        dilations: [d, d],
+        pads: [
+          randInt(r, 0, kh + 1),
+          randInt(r, 0, kw + 1),
+          randInt(r, 0, kh + 1),
+          randInt(r, 0, kw + 1),
+        ],
+      };
+      let g;
+      try {
+        g = windowGeometry(h, w, { kernel: [kh, kw], ...attrs });
+      } catch {
+        continue;
+      }
+      ran++;
+      const n = randInt(r, 1, 3), dims: Dims4 = [n, h, w, cin], size = n * h * w * cin;
+      const signed = t % 2 === 1;
+      const x = signed
+        ? Int8Array.from({ length: size }, () => randInt(r, -128, 127))
+        : Uint8Array.from({ length: size }, () => randInt(r, 0, 255));
+      const za = signed ? randInt(r, -128, 127) : randInt(r, 0, 255);
+      const wt = Int8Array.from({ length: cout * cin * kh * kw }, () => randInt(r, -127, 127));
+      const bias = r() < 0.8
+        ? Int32Array.from({ length: cout }, () => randInt(r, -20000, 20000))
+        : undefined;
+      const conv = PackedConvI8.create(mod, { cout, cin, kh, kw, weights: wt, bias });
+      const acc = refConv2dI8({ n, c: cin, cout, groups: 1, g }, x, za, wt, bias);
+      const what = JSON.stringify({ dims, cout, kh, kw, attrs, signed, za });
+      const input = { signed, zeroPoint: za };
+      const i32 = conv.output({ kind: "i32" });
+      assert.deepEqual(conv.run(x, dims, input, i32, attrs).data, acc, what);
+      i32.dispose();
+      const scale = Float32Array.from({ length: cout }, () => 2 ** -(6 + 10 * r()));
+      const outs = [
+        { method: "gemmlowp", dtype: "uint8", zp: randInt(r, 0, 255), lo: 0, hi: 255 },
+        { method: "fp32", dtype: "uint8", zp: randInt(r, 0, 255), lo: 0, hi: 255 },
+        { method: "fp32", dtype: "int8", zp: randInt(r, -128, 127), lo: -128, hi: 127 },
+      ] as const;
+      for (const o of outs) {
+        const out = conv.output({
+          kind: "requant",
+          method: o.method,
+          dtype: o.dtype,
+          scale,
+          zeroPoint: o.zp,
+          clamp: [t % 3 ? o.zp : o.lo, o.hi],
+        });
+        const got = conv.run(x, dims, input, out, attrs).data;
+        const qmin = t % 3 ? o.zp : o.lo;
+        for (let i = 0; i < acc.length; i++) {
+          const sc = scale[i % cout];
+          let want: number;
+          if (o.method === "gemmlowp") {
+            const { multiplier, shift } = quantizeMultiplier(sc);
+            want = Math.min(
+              Math.max(refMultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + o.zp, qmin),
+              o.hi,
+            );
+          } else want = refRequantFp32(acc[i], sc, o.zp, qmin, o.hi);
+          if (got[i] !== want) {
+            assert.fail(`${o.method} ${o.dtype} ${what} [${i}]: ${got[i]} vs ${want}`);
+          }
+        }
+        out.dispose();
+      }
+      const f = conv.output({ kind: "f32", scale, clamp: [-1, 1] });
+      const gotF = conv.run(x, dims, input, f, attrs).data;
+      for (let i = 0; i < acc.length; i++) {
+        const want = Math.min(Math.max(Math.fround(acc[i] * scale[i % cout]), -1), 1);
+        if (gotF[i] !== want) assert.fail(`f32 ${what} [${i}]: ${gotF[i]} vs ${want}`);
+      }
+      f.dispose();
+      conv.dispose();
+    }
+  });
+
+  Deno.test(`conv2d int8 direct kernel: any pixel range gives the whole layer's values (${mod.build})`, () => {
+    const r = rng(29);
+    const ex = mod.exports as unknown as {
+      sqz_i8_conv2d_direct_range(...a: number[]): void;
+      sqz_i8_conv_direct_packed_size(...a: number[]): number;
+      sqz_i8_conv_direct_pack(...a: number[]): void;
+      sqz_conv_workspace_size(cp: number, kind: number): number;
+    };
+    for (let t = 0; t < 12; t++) {
+      const cin = 1 + (t % 4), k = [3, 5, 7][t % 3], cout = [5, 16, 17][randInt(r, 0, 2)];
+      const dims: Dims4 = [randInt(r, 1, 2), randInt(r, 3, 17), randInt(r, 7, 29), cin];
+      const attrs: ConvAttrs = {
+        strides: [randInt(r, 1, 2), randInt(r, 1, 2)],
+        pads: [randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k)],
+      };
+      const g = windowGeometry(dims[1], dims[2], { kernel: [k, k], ...attrs });
+      const size = dims.reduce((a, b) => a * b);
+      const x = Uint8Array.from({ length: size }, () => randInt(r, 0, 255));
+      const wt = Int8Array.from({ length: cout * cin * k * k }, () => randInt(r, -127, 127));
+      const bias = Int32Array.from({ length: cout }, () => randInt(r, -5000, 5000));
+      const za = randInt(r, 0, 255);
+      const m = dims[0] * g.outH * g.outW;
+      const want = refConv2dI8({ n: dims[0], c: cin, cout, groups: 1, g }, x, za, wt, bias);
+      const pw = mod.upload(wt), pbias = mod.upload(bias);
+      const packed = mod.heap.alloc(ex.sqz_i8_conv_direct_packed_size(cout, cin, k, k));
+      ex.sqz_i8_conv_direct_pack(cout, cin, k, k, pw, pbias, packed);
+      const cp = mod.upload(Int32Array.of(
+        ...dims,
+        k,
+        k,
+        g.sh,
+        g.sw,
+        1,
+        1,
+        g.padTop,
+        g.padLeft,
+        g.outH,
+        g.outW,
+        cout,
+        1,
+      ));
+      const ws = mod.heap.alloc(ex.sqz_conv_workspace_size(cp, 3));
+      const px = mod.upload(x), py = mod.heap.alloc(m * cout * 4);
+      const out = makeI8Output(mod, cout, { kind: "i32" });
+      const cuts = [0, m];
+      for (let i = 0; i < 4; i++) cuts.push(randInt(r, 0, m));
+      cuts.sort((a, b) => a - b);
+      for (let i = 0; i + 1 < cuts.length; i++) {
+        ex.sqz_i8_conv2d_direct_range(
+          cp,
+          px,
+          0,
+          za,
+          packed,
+          py,
+          ws,
+          0,
+          out.ptr,
+          cuts[i],
+          cuts[i + 1],
+        );
+      }
+      const got = mod.i32(py, m * cout).slice();
+      out.dispose();
+      for (const p of [pw, pbias, packed, cp, ws, px, py]) mod.heap.free(p);
+      assert.deepEqual(got, want, JSON.stringify({ dims, k, cout, attrs, cuts }));
     }
   });
 

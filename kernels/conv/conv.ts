@@ -28,6 +28,7 @@ import { gemmI8 } from "../gemm/gemm_i8";
 import { gemmBinWords, MODE_BIN_BITS } from "../gemm/gemm_bin";
 import { outBytes } from "../gemm/requant";
 import { convF32Direct, DIRECT_MAX_C } from "./conv_direct";
+import { workspaceBytesI8Direct } from "./conv_direct_i8";
 import { packedSizeF32 } from "../pack/pack_f32";
 import { packedSizeI8 } from "../pack/pack_i8";
 import { packedSizeBinWords, wordsBin } from "../pack/pack_bin";
@@ -52,9 +53,12 @@ function blockRows(rowBytes: i32, m: i32): i32 {
 export const CONV_F32: i32 = 0;
 export const CONV_I8: i32 = 1;
 export const CONV_BIN: i32 = 2;
+/** The direct int8 kernel's workspace (conv_direct_i8.ts): widened input rows. */
+export const CONV_I8_DIRECT: i32 = 3;
 
-/** Workspace bytes a convolution of this kind (CONV_F32/I8/BIN) needs; 0 for pointwise. */
+/** Workspace bytes a convolution of this kind (CONV_F32/I8/BIN/I8_DIRECT) needs; 0 for pointwise. */
 export function convWorkspaceBytes(cp: usize, kind: i32): usize {
+  if (kind == CONV_I8_DIRECT) return workspaceBytesI8Direct(cp);
   if (isPointwise(cp) && (kind != CONV_BIN || P(cp, 15) == 1)) return 0;
   if (kind == CONV_F32 && directF32(cp)) return 0;
   const cg = P(cp, 3) / P(cp, 15);
