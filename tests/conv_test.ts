@@ -253,6 +253,8 @@ for (const mod of mods) {
         bias,
       });
       assert.equal(conv.w7, wt.every((v) => v >= -64 && v <= 63));
+      const big = mod.build === "relaxed" && c.k * c.k * cin > (conv.w7 ? 75 : 100);
+      assert.equal(conv.direct, c.groups === 1 && cin <= 4 && c.k > 1 && !big);
       const acc = refConv2dI8(refShape(c), x, za, wt, bias);
       const i32 = conv.output({ kind: "i32" });
       assert.deepEqual(conv.run(x, c.dims, { signed, zeroPoint: za }, i32, c.attrs).data, acc);
@@ -329,6 +331,8 @@ for (const mod of mods) {
         ? Int32Array.from({ length: cout }, () => randInt(r, -20000, 20000))
         : undefined;
       const conv = PackedConvI8.create(mod, { cout, cin, kh, kw, weights: wt, bias });
+      const big = mod.build === "relaxed" && kh * kw * cin > (conv.w7 ? 75 : 100);
+      assert.equal(conv.direct, kh * kw > 1 && !big);
       const acc = refConv2dI8({ n, c: cin, cout, groups: 1, g }, x, za, wt, bias);
       const what = JSON.stringify({ dims, cout, kh, kw, attrs, signed, za });
       const input = { signed, zeroPoint: za };

@@ -420,16 +420,24 @@ export class PackedConvF32 extends PackedConv {
   }
 }
 
-/** Whether an int8 layer of this shape also packs for the direct kernel (a first layer). */
-function directI8(s: Required<ConvShape>): boolean {
-  return s.groups === 1 && s.cin <= 4 && s.kh * s.kw > 1;
+/**
+ * Whether an int8 layer of this shape also packs for the direct kernel (a first layer: one
+ * group of ≤ 4 channels, not 1×1). The direct kernel's i16 dots beat im2col + GEMM on the
+ * scalar and simd builds at every window measured; the relaxed build's GEMM (a relaxed dot
+ * per 16 multiply-adds with 7-bit weights, 8 otherwise) wins once K = kh·kw·cin is large:
+ * 224²×3→64 7×7 s2 (K = 147) 3.3 ms GEMM vs 3.6 direct, 2.3 vs 3.4 with 7-bit weights, while
+ * 5×5×3 (K = 75) is 1.33 vs 1.04 (7-bit 1.09 vs 1.04) and 3×3×3 s2 0.75 vs 0.55 (7-bit 0.66).
+ */
+function directI8(mod: KernelModule, s: Required<ConvShape>, w7: boolean): boolean {
+  if (s.groups !== 1 || s.cin > 4 || s.kh * s.kw === 1) return false;
+  return mod.build !== "relaxed" || s.kh * s.kw * s.cin <= (w7 ? 75 : 100);
 }
 
 export class PackedConvI8 extends PackedConv {
   /** Packed as 7-bit weights (sqz_i7_*). */
   w7 = false;
   /**
-   * Weights packed for sqz_i8_conv2d_direct (one group of ≤ 4 channels, not 1×1), 0 if not:
+   * Weights packed for sqz_i8_conv2d_direct (a first layer, see directI8), 0 if not:
    * dilation-1 calls run the direct kernel, others the GEMM packing.
    */
   #direct = 0;
@@ -459,7 +467,7 @@ export class PackedConvI8 extends PackedConv {
     );
     const conv = new PackedConvI8(mod, shape, packed);
     conv.w7 = w7;
-    if (directI8(shape)) {
+    if (directI8(mod, shape, w7)) {
       const ex = mod.exports as unknown as ConvExports;
       const { cout, cin, kh, kw } = shape;
       let pw = 0, pb = 0;
@@ -477,6 +485,11 @@ export class PackedConvI8 extends PackedConv {
       }
     }
     return conv;
+  }
+
+  /** Whether dilation-1 calls run the direct kernel (a first layer; see directI8). */
+  get direct(): boolean {
+    return this.#direct !== 0;
   }
 
   override dispose(): void {
