@@ -17,6 +17,7 @@ import {
 } from "./pack/pack_bin";
 import { gemmBin } from "./gemm/gemm_bin";
 import { convBin, convF32, convI8, convWorkspaceBytes } from "./conv/conv";
+import { convI8Direct, packedSizeI8Direct, packI8Direct } from "./conv/conv_direct_i8";
 import {
   col2imF32, im2colF32, im2rowNhwcF32, row2imNhwcF32, transposeF32,
 } from "./conv/im2col";
@@ -156,7 +157,10 @@ export function sqz_conv_workspace_size(cp: usize, kind: i32): usize {
   return convWorkspaceBytes(cp, kind);
 }
 
-/** f32 convolution with bias and clamp; weights packed per group by sqz_f32_gemm_pack. */
+/**
+ * f32 convolution with bias and clamp; weights packed per group by sqz_f32_gemm_pack. One group
+ * of ≤ 4 channels (not pointwise) runs the direct kernel (conv/conv_direct.ts), no workspace.
+ */
 export function sqz_f32_conv2d(
   cp: usize, x: usize, packed: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
 ): void {
@@ -186,11 +190,35 @@ export function sqz_bin_conv2d(
   convBin(cp, x, packed, y, ws, mode, params);
 }
 
-// The same four convolutions over output pixels [p0, p1) of the flattened n·out_h·out_w
+/** Bytes of int8 weights packed for sqz_i8_conv2d_direct (conv/conv_direct_i8.ts). */
+export function sqz_i8_conv_direct_packed_size(cout: i32, c: i32, kh: i32, kw: i32): usize {
+  return packedSizeI8Direct(cout, c, kh, kw);
+}
+
+/** Packs i8 weights [cout][c][kh][kw] (OIHW, in [-127, 127]) and i32 bias (or 0). */
+export function sqz_i8_conv_direct_pack(
+  cout: i32, c: i32, kh: i32, kw: i32, w: usize, bias: usize, out: usize,
+): void {
+  packI8Direct(cout, c, kh, kw, w, bias, out);
+}
+
+/**
+ * sqz_i8_conv2d for one group at dilation 1 on the direct kernel (a first layer of 1–4
+ * channels): weights from sqz_i8_conv_direct_pack, workspace sqz_conv_workspace_size(cp, 3).
+ */
+export function sqz_i8_conv2d_direct(
+  cp: usize, x: usize, aSigned: i32, aZero: i32, packed: usize, y: usize, ws: usize,
+  mode: i32, params: usize,
+): void {
+  convI8Direct(cp, x, aSigned != 0, aZero, packed, y, ws, mode, params, 0, -1);
+}
+
+// The same convolutions over output pixels [p0, p1) of the flattened n·out_h·out_w
 // range, so threads can share one layer (each with its own workspace). f32 ranges on
 // multiples of the build's tile height (12 pixels covers the scalar and relaxed builds, 60
-// the simd build) and, for layers of ≤ 4 input channels, of out_w give results bit-identical
-// to the whole-layer call; integer and binary results are exact for any range.
+// the simd build) give results bit-identical to the whole-layer call, and so does any range
+// of a layer on the direct kernel (≤ 4 input channels, conv/conv_direct.ts); integer and
+// binary results are exact for any range.
 
 export function sqz_f32_conv2d_range(
   cp: usize, x: usize, packed: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
@@ -211,6 +239,13 @@ export function sqz_i7_conv2d_range(
   mode: i32, params: usize, p0: i32, p1: i32,
 ): void {
   convI8(cp, x, aSigned != 0, aZero, packed, y, ws, mode, params, true, p0, p1);
+}
+
+export function sqz_i8_conv2d_direct_range(
+  cp: usize, x: usize, aSigned: i32, aZero: i32, packed: usize, y: usize, ws: usize,
+  mode: i32, params: usize, p0: i32, p1: i32,
+): void {
+  convI8Direct(cp, x, aSigned != 0, aZero, packed, y, ws, mode, params, p0, p1);
 }
 
 export function sqz_bin_conv2d_range(

@@ -13,6 +13,7 @@ import {
   refRequantFp32,
 } from "../src/kernels/reference.ts";
 import { quantizeMultiplier } from "../src/kernels/quant_params.ts";
+import { makeI8Output } from "../src/kernels/i8_output.ts";
 import { type AutoPad, windowGeometry } from "../src/kernels/conv_geometry.ts";
 import { ArgumentError, ShapeError } from "../src/errors.ts";
 import { loadBuilds, randInt, rng } from "./util.ts";
@@ -101,39 +102,126 @@ for (const mod of mods) {
 
   Deno.test(`conv2d f32 with 1–4 input channels (the direct first-layer kernel) matches the reference (${mod.build})`, () => {
     const r = rng(17);
-    const pads: AutoPad[] = ["NOTSET", "SAME_UPPER", "VALID"];
-    for (let t = 0; t < 40; t++) {
-      const cin = 1 + (t % 4), k = [1, 3, 5, 7][t % 4 === 0 ? 1 : randInt(r, 0, 3)];
-      // Images wide enough that 4-pixel tiles fall inside as well as across the border.
-      const h = randInt(r, 1, 19), w = randInt(r, 1, 23);
-      const cout = [1, 7, 8, 9, 16, 17, 32][randInt(r, 0, 6)];
-      const autoPad = pads[randInt(r, 0, 2)];
+    const pick = <T>(xs: T[]) => xs[randInt(r, 0, xs.length - 1)];
+    const pads: AutoPad[] = ["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"];
+    const acts = [undefined, { kind: "relu" } as const, { kind: "relu6" } as const];
+    let ran = 0;
+    for (let t = 0; ran < 120; t++) {
+      const cin = 1 + (t % 4);
+      // Kernels 3/5/7 mostly, square or not; 1 (strided: pointwise takes the GEMM), 2, 4, 6.
+      const kh = t % 3 ? pick([3, 5, 7]) : pick([1, 2, 3, 4, 5, 6, 7]);
+      const kw = t % 5 === 4 ? pick([1, 2, 3, 5, 7]) : kh;
+      // Widths around the 5- and 6-pixel tiles (± 1) and the tile + border splits; cout around
+      // the 8-channel panel (1, odd, 8 ± 1, 16 ± 1, 32 ± 1).
+      const h = pick([1, 2, 3, 5, 7, 12, 19]), w = pick([1, 4, 5, 6, 7, 11, 12, 13, 23, 31]);
+      const cout = pick([1, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33]);
+      const autoPad = pick(pads);
+      const d = r() < 0.2 ? 2 : 1;
       const attrs: ConvAttrs = {
         strides: [randInt(r, 1, 2), randInt(r, 1, 2)],
-        dilations: [randInt(r, 1, 2), randInt(r, 1, 2)],
+        dilations: [d, r() < 0.8 ? d : 3 - d],
         autoPad,
       };
+      // Asymmetric padding, sometimes wider than the window (rows of bias only).
       if (autoPad === "NOTSET") {
-        attrs.pads = [randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k)];
+        attrs.pads = [
+          randInt(r, 0, kh + 1),
+          randInt(r, 0, kw + 1),
+          randInt(r, 0, kh + 1),
+          randInt(r, 0, kw + 1),
+        ];
       }
+      let g;
       try {
-        windowGeometry(h, w, { kernel: [k, k], ...attrs });
+        g = windowGeometry(h, w, { kernel: [kh, kw], ...attrs });
       } catch {
         continue;
       }
-      const c: Case = { dims: [randInt(r, 1, 2), h, w, cin], cout, k, groups: 1, attrs };
-      const [n] = c.dims;
+      ran++;
+      const n = randInt(r, 1, 3);
       const x = Float32Array.from({ length: n * h * w * cin }, () => r() * 2 - 1);
-      const wt = Float32Array.from({ length: cout * cin * k * k }, () => r() * 2 - 1);
-      const bias = Float32Array.from({ length: cout }, () => r() - 0.5);
-      const conv = PackedConvF32.create(mod, { cout, cin, kh: k, kw: k, weights: wt, bias });
-      const got = conv.run(x, c.dims, attrs, t % 2 ? { kind: "relu" } : undefined);
-      const want = refConv2dF32(refShape(c), x, wt, bias, t % 2 ? 0 : -Infinity);
+      const wt = Float32Array.from({ length: cout * cin * kh * kw }, () => r() * 2 - 1);
+      const bias = r() < 0.8 ? Float32Array.from({ length: cout }, () => r() - 0.5) : undefined;
+      const conv = PackedConvF32.create(mod, { cout, cin, kh, kw, weights: wt, bias });
+      const act = acts[t % 3];
+      const got = conv.run(x, [n, h, w, cin], attrs, act);
+      const [lo, hi] = act?.kind === "relu" ? [0, Infinity] : act ? [0, 6] : [-Infinity, Infinity];
+      const want = refConv2dF32({ n, c: cin, cout, groups: 1, g }, x, wt, bias, lo, hi);
       conv.dispose();
       assert.equal(got.data.length, want.length);
       for (let i = 0; i < want.length; i++) {
-        if (Math.abs(got.data[i] - want[i]) > 1e-4) {
-          assert.fail(`${JSON.stringify(c)} [${i}]: ${got.data[i]} vs ${want[i]}`);
+        if (!(Math.abs(got.data[i] - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])) * kh * kw)) {
+          const what = JSON.stringify({ n, h, w, cin, cout, kh, kw, attrs });
+          assert.fail(`${what} [${i}]: ${got.data[i]} vs ${want[i]}`);
+        }
+      }
+    }
+  });
+
+  Deno.test(`conv2d f32 direct kernel: any pixel range gives the whole layer's bits (${mod.build})`, () => {
+    // The ABI promises it (kernels/README.md): each output is bias + its in-bounds taps in
+    // (ky, kx, channel) order whichever tile computes it. Ranges here split rows anywhere.
+    const r = rng(19);
+    const ex = mod.exports as unknown as {
+      sqz_f32_conv2d_range(...a: number[]): void;
+      sqz_conv_workspace_size(cp: number, kind: number): number;
+    };
+    for (let t = 0; t < 12; t++) {
+      const cin = 1 + (t % 4), k = [3, 5, 7][t % 3], cout = [5, 16, 17][randInt(r, 0, 2)];
+      const dims: Dims4 = [randInt(r, 1, 2), randInt(r, 3, 17), randInt(r, 7, 29), cin];
+      const attrs: ConvAttrs = {
+        strides: [randInt(r, 1, 2), randInt(r, 1, 2)],
+        pads: [randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k)],
+      };
+      const g = windowGeometry(dims[1], dims[2], { kernel: [k, k], ...attrs });
+      const x = Float32Array.from({ length: dims.reduce((a, b) => a * b) }, () => r() * 2 - 1);
+      const wt = Float32Array.from({ length: cout * cin * k * k }, () => r() * 2 - 1);
+      const bias = Float32Array.from({ length: cout }, () => r() - 0.5);
+      const conv = PackedConvF32.create(mod, { cout, cin, kh: k, kw: k, weights: wt, bias });
+      const whole = conv.run(x, dims, attrs).data;
+      conv.dispose();
+      // The same layer through the raw ABI, in random pieces.
+      const m = dims[0] * g.outH * g.outW;
+      const kk = k * k * cin;
+      const b = new Float32Array(kk * cout); // K × N, K = (ky, kx, channel)
+      for (let o = 0; o < cout; o++) {
+        for (let ci = 0; ci < cin; ci++) {
+          for (let tap = 0; tap < k * k; tap++) {
+            b[(tap * cin + ci) * cout + o] = wt[(o * cin + ci) * k * k + tap];
+          }
+        }
+      }
+      const pb = mod.upload(b), pbias = mod.upload(bias);
+      const packed = mod.heap.alloc(mod.exports.sqz_f32_gemm_packed_size(cout, kk));
+      mod.exports.sqz_f32_gemm_pack(cout, kk, pb, cout, 1, pbias, packed);
+      const cp = mod.upload(Int32Array.of(
+        ...dims,
+        k,
+        k,
+        g.sh,
+        g.sw,
+        g.dh,
+        g.dw,
+        g.padTop,
+        g.padLeft,
+        g.outH,
+        g.outW,
+        cout,
+        1,
+      ));
+      assert.equal(ex.sqz_conv_workspace_size(cp, 0), 0, "the direct kernel needs no workspace");
+      const px = mod.upload(x), py = mod.heap.alloc(m * cout * 4);
+      const cuts = [0, m];
+      for (let i = 0; i < 4; i++) cuts.push(randInt(r, 0, m));
+      cuts.sort((a, b) => a - b);
+      for (let i = 0; i + 1 < cuts.length; i++) {
+        ex.sqz_f32_conv2d_range(cp, px, packed, py, 0, -Infinity, Infinity, cuts[i], cuts[i + 1]);
+      }
+      const pieces = mod.f32(py, m * cout).slice();
+      for (const p of [pb, pbias, packed, cp, px, py]) mod.heap.free(p);
+      for (let i = 0; i < whole.length; i++) {
+        if (!Object.is(pieces[i], whole[i])) {
+          assert.fail(`${JSON.stringify({ dims, k, cout, attrs, cuts })} [${i}]`);
         }
       }
     }
@@ -165,6 +253,8 @@ for (const mod of mods) {
         bias,
       });
       assert.equal(conv.w7, wt.every((v) => v >= -64 && v <= 63));
+      const big = mod.build === "relaxed" && c.k * c.k * cin > (conv.w7 ? 75 : 100);
+      assert.equal(conv.direct, c.groups === 1 && cin <= 4 && c.k > 1 && !big);
       const acc = refConv2dI8(refShape(c), x, za, wt, bias);
       const i32 = conv.output({ kind: "i32" });
       assert.deepEqual(conv.run(x, c.dims, { signed, zeroPoint: za }, i32, c.attrs).data, acc);
@@ -198,6 +288,167 @@ for (const mod of mods) {
         out.dispose();
       }
       conv.dispose();
+    }
+  });
+
+  Deno.test(`conv2d int8 with 1–4 input channels (the direct kernel) is exact in every output mode (${mod.build})`, () => {
+    const r = rng(23);
+    const pick = <T>(xs: T[]) => xs[randInt(r, 0, xs.length - 1)];
+    let ran = 0;
+    for (let t = 0; ran < 80; t++) {
+      const cin = 1 + (t % 4);
+      const kh = t % 3 ? pick([3, 5, 7]) : pick([1, 2, 3, 4, 5, 6, 7]);
+      const kw = t % 5 === 4 ? pick([1, 2, 3, 5, 7]) : kh;
+      const h = pick([1, 2, 3, 5, 7, 12, 19]), w = pick([1, 4, 5, 6, 7, 11, 23, 31]);
+      const cout = pick([1, 3, 7, 8, 9, 15, 16, 17, 32, 33]);
+      // Dilation 2 now and then: those calls take the GEMM packing instead.
+      const d = r() < 0.15 ? 2 : 1;
+      const attrs: ConvAttrs = {
+        strides: [randInt(r, 1, 2), randInt(r, 1, 2)],
+        dilations: [d, d],
+        pads: [
+          randInt(r, 0, kh + 1),
+          randInt(r, 0, kw + 1),
+          randInt(r, 0, kh + 1),
+          randInt(r, 0, kw + 1),
+        ],
+      };
+      let g;
+      try {
+        g = windowGeometry(h, w, { kernel: [kh, kw], ...attrs });
+      } catch {
+        continue;
+      }
+      ran++;
+      const n = randInt(r, 1, 3), dims: Dims4 = [n, h, w, cin], size = n * h * w * cin;
+      const signed = t % 2 === 1;
+      const x = signed
+        ? Int8Array.from({ length: size }, () => randInt(r, -128, 127))
+        : Uint8Array.from({ length: size }, () => randInt(r, 0, 255));
+      const za = signed ? randInt(r, -128, 127) : randInt(r, 0, 255);
+      const wt = Int8Array.from({ length: cout * cin * kh * kw }, () => randInt(r, -127, 127));
+      const bias = r() < 0.8
+        ? Int32Array.from({ length: cout }, () => randInt(r, -20000, 20000))
+        : undefined;
+      const conv = PackedConvI8.create(mod, { cout, cin, kh, kw, weights: wt, bias });
+      const big = mod.build === "relaxed" && kh * kw * cin > (conv.w7 ? 75 : 100);
+      assert.equal(conv.direct, kh * kw > 1 && !big);
+      const acc = refConv2dI8({ n, c: cin, cout, groups: 1, g }, x, za, wt, bias);
+      const what = JSON.stringify({ dims, cout, kh, kw, attrs, signed, za });
+      const input = { signed, zeroPoint: za };
+      const i32 = conv.output({ kind: "i32" });
+      assert.deepEqual(conv.run(x, dims, input, i32, attrs).data, acc, what);
+      i32.dispose();
+      const scale = Float32Array.from({ length: cout }, () => 2 ** -(6 + 10 * r()));
+      const outs = [
+        { method: "gemmlowp", dtype: "uint8", zp: randInt(r, 0, 255), lo: 0, hi: 255 },
+        { method: "fp32", dtype: "uint8", zp: randInt(r, 0, 255), lo: 0, hi: 255 },
+        { method: "fp32", dtype: "int8", zp: randInt(r, -128, 127), lo: -128, hi: 127 },
+      ] as const;
+      for (const o of outs) {
+        const out = conv.output({
+          kind: "requant",
+          method: o.method,
+          dtype: o.dtype,
+          scale,
+          zeroPoint: o.zp,
+          clamp: [t % 3 ? o.zp : o.lo, o.hi],
+        });
+        const got = conv.run(x, dims, input, out, attrs).data;
+        const qmin = t % 3 ? o.zp : o.lo;
+        for (let i = 0; i < acc.length; i++) {
+          const sc = scale[i % cout];
+          let want: number;
+          if (o.method === "gemmlowp") {
+            const { multiplier, shift } = quantizeMultiplier(sc);
+            want = Math.min(
+              Math.max(refMultiplyByQuantizedMultiplier(acc[i], multiplier, shift) + o.zp, qmin),
+              o.hi,
+            );
+          } else want = refRequantFp32(acc[i], sc, o.zp, qmin, o.hi);
+          if (got[i] !== want) {
+            assert.fail(`${o.method} ${o.dtype} ${what} [${i}]: ${got[i]} vs ${want}`);
+          }
+        }
+        out.dispose();
+      }
+      const f = conv.output({ kind: "f32", scale, clamp: [-1, 1] });
+      const gotF = conv.run(x, dims, input, f, attrs).data;
+      for (let i = 0; i < acc.length; i++) {
+        const want = Math.min(Math.max(Math.fround(acc[i] * scale[i % cout]), -1), 1);
+        if (gotF[i] !== want) assert.fail(`f32 ${what} [${i}]: ${gotF[i]} vs ${want}`);
+      }
+      f.dispose();
+      conv.dispose();
+    }
+  });
+
+  Deno.test(`conv2d int8 direct kernel: any pixel range gives the whole layer's values (${mod.build})`, () => {
+    const r = rng(29);
+    const ex = mod.exports as unknown as {
+      sqz_i8_conv2d_direct_range(...a: number[]): void;
+      sqz_i8_conv_direct_packed_size(...a: number[]): number;
+      sqz_i8_conv_direct_pack(...a: number[]): void;
+      sqz_conv_workspace_size(cp: number, kind: number): number;
+    };
+    for (let t = 0; t < 12; t++) {
+      const cin = 1 + (t % 4), k = [3, 5, 7][t % 3], cout = [5, 16, 17][randInt(r, 0, 2)];
+      const dims: Dims4 = [randInt(r, 1, 2), randInt(r, 3, 17), randInt(r, 7, 29), cin];
+      const attrs: ConvAttrs = {
+        strides: [randInt(r, 1, 2), randInt(r, 1, 2)],
+        pads: [randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k), randInt(r, 0, k)],
+      };
+      const g = windowGeometry(dims[1], dims[2], { kernel: [k, k], ...attrs });
+      const size = dims.reduce((a, b) => a * b);
+      const x = Uint8Array.from({ length: size }, () => randInt(r, 0, 255));
+      const wt = Int8Array.from({ length: cout * cin * k * k }, () => randInt(r, -127, 127));
+      const bias = Int32Array.from({ length: cout }, () => randInt(r, -5000, 5000));
+      const za = randInt(r, 0, 255);
+      const m = dims[0] * g.outH * g.outW;
+      const want = refConv2dI8({ n: dims[0], c: cin, cout, groups: 1, g }, x, za, wt, bias);
+      const pw = mod.upload(wt), pbias = mod.upload(bias);
+      const packed = mod.heap.alloc(ex.sqz_i8_conv_direct_packed_size(cout, cin, k, k));
+      ex.sqz_i8_conv_direct_pack(cout, cin, k, k, pw, pbias, packed);
+      const cp = mod.upload(Int32Array.of(
+        ...dims,
+        k,
+        k,
+        g.sh,
+        g.sw,
+        1,
+        1,
+        g.padTop,
+        g.padLeft,
+        g.outH,
+        g.outW,
+        cout,
+        1,
+      ));
+      const ws = mod.heap.alloc(ex.sqz_conv_workspace_size(cp, 3));
+      const px = mod.upload(x), py = mod.heap.alloc(m * cout * 4);
+      const out = makeI8Output(mod, cout, { kind: "i32" });
+      const cuts = [0, m];
+      for (let i = 0; i < 4; i++) cuts.push(randInt(r, 0, m));
+      cuts.sort((a, b) => a - b);
+      for (let i = 0; i + 1 < cuts.length; i++) {
+        ex.sqz_i8_conv2d_direct_range(
+          cp,
+          px,
+          0,
+          za,
+          packed,
+          py,
+          ws,
+          0,
+          out.ptr,
+          cuts[i],
+          cuts[i + 1],
+        );
+      }
+      const got = mod.i32(py, m * cout).slice();
+      out.dispose();
+      for (const p of [pw, pbias, packed, cp, ws, px, py]) mod.heap.free(p);
+      assert.deepEqual(got, want, JSON.stringify({ dims, k, cout, attrs, cuts }));
     }
   });
 

@@ -27,7 +27,8 @@ import { gemmF32 } from "../gemm/gemm_f32";
 import { gemmI8 } from "../gemm/gemm_i8";
 import { gemmBinWords, MODE_BIN_BITS } from "../gemm/gemm_bin";
 import { outBytes } from "../gemm/requant";
-import { storeTail32 } from "../gemm/store";
+import { convF32Direct, DIRECT_MAX_C } from "./conv_direct";
+import { workspaceBytesI8Direct } from "./conv_direct_i8";
 import { packedSizeF32 } from "../pack/pack_f32";
 import { packedSizeI8 } from "../pack/pack_i8";
 import { packedSizeBinWords, wordsBin } from "../pack/pack_bin";
@@ -52,15 +53,26 @@ function blockRows(rowBytes: i32, m: i32): i32 {
 export const CONV_F32: i32 = 0;
 export const CONV_I8: i32 = 1;
 export const CONV_BIN: i32 = 2;
+/** The direct int8 kernel's workspace (conv_direct_i8.ts): widened input rows. */
+export const CONV_I8_DIRECT: i32 = 3;
 
-/** Workspace bytes a convolution of this kind (CONV_F32/I8/BIN) needs; 0 for pointwise. */
+/** Workspace bytes a convolution of this kind (CONV_F32/I8/BIN/I8_DIRECT) needs; 0 for pointwise. */
 export function convWorkspaceBytes(cp: usize, kind: i32): usize {
+  if (kind == CONV_I8_DIRECT) return workspaceBytesI8Direct(cp);
   if (isPointwise(cp) && (kind != CONV_BIN || P(cp, 15) == 1)) return 0;
+  if (kind == CONV_F32 && directF32(cp)) return 0;
   const cg = P(cp, 3) / P(cp, 15);
   const taps = P(cp, 4) * P(cp, 5);
   const rowBytes = kind == CONV_F32 ? taps * cg * 4 : kind == CONV_I8 ? taps * cg : binRowWords(taps, cg) * 16;
   const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
   return <usize>blockRows(rowBytes, m) * rowBytes;
+}
+
+// Layers the direct f32 kernel takes (conv_direct.ts): one group of at most DIRECT_MAX_C
+// channels, not pointwise.
+// @ts-ignore: decorator
+@inline function directF32(cp: usize): bool {
+  return P(cp, 15) == 1 && P(cp, 3) <= DIRECT_MAX_C && !isPointwise(cp);
 }
 
 // @ts-ignore: decorator
@@ -138,113 +150,6 @@ function im2col(
   }
 }
 
-// Direct f32 convolution for inputs of 1–4 channels (a network's first layer: K = kh·kw·c is
-// tiny, so im2col's copy costs as much as the GEMM). Reads the GEMM-packed panels as they are
-// (w[k][8] with k = (ky, kx, c), the im2col order): tiles of 4 output pixels × 8 channels, 8
-// accumulators; windows that cross the border take a checked 1-pixel path, padding reading 0.
-const DIRECT_MAX_C: i32 = 4;
-
-// @ts-ignore: decorator
-@inline function clampStore(yp: usize, lo: v128, hi: v128, nc: i32, vmin: v128, vmax: v128): void {
-  lo = f32x4.pmin(vmax, f32x4.pmax(vmin, lo));
-  hi = f32x4.pmin(vmax, f32x4.pmax(vmin, hi));
-  if (nc == 8) {
-    v128.store(yp, lo);
-    v128.store(yp, hi, 16);
-  } else storeTail32(yp, lo, hi, nc);
-}
-
-function convF32Direct(
-  cp: usize, x: usize, w: usize, y: usize, outMin: f32, outMax: f32, r0: i32, r1: i32,
-): void {
-  const h = P(cp, 1), wd = P(cp, 2), c = P(cp, 3);
-  const kh = P(cp, 4), kw = P(cp, 5), sh = P(cp, 6), sw = P(cp, 7), dh = P(cp, 8), dw = P(cp, 9);
-  const pt = P(cp, 10), pl = P(cp, 11), oh = P(cp, 12), ow = P(cp, 13), cout = P(cp, 14);
-  const k = kh * kw * c;
-  const panelBytes = <usize>(8 + 8 * k) << 2;
-  const vmin = f32x4.splat(outMin), vmax = f32x4.splat(outMax);
-  const rowStride = <usize>wd * <usize>c << 2; // bytes per input row
-  for (let r = r0; r < r1; r++) {
-    const b = r / oh, oy = r - b * oh;
-    const xb = x + <usize>b * <usize>h * rowStride;
-    {
-      const iy0 = oy * sh - pt;
-      const rowInside = iy0 >= 0 && iy0 + (kh - 1) * dh < h;
-      const yrow = y + ((<usize>(b * oh + oy) * <usize>ow * <usize>cout) << 2);
-      for (let ox0 = 0; ox0 < ow; ox0 += 4) {
-        const np = min(4, ow - ox0);
-        const ix0 = ox0 * sw - pl;
-        const inside = rowInside && np == 4 && ix0 >= 0 && ix0 + 3 * sw + (kw - 1) * dw < wd;
-        for (let n0 = 0; n0 < cout; n0 += 8) {
-          const nc = min(8, cout - n0);
-          const wp = w + <usize>(n0 >> 3) * panelBytes;
-          const y0 = yrow + ((<usize>ox0 * <usize>cout + <usize>n0) << 2);
-          const ys = <usize>cout << 2;
-          if (inside) {
-            const b0 = v128.load(wp), b1 = v128.load(wp, 16);
-            let a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
-            const px = xb + <usize>iy0 * rowStride + ((<usize>ix0 * <usize>c) << 2);
-            const pstep = <usize>(sw * c) << 2;
-            let wk = wp + 32;
-            for (let ky = 0; ky < kh; ky++) {
-              let xr = px + <usize>(ky * dh) * rowStride;
-              for (let kx = 0; kx < kw; kx++) {
-                for (let ci = 0; ci < c; ci++) {
-                  const w0 = v128.load(wk), w1 = v128.load(wk, 16);
-                  const xp = xr + (<usize>ci << 2);
-                  let v = v128.load32_splat(xp);
-                  a00 = f32x4.relaxed_madd(v, w0, a00);
-                  a01 = f32x4.relaxed_madd(v, w1, a01);
-                  v = v128.load32_splat(xp + pstep);
-                  a10 = f32x4.relaxed_madd(v, w0, a10);
-                  a11 = f32x4.relaxed_madd(v, w1, a11);
-                  v = v128.load32_splat(xp + 2 * pstep);
-                  a20 = f32x4.relaxed_madd(v, w0, a20);
-                  a21 = f32x4.relaxed_madd(v, w1, a21);
-                  v = v128.load32_splat(xp + 3 * pstep);
-                  a30 = f32x4.relaxed_madd(v, w0, a30);
-                  a31 = f32x4.relaxed_madd(v, w1, a31);
-                  wk += 32;
-                }
-                xr += <usize>(dw * c) << 2;
-              }
-            }
-            clampStore(y0, a00, a01, nc, vmin, vmax);
-            clampStore(y0 + ys, a10, a11, nc, vmin, vmax);
-            clampStore(y0 + 2 * ys, a20, a21, nc, vmin, vmax);
-            clampStore(y0 + 3 * ys, a30, a31, nc, vmin, vmax);
-            continue;
-          }
-          // Border tile: one pixel at a time, taps outside the input skipped (they read 0).
-          for (let p = 0; p < np; p++) {
-            let a0 = v128.load(wp), a1 = v128.load(wp, 16);
-            const ix = ix0 + p * sw;
-            let wk = wp + 32;
-            for (let ky = 0; ky < kh; ky++) {
-              const iy = iy0 + ky * dh;
-              for (let kx = 0; kx < kw; kx++) {
-                const xx = ix + kx * dw;
-                if (iy < 0 || iy >= h || xx < 0 || xx >= wd) {
-                  wk += <usize>c << 5;
-                  continue;
-                }
-                const xp = xb + <usize>iy * rowStride + ((<usize>xx * <usize>c) << 2);
-                for (let ci = 0; ci < c; ci++) {
-                  const v = v128.load32_splat(xp + (<usize>ci << 2));
-                  a0 = f32x4.relaxed_madd(v, v128.load(wk), a0);
-                  a1 = f32x4.relaxed_madd(v, v128.load(wk, 16), a1);
-                  wk += 32;
-                }
-              }
-            }
-            clampStore(y0 + <usize>p * ys, a0, a1, nc, vmin, vmax);
-          }
-        }
-      }
-    }
-  }
-}
-
 /** Output pixels [p0, p1) of the flattened n·out_h·out_w range; p1 < 0 means all. */
 // @ts-ignore: decorator
 @inline function pixelEnd(cp: usize, p1: i32): i32 {
@@ -261,13 +166,9 @@ export function convF32(
   p0: i32 = 0, p1: i32 = -1,
 ): void {
   const c = P(cp, 3), groups = P(cp, 15), cout = P(cp, 14);
-  const m = pixelEnd(cp, p1), ow = P(cp, 13);
-  // The direct kernel works in whole output rows; a range that splits a row takes im2col.
-  if (
-    ASC_FEATURE_RELAXED_SIMD && groups == 1 && c <= DIRECT_MAX_C && !isPointwise(cp) &&
-    p0 % ow == 0 && m % ow == 0
-  ) {
-    convF32Direct(cp, x, w, y, outMin, outMax, p0 / ow, m / ow);
+  const m = pixelEnd(cp, p1);
+  if (directF32(cp)) {
+    convF32Direct(cp, x, w, y, outMin, outMax, p0, m);
     return;
   }
   const cg = c / groups, og = cout / groups;
@@ -282,7 +183,7 @@ export function convF32(
     }
     return;
   }
-  const mb = blockRows(k * 4, P(cp, 0) * P(cp, 12) * ow);
+  const mb = blockRows(k * 4, P(cp, 0) * P(cp, 12) * P(cp, 13));
   for (let m0 = p0; m0 < m; m0 += mb) {
     const rows = min(mb, m - m0);
     for (let g = 0; g < groups; g++) {

@@ -37,7 +37,7 @@ const L2_BLOCK_BYTES: i32 = 256 * 1024;
 
 // Writes the first nc columns of one output row (lanes n0..n0+7) in the requested mode.
 // @ts-ignore: decorator
-@inline function storeRow(
+@inline export function storeRow(
   c: usize, lo: v128, hi: v128, nc: i32, n0: usize, mode: i32, pp: usize, np4: usize,
 ): void {
   if (mode == MODE_I32) {
@@ -438,7 +438,7 @@ function gemm_i8_1x8_scalar(
 }
 
 // @ts-ignore: decorator
-@inline function storeScalar(
+@inline export function storeScalar(
   c: usize, j: usize, acc: i32, n: usize, mode: i32, pp: usize, np4: usize,
 ): void {
   if (mode == MODE_I32) {

@@ -43,7 +43,7 @@ export interface ConvShape {
 /** NHWC dims. */
 export type Dims4 = [number, number, number, number];
 
-const KIND = { f32: 0, i8: 1, bin: 2 } as const;
+const KIND = { f32: 0, i8: 1, bin: 2, i8Direct: 3 } as const;
 
 interface ConvExports {
   sqz_conv_workspace_size(cp: number, kind: number): number;
@@ -90,6 +90,16 @@ interface ConvExports {
   ): void;
   sqz_bin_packed_size_words(n: number, kw: number): number;
   sqz_bin_pack_rows(m: number, k: number, a: number, lda: number, out: number): void;
+  sqz_i8_conv_direct_packed_size(cout: number, c: number, kh: number, kw: number): number;
+  sqz_i8_conv_direct_pack(
+    cout: number,
+    c: number,
+    kh: number,
+    kw: number,
+    w: number,
+    bias: number,
+    out: number,
+  ): void;
 }
 
 /**
@@ -242,8 +252,9 @@ abstract class PackedConv {
 
   /**
    * Runs the layer over its n·oh·ow output pixels, split over the threads. f32 ranges are
-   * multiples of the build's tile height, and of whole output rows for the direct kernel
-   * (≤ 4 input channels), so the split changes no bit (kernels/conv/conv.ts).
+   * multiples of the build's tile height, so the split changes no bit (kernels/conv/conv.ts);
+   * layers of ≤ 4 input channels (the direct kernels, kernels/conv/conv_direct*.ts, exact for
+   * any range) split on whole output rows.
    */
   protected dispatch(
     g: WindowGeometry & { dims: Dims4 },
@@ -256,7 +267,11 @@ abstract class PackedConv {
       this.shape.cout;
     const f32 = fn === "sqz_f32_conv2d_range";
     const tile = f32 ? this.mod.f32RowAlign : 12;
-    const align = f32 && this.shape.groups === 1 && this.shape.cin <= 4 ? lcm(tile, ow) : tile;
+    const align = fn === "sqz_i8_conv2d_direct_range"
+      ? ow
+      : f32 && this.shape.groups === 1 && this.shape.cin <= 4
+      ? lcm(tile, ow)
+      : tile;
     const ws = this.#ws;
     this.mod.parallelRows(n * oh * ow, macs, align, (p0, p1, t) => ({
       fn,
@@ -405,9 +420,27 @@ export class PackedConvF32 extends PackedConv {
   }
 }
 
+/**
+ * Whether an int8 layer of this shape also packs for the direct kernel (a first layer: one
+ * group of ≤ 4 channels, not 1×1). The direct kernel's i16 dots beat im2col + GEMM on the
+ * scalar and simd builds at every window measured; the relaxed build's GEMM (a relaxed dot
+ * per 16 multiply-adds with 7-bit weights, 8 otherwise) wins once K = kh·kw·cin is large:
+ * 224²×3→64 7×7 s2 (K = 147) 3.3 ms GEMM vs 3.6 direct, 2.3 vs 3.4 with 7-bit weights, while
+ * 5×5×3 (K = 75) is 1.33 vs 1.04 (7-bit 1.09 vs 1.04) and 3×3×3 s2 0.75 vs 0.55 (7-bit 0.66).
+ */
+function directI8(mod: KernelModule, s: Required<ConvShape>, w7: boolean): boolean {
+  if (s.groups !== 1 || s.cin > 4 || s.kh * s.kw === 1) return false;
+  return mod.build !== "relaxed" || s.kh * s.kw * s.cin <= (w7 ? 75 : 100);
+}
+
 export class PackedConvI8 extends PackedConv {
   /** Packed as 7-bit weights (sqz_i7_*). */
   w7 = false;
+  /**
+   * Weights packed for sqz_i8_conv2d_direct (a first layer, see directI8), 0 if not:
+   * dilation-1 calls run the direct kernel, others the GEMM packing.
+   */
+  #direct = 0;
 
   static create(
     mod: KernelModule,
@@ -434,7 +467,35 @@ export class PackedConvI8 extends PackedConv {
     );
     const conv = new PackedConvI8(mod, shape, packed);
     conv.w7 = w7;
+    if (directI8(mod, shape, w7)) {
+      const ex = mod.exports as unknown as ConvExports;
+      const { cout, cin, kh, kw } = shape;
+      let pw = 0, pb = 0;
+      try {
+        conv.#direct = mod.heap.alloc(ex.sqz_i8_conv_direct_packed_size(cout, cin, kh, kw) >>> 0);
+        pw = mod.upload(s.weights);
+        if (s.bias) pb = mod.upload(s.bias);
+        ex.sqz_i8_conv_direct_pack(cout, cin, kh, kw, pw, pb, conv.#direct);
+      } catch (err) {
+        conv.dispose();
+        throw err;
+      } finally {
+        if (pw) mod.heap.free(pw);
+        if (pb) mod.heap.free(pb);
+      }
+    }
     return conv;
+  }
+
+  /** Whether dilation-1 calls run the direct kernel (a first layer; see directI8). */
+  get direct(): boolean {
+    return this.#direct !== 0;
+  }
+
+  override dispose(): void {
+    if (this.#direct) this.mod.heap.free(this.#direct);
+    this.#direct = 0;
+    super.dispose();
   }
 
   /** Output stage over all Cout channels (requantize, i32 for ConvInteger, or f32). */
@@ -460,8 +521,18 @@ export class PackedConvI8 extends PackedConv {
     }
     this.checkBlock("input", x, dims.reduce((a, b) => a * b));
     this.checkBlock("output", y, g.dims.reduce((a, b) => a * b) * out.bytesPerElement);
-    const [p] = this.prepare(dims, g, KIND.i8);
     const signed = input.signed ? 1 : 0;
+    if (this.#direct && g.dh === 1 && g.dw === 1) {
+      const [p] = this.prepare(dims, g, KIND.i8Direct);
+      const wd = this.#direct;
+      this.dispatch(
+        g,
+        "sqz_i8_conv2d_direct_range",
+        (ws, p0, p1) => [p, x, signed, input.zeroPoint, wd, y, ws, out.mode, out.ptr, p0, p1],
+      );
+      return g.dims;
+    }
+    const [p] = this.prepare(dims, g, KIND.i8);
     this.dispatch(
       g,
       this.w7 ? "sqz_i7_conv2d_range" : "sqz_i8_conv2d_range",

@@ -34,6 +34,7 @@ export const THREAD_EXPORTS = [
   "sqz_f32_avgpool2d",
   "sqz_i8_avgpool2d",
   "sqz_q4_gemm",
+  "sqz_i8_conv2d_direct_range",
 ] as const;
 export type ThreadExport = typeof THREAD_EXPORTS[number];
 

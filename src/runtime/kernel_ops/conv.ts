@@ -1,6 +1,8 @@
 // f32 Conv on NHWC activations (the layout pass routes eligible Conv nodes here as
-// sqz.nhwc.Conv): depthwise layers on the depthwise kernels, the rest on the im2col + GEMM
-// convolution, weights packed once when the session is created.
+// sqz.nhwc.Conv): depthwise layers on the depthwise kernels, the rest on the general
+// convolution, weights packed once when the session is created. The general convolution runs
+// im2col + GEMM, except for one group of ≤ 4 input channels (a first layer), which the kernel
+// module runs on the direct kernel (kernels/conv/conv_direct.ts).
 import type { Node } from "../../graph/ir.ts";
 import type { KernelEnv, KernelOp, KernelOpFactory } from "../kernel_op.ts";
 import { type Dims4, PackedConvF32 } from "../../kernels/conv.ts";
