@@ -32,7 +32,7 @@ import { elementCount } from "../graph/tensor.ts";
 import { type Method, methodFor, type Recipe } from "./recipe.ts";
 import { MS_DOMAIN } from "../ops/contrib_matmulnbits.ts";
 import { type CompressPass, type LayerReport, type PassResult, SQZ_DOMAIN } from "./types.ts";
-import { int4Sizes, type WeightView, weightView } from "../ops/sqz_lowbit.ts";
+import { int4Sizes, int4ZeroPointsPerRow, type WeightView, weightView } from "../ops/sqz_lowbit.ts";
 import { roundHalfEven } from "../ops/quant.ts";
 import { ArgumentError } from "../errors.ts";
 
@@ -280,18 +280,6 @@ function nbitsLayer(l: WeightLayer): NBitsLayer | string {
   return { layer: l, k, n, alpha, bias };
 }
 
-/** DequantizeInt4's zero points (one nibble per block, packed over all rows) packed per row. */
-function zeroPointsPerRow(zp: Uint8Array, rows: number, nb: number): Uint8Array {
-  const stride = Math.ceil(nb / 2), out = new Uint8Array(rows * stride);
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < nb; j++) {
-      const b = r * nb + j, q = (zp[b >> 1] >> ((b & 1) << 2)) & 15;
-      out[r * stride + (j >> 1)] |= q << ((j & 1) << 2);
-    }
-  }
-  return out;
-}
-
 /** Decodes the DequantizeInt4 format into the dense layout of `view` (the decoder's arithmetic). */
 function decodeInt4(q: Int4Weights, view: WeightView, bs: number, out: Float32Array): number {
   const nb = q.blocksPerRow;
@@ -373,7 +361,7 @@ export const int4Pass: CompressPass = (g: Graph, recipe: Recipe): PassResult => 
           }),
         ];
         if (q.zeroPoints) {
-          const zp = zeroPointsPerRow(q.zeroPoints, nb.n, blocks);
+          const zp = int4ZeroPointsPerRow(q.zeroPoints, nb.n, blocks);
           consts.push(addConstant(g, `${weight.name}::nbits_zero`, u8(zp, [zp.length])));
           bytesAfter += zp.byteLength - q.zeroPoints.byteLength;
         }

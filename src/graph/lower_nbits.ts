@@ -15,13 +15,10 @@
 // twice). Convs keep the decoder, which folding turns into an f32 weight.
 import { Graph, Node, type Value } from "./ir.ts";
 import { MS_DOMAIN } from "../ops/contrib_matmulnbits.ts";
+import { attrFloat, attrInt } from "../ops/attrs.ts";
+import { int4ZeroPointsPerRow } from "../ops/sqz_lowbit.ts";
 
 const SQZ_DOMAIN = "ai.sqz";
-
-function int(n: Node, name: string, dflt: number): number {
-  const v = n.attrs[name];
-  return typeof v === "number" ? v : dflt;
-}
 
 /** MatMulNBits' constant inputs for a decoded weight. */
 interface NBitsConstants {
@@ -49,7 +46,7 @@ function matrixView(dec: Node): { k: number; n: number; axis: number } | undefin
   }
   const [d0, d1] = shape as number[];
   if (!(d0 >= 1 && d1 >= 1)) return undefined;
-  const axis = int(dec, "axis", 0);
+  const axis = attrInt(dec, "axis", 0);
   if (axis !== 0 && axis !== 1) return undefined;
   // Axis 0: element (r, k) is W[k][r], so K = d0 and rows = d1; axis 1: rows = d0, K = d1.
   return axis === 0 ? { k: d0, n: d1, axis } : { k: d1, n: d0, axis };
@@ -66,7 +63,7 @@ function decodedWeight(v: Value | undefined): DecodedWeight | undefined {
   const { k, n } = view;
   const [t0, t1, t2] = dec.inputs.map((x) => x?.constant);
   if (dec.op === "DequantizeInt4") {
-    const bs = int(dec, "block_size", 0);
+    const bs = attrInt(dec, "block_size", 0);
     if (!(bs >= 16 && (bs & (bs - 1)) === 0 && bs <= 1 << 20)) return undefined;
     return {
       dec,
@@ -78,14 +75,7 @@ function decodedWeight(v: Value | undefined): DecodedWeight | undefined {
         let zp: Uint8Array | undefined;
         if (t2) {
           if (t2.type !== "uint8" || t2.data.length !== Math.ceil((n * nb) / 2)) return undefined;
-          const stride = Math.ceil(nb / 2), src = t2.data as Uint8Array;
-          zp = new Uint8Array(n * stride);
-          for (let r = 0; r < n; r++) {
-            for (let j = 0; j < nb; j++) {
-              const blk = r * nb + j, q = (src[blk >> 1] >> ((blk & 1) << 2)) & 15;
-              zp[r * stride + (j >> 1)] |= q << ((j & 1) << 2);
-            }
-          }
+          zp = int4ZeroPointsPerRow(t2.data as Uint8Array, n, nb);
         }
         return {
           b: t0!.data as Uint8Array,
@@ -129,10 +119,10 @@ function layerBias(node: Node, w: DecodedWeight): Float32Array | undefined | nul
   if (a?.type && a.type !== "float32") return null;
   if (node.op === "MatMul") return w.axis === 0 && node.inputs.length <= 2 ? undefined : null;
   if (node.op !== "Gemm") return null;
-  if (int(node, "transA", 0) !== 0 || int(node, "alpha", 1) !== 1) return null;
-  if (w.axis !== (int(node, "transB", 0) === 1 ? 1 : 0)) return null;
+  if (attrInt(node, "transA", 0) !== 0 || attrFloat(node, "alpha", 1) !== 1) return null;
+  if (w.axis !== (attrInt(node, "transB", 0) === 1 ? 1 : 0)) return null;
   if (a?.shape && a.shape.length !== 2) return null;
-  const beta = int(node, "beta", 1), c = node.inputs[2];
+  const beta = attrFloat(node, "beta", 1), c = node.inputs[2];
   if (!c || beta === 0) return undefined;
   const t = c.constant;
   if (!t || t.type !== "float32") return null;

@@ -71,6 +71,18 @@ import { checkDims } from "./tensor_util.ts";
 import { ndWindow } from "./conv_nd.ts";
 import { ModelError, ShapeError } from "../errors.ts";
 
+/** DequantizeInt4's zero points (MatMulNBits' layout: one nibble per block over all rows, repacked per row, ceil(nb/2) bytes a row). */
+export function int4ZeroPointsPerRow(zp: Uint8Array, rows: number, nb: number): Uint8Array {
+  const stride = Math.ceil(nb / 2), out = new Uint8Array(rows * stride);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < nb; j++) {
+      const b = r * nb + j, q = (zp[b >> 1] >> ((b & 1) << 2)) & 15;
+      out[r * stride + (j >> 1)] |= q << ((j & 1) << 2);
+    }
+  }
+  return out;
+}
+
 function where(node: Node): string {
   return `node '${node.name}' (${node.op})`;
 }
