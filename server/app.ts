@@ -28,6 +28,7 @@ import { jobRoutes } from "./routes/jobs.ts";
 import { searchRoutes } from "./routes/search.ts";
 import { v2Routes } from "./routes/v2.ts";
 import { opsRoutes } from "./routes/ops.ts";
+import { playgroundRoutes } from "./routes/playground.ts";
 
 export interface Deps {
   config: Config;
@@ -173,6 +174,7 @@ export function buildApp(deps: Deps): Hono<AppEnv> {
   app.route("/", searchRoutes(deps));
   app.route("/", v2Routes(deps));
   app.route("/", opsRoutes(deps));
+  app.route("/", playgroundRoutes());
 
   // Methods by route pattern, for 405 and its Allow header (Hono answers HEAD with GET).
   const methods = new Map<string, Set<string>>();

@@ -9,7 +9,9 @@ import type { AppEnv } from "./context.ts";
 
 /** Paths that never need a key: liveness/readiness probes and the Prometheus scrape. */
 export function isPublicPath(path: string): boolean {
-  return path === "/metrics" || path === "/v2/health/live" || path === "/v2/health/ready";
+  // The playground is static files: the page runs sqz itself and calls no API.
+  return path === "/metrics" || path === "/v2/health/live" || path === "/v2/health/ready" ||
+    path === "/playground" || path.startsWith("/playground/");
 }
 
 export async function keyMatches(key: string, hashes: readonly Uint8Array[]): Promise<boolean> {

@@ -637,6 +637,37 @@ export const OPENAPI = {
         },
       },
     },
+    "/playground": {
+      get: {
+        summary: "Redirects to /playground/",
+        tags: ["operations"],
+        security: [],
+        responses: { 301: { description: "To /playground/." } },
+      },
+    },
+    "/playground/": {
+      get: {
+        summary: "The browser playground (runs sqz in the page; no key needed)",
+        tags: ["operations"],
+        security: [],
+        responses: {
+          200: { description: "HTML.", content: { "text/html": { schema: { type: "string" } } } },
+          404: { description: "The playground is not built (deno task build:web)." },
+        },
+      },
+    },
+    "/playground/{file}": {
+      get: {
+        summary: "A file of the playground: sqz.js, the kernel .wasm builds, the page's scripts",
+        tags: ["operations"],
+        security: [],
+        parameters: [{ name: "file", in: "path", required: true, schema: { type: "string" } }],
+        responses: {
+          200: { description: "The file, with its media type." },
+          404: { description: "No such file." },
+        },
+      },
+    },
     "/": {
       get: {
         summary: "Links to the API's parts",

@@ -4,6 +4,8 @@
 export * from "./errors.ts";
 /** Kernel builds: which ones this runtime can run, and the fastest (Session's `build`). */
 export { availableBuilds, bestBuild, type KernelBuild } from "./kernels/features.ts";
+/** Where a page serves the kernel .wasm files from, when not beside sqz.js. */
+export { setKernelBaseUrl } from "./kernels/module.ts";
 export { importModel, type ImportOptions } from "./onnx/import.ts";
 export { convertOpset, type ConvertResult, MAX_OPSET } from "./onnx/convert.ts";
 export { inspectModel, type ModelReport } from "./inspect.ts";

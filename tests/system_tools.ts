@@ -35,9 +35,11 @@ export async function ensureDebianTool(bin: string, pkg: string): Promise<string
     return undefined;
   }
   // The package lists may be stale or absent on a fresh machine: update once if needed.
-  if (!(await run("apt-get", ["install", "-y", "-q", pkg]))) {
-    await run("apt-get", ["update", "-q"]);
-    await run("apt-get", ["install", "-y", "-q", pkg]);
+  // Parallel test files may install at once: wait for dpkg's lock instead of failing on it.
+  const install = ["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", pkg];
+  if (!(await run("apt-get", install))) {
+    await run("apt-get", ["-o", "DPkg::Lock::Timeout=600", "update", "-q"]);
+    await run("apt-get", install);
   }
   const now = await which(bin);
   if (!now) console.warn(`skipping: apt-get could not install ${pkg} (for '${bin}')`);

@@ -23,6 +23,7 @@ export function opsRoutes(deps: Deps): Hono<AppEnv> {
       jobs: "/v1/jobs",
       inference: "/v2",
       metrics: "/metrics",
+      playground: "/playground/",
     }));
   return app;
 }

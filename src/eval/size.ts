@@ -1,6 +1,6 @@
 // The size part of an evaluation: the model's files (the .onnx and each external data file it
 // names, once) raw, gzip -9 and Brotli. The accounting itself is src/onnx/model_size.ts.
-import { brotliCompressSync, constants as zlib } from "node:zlib";
+import { nodeZlib } from "../platform/node_builtin.ts";
 import { gzipSize, modelFiles } from "../onnx/model_size.ts";
 import type { Source } from "./load.ts";
 import type { ModelStats } from "./types.ts";
@@ -10,9 +10,13 @@ export type FileStats = Pick<
   "bytes" | "graphBytes" | "externalFiles" | "gzipBytes" | "brotliBytes"
 >;
 
-export function brotliSize(bytes: Uint8Array): number {
+/** Brotli size, or undefined where the host has no Brotli encoder (a browser). */
+export function brotliSize(bytes: Uint8Array): number | undefined {
+  const z = nodeZlib();
+  if (!z) return undefined;
+  const zlib = z.constants;
   const quality = bytes.length > 32 * 1024 * 1024 ? 9 : 11;
-  return brotliCompressSync(bytes, {
+  return z.brotliCompressSync(bytes, {
     params: {
       [zlib.BROTLI_PARAM_QUALITY]: quality,
       [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length,
@@ -29,6 +33,8 @@ export function fileStats(src: Source, brotli = true): FileStats {
     graphBytes: src.bytes.length,
     ...(external.length ? { externalFiles: external } : {}),
     gzipBytes: files.reduce((a, f) => a + gzipSize(f.data), 0),
-    ...(brotli ? { brotliBytes: files.reduce((a, f) => a + brotliSize(f.data), 0) } : {}),
+    ...(brotli && nodeZlib()
+      ? { brotliBytes: files.reduce((a, f) => a + brotliSize(f.data)!, 0) }
+      : {}),
   };
 }

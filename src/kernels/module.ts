@@ -4,6 +4,7 @@ import { availableBuilds, bestBuild, type KernelBuild } from "./features.ts";
 import { WasmHeap } from "./heap.ts";
 import { ArgumentError, UnsupportedError } from "../errors.ts";
 import { type KernelCall, splitRange, ThreadPool } from "./threads.ts";
+import { BUNDLED } from "../platform/bundle.ts";
 
 /** sqz_i8_gemm_pack / sqz_i7_gemm_pack: B element (k, n) at b + k·strideK + n·strideN. */
 type GemmI8Pack = (
@@ -200,18 +201,44 @@ export interface KernelExports {
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-async function readBuild(file: string): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(`../../kernels/build/${file}`, import.meta.url);
-  if (url.protocol === "file:" && typeof Deno !== "undefined") return await Deno.readFile(url);
+// kernels/build/ in the source tree; beside sqz.js in the browser bundle.
+let kernelBase = new URL(BUNDLED ? "./" : "../../kernels/build/", import.meta.url);
+
+/**
+ * Where the kernel builds (sqz-{scalar,simd,relaxed}[-mt].wasm) are fetched from, for pages that
+ * serve them from elsewhere than beside sqz.js (onnxruntime-web's `env.wasm.wasmPaths`). A
+ * relative URL resolves against the page. Modules already compiled stay in use.
+ */
+export function setKernelBaseUrl(url: string | URL): void {
+  const base = (globalThis as { location?: { href: string } }).location?.href;
+  let u: URL;
+  try {
+    u = new URL(url, base);
+  } catch {
+    throw new ArgumentError(`kernel base URL '${String(url)}' is not a URL`);
+  }
+  kernelBase = u.href.endsWith("/") ? u : new URL(`${u.href}/`);
+  compiled.clear();
+}
+
+async function compileBuild(file: string): Promise<WebAssembly.Module> {
+  const url = new URL(file, kernelBase);
+  if (url.protocol === "file:" && typeof Deno !== "undefined") {
+    return await WebAssembly.compile(await Deno.readFile(url));
+  }
   const res = await fetch(url);
-  if (!res.ok) throw new UnsupportedError(`cannot load kernel build ${file}: ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+  if (!res.ok) throw new UnsupportedError(`cannot load kernel build ${url.href}: ${res.status}`);
+  // Streaming compilation needs the application/wasm type; static servers may send another.
+  if (res.headers.get("content-type")?.startsWith("application/wasm")) {
+    return await WebAssembly.compileStreaming(res);
+  }
+  return await WebAssembly.compile(await res.arrayBuffer());
 }
 
 function compile(file: string): Promise<WebAssembly.Module> {
   let mod = compiled.get(file);
   if (!mod) {
-    mod = readBuild(file).then((bytes) => WebAssembly.compile(bytes));
+    mod = compileBuild(file);
     // A failed load is not cached: the next caller retries.
     mod.catch(() => compiled.delete(file));
     compiled.set(file, mod);

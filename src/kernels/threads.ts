@@ -16,6 +16,7 @@
 //   [5] module  the attached module's id
 //   [8..63]     up to 28 arguments as f64 (i32 and f32 both round-trip exactly)
 import { KernelError } from "../errors.ts";
+import { BUNDLED } from "../platform/bundle.ts";
 
 /** The exports a worker may run; the index is the wire format. */
 export const THREAD_EXPORTS = [
@@ -71,7 +72,7 @@ export interface KernelCall {
 // Worker threads: node:worker_threads where it exists (Deno, Node), since its workers can be
 // unref'd and the pool then never keeps a process alive; Web Workers in a browser.
 async function spawn(): Promise<Thread> {
-  const url = new URL("./thread_worker.ts", import.meta.url);
+  const url = new URL(BUNDLED ? "./sqz_thread_worker.js" : "./thread_worker.ts", import.meta.url);
   const isServer = typeof Deno !== "undefined" ||
     typeof (globalThis as { process?: unknown }).process !== "undefined";
   if (isServer) {

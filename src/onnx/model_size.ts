@@ -11,7 +11,8 @@
 //
 // The gzip size is per file (gzip -9 of the .onnx, plus gzip -9 of each external file), what
 // serving the files compressed one by one costs.
-import { gzipSync } from "node:zlib";
+import { gzipSync as fflateGzip } from "fflate";
+import { nodeZlib } from "../platform/node_builtin.ts";
 import {
   type AttributeProto,
   DataLocation,
@@ -139,7 +140,10 @@ export function modelFiles(
 
 /** gzip -9 of one buffer, bytes. */
 export function gzipSize(bytes: Uint8Array): number {
-  return gzipSync(bytes, { level: 9 }).length;
+  // Native zlib where the host has it; fflate (pure JS, also deflate level 9) in a browser,
+  // whose sizes differ from zlib's by a few bytes.
+  const zlib = nodeZlib();
+  return zlib ? zlib.gzipSync(bytes, { level: 9 }).length : fflateGzip(bytes, { level: 9 }).length;
 }
 
 /** gzip -9 of the .onnx plus gzip -9 of each external data file (each counted once). */

@@ -12,6 +12,7 @@
  * so such sentinels survive a decode/encode round trip.
  */
 import protobuf from "protobufjs";
+import { ONNX_PROTO } from "./onnx_proto.ts";
 import { ArgumentError, ShapeError, SqzError, UnsupportedError } from "../errors.ts";
 
 // protobufjs picks Node's Buffer when it exists (it does under Deno), which
@@ -25,7 +26,7 @@ protobuf.configure();
 // Schema
 
 const root = protobuf.parse(
-  Deno.readTextFileSync(new URL("./onnx.proto", import.meta.url)),
+  ONNX_PROTO,
   { keepCase: false },
 ).root;
 // Resolve all type references up front so field.resolvedType is set.

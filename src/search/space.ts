@@ -13,7 +13,8 @@
 //   Conv/Gemm, K ≥ 64, not the first or last layer   ternary, binary
 //   Conv/Gemm, not the last layer, ≥ 8 outputs  structured:0.25/0.5
 // Tiny layers (< 2,048 weights) get float and int8 only: nothing else pays for its error.
-import { createHash } from "node:crypto";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { ArgumentError } from "../errors.ts";
 import { importModel } from "../onnx/import.ts";
 import { inspectGraph } from "../inspect.ts";
@@ -296,5 +297,5 @@ export function canonicalJson(v: unknown): string {
 
 /** sha-256 (hex) of the canonical JSON of a recipe. */
 export function recipeHash(r: Recipe): string {
-  return createHash("sha256").update(canonicalJson(r)).digest("hex");
+  return bytesToHex(sha256(utf8ToBytes(canonicalJson(r))));
 }

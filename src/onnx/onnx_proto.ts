@@ -1,4 +1,7 @@
-// ONNX IR schema used by sqz to read and write .onnx models.
+// The ONNX schema protobufjs parses (src/onnx/proto.ts), as a module rather than a .proto file
+// so that it loads without a file system: in the browser bundle (dist/sqz.js) and at cold start.
+// The text mirrors ONNX's onnx/onnx.proto (Apache-2.0); its own header says what changed.
+export const ONNX_PROTO = `// ONNX IR schema used by sqz to read and write .onnx models.
 //
 // This file mirrors ONNX's onnx/onnx.proto (IR version 10, onnx 1.17/1.18),
 // SPDX-License-Identifier: Apache-2.0, Copyright (c) The ONNX Project Contributors.
@@ -9,7 +12,7 @@
 // (IR version 11: FLOAT8E8M0 and the multi-device messages) are included
 // because they are wire-compatible and cost nothing to accept.
 //
-// proto2 is used (as upstream does) so that `[packed = true]` on repeated
+// proto2 is used (as upstream does) so that \`[packed = true]\` on repeated
 // numeric TensorProto fields matches upstream byte-for-byte on encode; the
 // decoder accepts both packed and unpacked encodings of repeated scalars.
 
@@ -32,7 +35,7 @@ enum Version {
   IR_VERSION = 0x000000000000000B;
 }
 
-// A named attribute; `type` says which one of the value fields is in use.
+// A named attribute; \`type\` says which one of the value fields is in use.
 message AttributeProto {
   reserved 12, 16 to 19;
   reserved "v";
@@ -164,7 +167,7 @@ message DeviceConfigurationProto {
   repeated string device = 3;
 }
 
-// ONNX avoids proto3 `map`; key/value lists are used instead.
+// ONNX avoids proto3 \`map\`; key/value lists are used instead.
 message StringStringEntryProto {
   optional string key = 1;
   optional string value = 2;
@@ -341,3 +344,4 @@ message FunctionProto {
   repeated ValueInfoProto value_info = 12;
   repeated StringStringEntryProto metadata_props = 14;
 }
+`;
