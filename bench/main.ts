@@ -8,6 +8,7 @@ import { benchCompression } from "./compression.ts";
 import { benchServe } from "./serve.ts";
 import { benchTrain } from "./train.ts";
 import { benchSearch } from "./search.ts";
+import { benchWebgpu } from "./webgpu.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -67,6 +68,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   train: () => benchTrain({ json: values.json, quick: values.quick }),
   search: () =>
     benchSearch({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
+  webgpu: () => benchWebgpu({ json: values.json, quick: values.quick }),
 };
 
 const names = positionals.length ? positionals : Object.keys(suites);

@@ -54,3 +54,10 @@ export class KernelError extends SqzError {
     super("kernel_failed", message);
   }
 }
+
+/** A backend that was asked for by name cannot run here (no WebGPU adapter, say). */
+export class BackendUnavailableError extends SqzError {
+  constructor(message: string) {
+    super("backend_unavailable", message);
+  }
+}

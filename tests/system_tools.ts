@@ -45,3 +45,28 @@ export async function ensureDebianTool(bin: string, pkg: string): Promise<string
   if (!now) console.warn(`skipping: apt-get could not install ${pkg} (for '${bin}')`);
   return now;
 }
+
+/** Installs a Debian package that provides `file` (a driver, say) where it is missing. */
+export async function ensureDebianFile(file: string, pkg: string): Promise<boolean> {
+  const exists = async () => {
+    try {
+      await Deno.stat(file);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (await exists()) return true;
+  if (Deno.uid?.() !== 0 || !(await which("apt-get"))) {
+    console.warn(`skipping: ${file} (${pkg}) is missing and apt-get (as root) is not available`);
+    return false;
+  }
+  const install = ["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", pkg];
+  if (!(await run("apt-get", install))) {
+    await run("apt-get", ["-o", "DPkg::Lock::Timeout=600", "update", "-q"]);
+    await run("apt-get", install);
+  }
+  if (await exists()) return true;
+  console.warn(`skipping: apt-get could not install ${pkg} (for ${file})`);
+  return false;
+}
