@@ -70,6 +70,7 @@ export async function openDeps(
       return modelSource(artifacts, m);
     },
     metrics,
+    config.backend,
   );
   const catalog = new Catalog(store, artifacts, sessions, metrics);
   const queue = new JobQueue(

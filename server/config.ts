@@ -22,6 +22,8 @@
 //   SQZ_SHUTDOWN_GRACE_MS               10,000: how long a graceful stop waits for in-flight
 //                                       requests before it exits anyway (status 1)
 //   SQZ_PRELOAD / --no-preload          1: register models/mnist_cnn.onnx as "mnist" at start
+//   SQZ_BACKEND                         wasm: where inference sessions run: wasm, webgpu (fails at
+//                                       start without a WebGPU adapter) or auto (Session's backend)
 //   SQZ_LOG                             info, or "off": no request or info lines (the startup
 //                                       line, warnings and errors are still written)
 //   SQZ_TEST_JOB_DELAY_MS               0: test hook; a job's worker waits this long before it
@@ -57,6 +59,8 @@ export interface Config {
   shutdownGraceMs: number;
   preload: boolean;
   log: boolean;
+  /** Session backend for inference (SessionOptions.backend). */
+  backend: "wasm" | "webgpu" | "auto";
   testJobDelayMs: number;
   testRequestDelayMs: number;
   testEpochDelayMs: number;
@@ -84,6 +88,7 @@ export const DEFAULTS: Omit<Config, "apiKeyHashes"> = {
   shutdownGraceMs: 10_000,
   preload: true,
   log: true,
+  backend: "wasm",
   testJobDelayMs: 0,
   testRequestDelayMs: 0,
   testEpochDelayMs: 0,
@@ -96,6 +101,14 @@ function int(name: string, raw: string | undefined, fallback: number, min: numbe
   const v = Number(raw.trim());
   if (!Number.isSafeInteger(v) || v < min) {
     throw new ArgumentError(`${name} must be an integer ≥ ${min}, got '${raw}'`);
+  }
+  return v;
+}
+
+function backendOf(raw: string | undefined): Config["backend"] {
+  const v = (raw ?? "").trim().toLowerCase() || "wasm";
+  if (v !== "wasm" && v !== "webgpu" && v !== "auto") {
+    throw new ArgumentError(`SQZ_BACKEND must be wasm, webgpu or auto, got '${raw}'`);
   }
   return v;
 }
@@ -236,6 +249,7 @@ export async function loadConfig(
     ),
     preload: values["no-preload"] ? false : flag("SQZ_PRELOAD", env.SQZ_PRELOAD, DEFAULTS.preload),
     log: (env.SQZ_LOG ?? "info").toLowerCase() !== "off",
+    backend: backendOf(env.SQZ_BACKEND),
     testJobDelayMs: int("SQZ_TEST_JOB_DELAY_MS", env.SQZ_TEST_JOB_DELAY_MS, 0, 0),
     testRequestDelayMs: int("SQZ_TEST_REQUEST_DELAY_MS", env.SQZ_TEST_REQUEST_DELAY_MS, 0, 0),
     testEpochDelayMs: int("SQZ_TEST_EPOCH_DELAY_MS", env.SQZ_TEST_EPOCH_DELAY_MS, 0, 0),

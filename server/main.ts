@@ -6,7 +6,7 @@
 // streams, refuse new requests (503), let the handlers under way finish, then close the
 // listener and the database — all within SQZ_SHUTDOWN_GRACE_MS (10 s), after which the process
 // exits with status 1 anyway. A second signal exits at once.
-import { SqzError } from "../src/mod.ts";
+import { gpuAvailable, SqzError } from "../src/mod.ts";
 import { loadConfig } from "./config.ts";
 import { Logger } from "./log.ts";
 import { buildApp, type Deps, openDeps } from "./app.ts";
@@ -45,6 +45,11 @@ async function main(): Promise<void> {
     Deno.exit(2);
   }
   const log = new Logger(config.log);
+  // Asked for by name, WebGPU must exist: fail at start, not on the first inference request.
+  if (config.backend === "webgpu" && !(await gpuAvailable())) {
+    log.error("SQZ_BACKEND=webgpu but WebGPU has no adapter here", { backend: config.backend });
+    Deno.exit(2);
+  }
   const closing = new AbortController();
   let deps: Deps;
   try {

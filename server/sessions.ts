@@ -37,7 +37,13 @@ export class SessionCache {
     private readonly budgetBytes: number,
     private readonly load: (id: string) => Promise<ModelSource>,
     private readonly metrics?: ServerMetrics,
+    private readonly backend: "wasm" | "webgpu" | "auto" = "wasm",
   ) {}
+
+  /** The backend a loaded model's session runs on, or the configured one before it loads. */
+  backendOf(id: string): string {
+    return this.#entries.get(id)?.session?.backend ?? this.backend;
+  }
 
   /** Wasm memory of the cached sessions, by model id. */
   memoryByModel(): [string, number][] {
@@ -66,7 +72,7 @@ export class SessionCache {
       const entry = e;
       // Through a promise, so a loader that throws at once is handled like one that rejects.
       entry.loading = Promise.resolve().then(() => this.load(id)).then((src) =>
-        Session.create(src.bytes, { externalData: src.externalData })
+        Session.create(src.bytes, { externalData: src.externalData, backend: this.backend })
       ).then((s) => {
         this.metrics?.sessionLoads.inc();
         entry.session = s;

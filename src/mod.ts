@@ -21,6 +21,9 @@ export {
   SUPPORTED_OPS,
   type ValueMetadata,
 } from "./session.ts";
+/** Where a session's nodes run (session.placement) and whether WebGPU exists here. */
+export type { BackendName, Placement } from "./runtime/partition.ts";
+export { gpuAvailable } from "./runtime/webgpu/device.ts";
 /** NumPy .npy files ↔ tensors. */
 export { encodeNpy, parseNpy } from "./npy.ts";
 /** ONNX export of the IR (what compress() writes its artifacts with). */

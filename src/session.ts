@@ -28,7 +28,11 @@ import {
   type NodeImpl,
   type NodeProfile,
 } from "./runtime/executor.ts";
-import { ArgumentError, ModelError, ShapeError } from "./errors.ts";
+import { ArgumentError, BackendUnavailableError, ModelError, ShapeError } from "./errors.ts";
+import { type GpuContext, gpuContext } from "./runtime/webgpu/device.ts";
+import { GPU_OPS } from "./runtime/webgpu/ops.ts";
+import type { GpuOp } from "./runtime/webgpu/gpu_op.ts";
+import { type BackendName, partition, type Placement } from "./runtime/partition.ts";
 
 export type { MemoryReport, NodeProfile };
 
@@ -59,6 +63,14 @@ export interface SessionOptions {
    * decodes them to f32 at load for f32 arithmetic, at f32 memory.
    */
   int4?: "packed" | "float";
+  /**
+   * Where nodes run (onnxruntime-web's executionProviders, without its silent fallback):
+   * "wasm" (default) everything on the Wasm kernels; "webgpu" every node that has a WebGPU
+   * kernel on the GPU, the rest on Wasm, and a BackendUnavailableError where WebGPU cannot run;
+   * "auto" WebGPU when an adapter exists and a node island's work pays for its transfers
+   * (runtime/partition.ts), else Wasm. `session.placement` says where each node runs and why.
+   */
+  backend?: "auto" | "wasm" | "webgpu";
 }
 
 export interface SessionInfo {
@@ -67,6 +79,14 @@ export interface SessionInfo {
   threads: number;
   /** Why fewer threads run than were asked for. */
   threadNote?: string;
+  /** "webgpu" when any node runs on the GPU. */
+  backend: BackendName;
+  /** The GPU adapter, when the WebGPU backend was asked for and exists. */
+  adapter?: string;
+  /** Nodes per backend. */
+  nodes: Record<BackendName, number>;
+  /** Why no node runs on the GPU although "auto" or "webgpu" was asked for. */
+  backendNote?: string;
 }
 
 let threadsDefault: number | undefined;
@@ -133,6 +153,10 @@ export class Session {
     private readonly options: SessionOptions,
     inputs: ValueMetadata[],
     outputs: ValueMetadata[],
+    /** Where each node runs and why, in execution order. */
+    readonly placement: readonly Placement[],
+    private readonly gpu?: GpuContext,
+    private readonly backendNote?: string,
   ) {
     this.inputMetadata = inputs;
     this.outputMetadata = outputs;
@@ -144,6 +168,22 @@ export class Session {
   static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
     if (options.int4 !== undefined && options.int4 !== "packed" && options.int4 !== "float") {
       throw new ArgumentError(`int4 must be "packed" or "float", got ${String(options.int4)}`);
+    }
+    const backend = options.backend ?? "wasm";
+    if (backend !== "auto" && backend !== "wasm" && backend !== "webgpu") {
+      throw new ArgumentError(
+        `backend must be "auto", "wasm" or "webgpu", got ${String(options.backend)}`,
+      );
+    }
+    // Asked for by name, WebGPU either runs or throws BackendUnavailableError; "auto" notes why not.
+    let gpu: GpuContext | undefined, backendNote: string | undefined;
+    if (backend !== "wasm") {
+      try {
+        gpu = await gpuContext();
+      } catch (e) {
+        if (backend === "webgpu" || !(e instanceof BackendUnavailableError)) throw e;
+        backendNote = e.message;
+      }
     }
     const { bytes, baseDir } = await readModel(model);
     const g = importModel(bytes, {
@@ -186,8 +226,51 @@ export class Session {
     const impls: NodeImpl[] = [];
     const opsets: number[] = [];
     const unsupported: string[] = [];
+    // GPU kernels first (they upload their weights), then the partitioner decides.
+    const gpuOps: (GpuOp | undefined)[] = g.nodes.map(() => undefined);
+    let placement: Placement[] = g.nodes.map((n) => ({
+      node: n.name,
+      op: n.qualifiedOp,
+      backend: "wasm",
+      reason: gpu || backendNote ? "no WebGPU kernel" : "backend wasm",
+    }));
+    if (gpu) {
+      try {
+        g.nodes.forEach((n, i) => {
+          gpuOps[i] = GPU_OPS[n.qualifiedOp]?.(n, { gpu, opset: onnxOpset });
+        });
+      } catch (e) {
+        for (const o of gpuOps) o?.dispose();
+        throw e;
+      }
+      placement = partition(g.nodes, {
+        gpu: g.nodes.map((n, i) =>
+          gpuOps[i] ? { kernel: n.qualifiedOp } : {
+            missing: GPU_OPS[n.qualifiedOp]
+              ? `the WebGPU ${n.qualifiedOp} kernel does not take this node (dtype, constant weights or attributes)`
+              : `no WebGPU kernel for ${n.qualifiedOp}`,
+          }
+        ),
+        merge: backend === "auto",
+        software: gpu.software,
+        threads: kernels.threads,
+        graphOutputs: new Set(g.outputs),
+      });
+      placement.forEach((p, i) => {
+        if (p.backend !== "webgpu") {
+          gpuOps[i]?.dispose();
+          gpuOps[i] = undefined;
+        }
+      });
+    }
     try {
-      for (const n of g.nodes) {
+      for (const [i, n] of g.nodes.entries()) {
+        const gop = gpuOps[i];
+        if (gop) {
+          opsets.push(onnxOpset);
+          impls.push({ kind: "webgpu", op: gop });
+          continue;
+        }
         const factory = KERNEL_OPS[n.qualifiedOp];
         const op = factory?.(n, { mod: kernels, opset: onnxOpset, int4: options.int4 });
         const opset = n.domain === NHWC_DOMAIN ? onnxOpset : g.opsets.get(n.domain) ?? onnxOpset;
@@ -209,25 +292,50 @@ export class Session {
         );
       }
     } catch (e) {
-      for (const i of impls) if (i.kind === "wasm") i.op.dispose();
+      for (const i of impls) if (i.kind !== "ts") i.op.dispose();
+      for (const [i, o] of gpuOps.entries()) if (o && impls[i]?.kind !== "webgpu") o.dispose();
       throw e;
     }
     const jsBytes = releasePackedConstants(g, impls);
     const weightBytes = kernels.heap.bytesInUse;
-    const executor = new Executor(g, kernels, g.nodes, impls, opsets, weightBytes, jsBytes);
-    return new Session(g, kernels, executor, options, inputs, outputs);
+    const onGpu = impls.some((i) => i.kind === "webgpu");
+    const executor = new Executor(
+      g,
+      kernels,
+      g.nodes,
+      impls,
+      opsets,
+      weightBytes,
+      jsBytes,
+      onGpu ? gpu : undefined,
+    );
+    if (gpu && !onGpu) {
+      backendNote = `no node runs on the GPU (${gpu.adapterName}): ` +
+        (placement.find((p) => p.reason.startsWith("kept on wasm"))?.reason ??
+          "no node has a WebGPU kernel");
+    }
+    return new Session(
+      g,
+      kernels,
+      executor,
+      options,
+      inputs,
+      outputs,
+      placement,
+      gpu,
+      backendNote,
+    );
   }
 
   /** Runs the model; outputs are fresh tensors the caller owns. */
-  run(feeds: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
-    try {
-      return Promise.resolve(this.#run(feeds, options));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async run(
+    feeds: Record<string, Tensor>,
+    options: RunOptions = {},
+  ): Promise<Record<string, Tensor>> {
+    return await this.#run(feeds, options);
   }
 
-  #run(feeds: Record<string, Tensor>, options: RunOptions): Record<string, Tensor> {
+  async #run(feeds: Record<string, Tensor>, options: RunOptions): Promise<Record<string, Tensor>> {
     if (this.#released) throw new ArgumentError("this session was released");
     this.kernels.wake();
     if (typeof feeds !== "object" || feeds === null) {
@@ -254,7 +362,7 @@ export class Session {
       if (i < 0) throw new ArgumentError(`'${name}' is not an output of the model`);
       return this.graph.outputs[i];
     });
-    const results = this.executor.run(byValue, wanted, this.options.profile ?? false);
+    const results = await this.executor.run(byValue, wanted, this.options.profile ?? false);
     return Object.fromEntries(names.map((n, i) => [n, results[i]]));
   }
 
@@ -266,11 +374,22 @@ export class Session {
   /** What runs this session: the kernel build and its threads. */
   get info(): SessionInfo {
     const k = this.kernels;
+    const nodes = { wasm: 0, webgpu: 0 };
+    for (const p of this.placement) nodes[p.backend]++;
     return {
       build: k.build,
       threads: k.threads,
       ...(k.threadNote ? { threadNote: k.threadNote } : {}),
+      backend: this.backend,
+      ...(this.gpu ? { adapter: this.gpu.adapterName } : {}),
+      nodes,
+      ...(this.backendNote ? { backendNote: this.backendNote } : {}),
     };
+  }
+
+  /** "webgpu" when any node runs on the GPU, else "wasm". */
+  get backend(): BackendName {
+    return this.placement.some((p) => p.backend === "webgpu") ? "webgpu" : "wasm";
   }
 
   /** Arena and weight memory, after a run has planned the arena. */
@@ -329,7 +448,7 @@ function releasePackedConstants(g: Graph, impls: readonly NodeImpl[]): number {
     const impl = impls[i];
     n.inputs.forEach((v, j) => {
       if (!v?.constant) return;
-      const packed = impl.kind === "wasm" && (impl.op.packedInputs?.includes(j) ?? false);
+      const packed = impl.kind !== "ts" && (impl.op.packedInputs?.includes(j) ?? false);
       packedOnly.set(v, (packedOnly.get(v) ?? true) && packed);
     });
   });

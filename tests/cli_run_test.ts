@@ -221,7 +221,10 @@ Deno.test("sqz run: parseRunArgs", () => {
     profile: false,
     top: 5,
     build: "auto",
+    backend: "wasm",
   });
+  assert.equal(parseRunArgs(["m.onnx", "--backend", "auto"]).backend, "auto");
+  assert.throws(() => parseRunArgs(["m.onnx", "--backend", "cuda"]), /--backend must be one of/);
   assert.throws(() => parseRunArgs(["m.onnx", "--top"]), ArgumentError);
   assert.throws(() => parseRunArgs(["m.onnx", "--top", "1.5"]), ArgumentError);
 });
@@ -278,9 +281,9 @@ Deno.test("sqz run: summaries and top-k", () => {
 Deno.test("sqz run: the profile table sorts by time and totals per op", () => {
   const text = formatProfile(
     [
-      { name: "a", op: "Conv", impl: "wasm", ms: 1, macs: 2e6 },
-      { name: "b", op: "Relu", impl: "ts", ms: 0.5 },
-      { name: "c", op: "Conv", impl: "wasm", ms: 3, macs: 6e6 },
+      { name: "a", op: "Conv", impl: "wasm", backend: "wasm", ms: 1, macs: 2e6 },
+      { name: "b", op: "Relu", impl: "ts", backend: "wasm", ms: 0.5 },
+      { name: "c", op: "Conv", impl: "wasm", backend: "wasm", ms: 3, macs: 6e6 },
     ],
     { arenaBytes: 2048, liveLowerBound: 1024, weightBytes: 3e6 },
   );

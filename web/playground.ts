@@ -21,6 +21,8 @@ interface Loaded {
   bytes: Uint8Array;
   report: ModelReport;
   session: Session;
+  /** A session on the WebGPU backend, made when first asked for. */
+  gpuSession?: Session;
 }
 
 let loaded: Loaded | undefined;
@@ -89,6 +91,7 @@ async function loadModel(name: string, bytes: Uint8Array): Promise<void> {
     const report = inspectModel(bytes);
     const session = await Session.create(bytes);
     void loaded?.session.release();
+    void loaded?.gpuSession?.release();
     loaded = { name, bytes, report, session };
     renderModel(loaded);
     status.textContent = `${name} loaded`;
@@ -165,12 +168,20 @@ async function run(input: Tensor | "generated"): Promise<void> {
     for (const [i, m] of meta.entries()) {
       feeds[m.name] = i === 0 && input !== "generated" ? input : generated(m);
     }
-    const t0 = performance.now();
-    const result = await loaded.session.run(feeds);
-    const ms = performance.now() - t0;
+    const backend = $<HTMLSelectElement>("backend").value;
+    const session = backend === "webgpu"
+      ? (loaded.gpuSession ??= await Session.create(loaded.bytes, { backend: "webgpu" }))
+      : loaded.session;
+    const t1 = performance.now();
+    const result = await session.run(feeds);
+    const ms = performance.now() - t1;
     const first = Object.values(result)[0];
     out.textContent = Object.entries(result).map(([k, v]) => describe(k, v)).join("\n") +
-      `\n${ms.toFixed(2)} ms on ${loaded.session.info.build} (backend wasm)`;
+      `\n${ms.toFixed(2)} ms, backend ${session.info.backend}` +
+      (session.info.adapter
+        ? ` (${session.info.adapter}: ${session.info.nodes.webgpu} node(s) ` +
+          `on the GPU, ${session.info.nodes.wasm} on wasm)`
+        : ` (kernel build ${session.info.build})`);
     if (first && first.data.length > 1 && first.data.length <= 1000) {
       const x = first.data as ArrayLike<number>;
       let best = 0;
@@ -283,8 +294,9 @@ function wire(): void {
   $("run-generated").addEventListener("click", () => void run("generated"));
   $("compress-btn").addEventListener("click", () => void compressModel());
   const gpu = "gpu" in navigator;
+  document.querySelector<HTMLOptionElement>("#backend option[value=webgpu]")!.disabled = !gpu;
   $("backend-note").textContent = gpu
-    ? "This browser has WebGPU; sqz's WebGPU backend is not built yet, so every node runs on wasm."
+    ? "This browser has WebGPU: choose webgpu to run the nodes that have GPU kernels on it."
     : "No WebGPU in this browser: every node runs on wasm.";
 }
 

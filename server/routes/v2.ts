@@ -114,11 +114,13 @@ function tensorMetadata(t: TensorSpec) {
   };
 }
 
-export function modelMetadata(m: ModelRecord) {
+export function modelMetadata(m: ModelRecord, backend?: string) {
   return {
     name: m.name ?? m.id,
     versions: [MODEL_VERSION],
     platform: "sqz_onnx",
+    // sqz's extension: where the model's session runs (SQZ_BACKEND; "webgpu" once it does).
+    ...(backend ? { backend } : {}),
     inputs: m.inputs.map(tensorMetadata),
     outputs: m.outputs.map(tensorMetadata),
   };
@@ -341,7 +343,7 @@ export function v2Routes(deps: Deps): Hono<AppEnv> {
     app.get(base, (c) => {
       const m = resolve(c.req.param("name")!, c.req.param("version"));
       c.set("modelId", m.id);
-      return c.json(modelMetadata(m));
+      return c.json(modelMetadata(m, deps.sessions.backendOf(m.id)));
     });
 
     app.get(`${base}/ready`, async (c) => {

@@ -1,5 +1,5 @@
 // `sqz run model.onnx [--input name=file.npy]... [--output-dir DIR] [--profile] [--top K]
-// [--build auto|scalar|simd|relaxed]`: runs a model on .npy inputs (or on ONNX's dummy data)
+// [--build auto|scalar|simd|relaxed] [--backend wasm|webgpu|auto]`: runs a model on .npy inputs (or on ONNX's dummy data)
 // and writes its outputs as .npy files or prints a summary of each.
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -17,9 +17,11 @@ import {
 import { readNpy, writeAtomic } from "./files.ts";
 
 export const RUN_USAGE = "usage: sqz run model.onnx [--input name=file.npy]... " +
-  "[--output-dir DIR] [--profile] [--top K] [--build auto|scalar|simd|relaxed]";
+  "[--output-dir DIR] [--profile] [--top K] [--build auto|scalar|simd|relaxed] " +
+  "[--backend wasm|webgpu|auto]";
 
 const BUILDS = ["auto", "scalar", "simd", "relaxed"] as const;
+const BACKENDS = ["wasm", "webgpu", "auto"] as const;
 
 export interface RunArgs {
   model: string;
@@ -28,6 +30,7 @@ export interface RunArgs {
   profile: boolean;
   top: number;
   build: (typeof BUILDS)[number];
+  backend: (typeof BACKENDS)[number];
 }
 
 /** Parses the arguments after `run`. Bad ones → ArgumentError (a one-line message). */
@@ -43,6 +46,7 @@ export function parseRunArgs(args: string[]): RunArgs {
         profile: { type: "boolean", default: false },
         top: { type: "string", default: "5" },
         build: { type: "string", default: "auto" },
+        backend: { type: "string", default: "wasm" },
       },
     });
   } catch (e) {
@@ -63,7 +67,12 @@ export function parseRunArgs(args: string[]): RunArgs {
   if (!BUILDS.includes(build)) {
     throw new ArgumentError(`--build must be one of ${BUILDS.join(", ")}, got '${build}'`);
   }
+  const backend = values.backend as RunArgs["backend"];
+  if (!BACKENDS.includes(backend)) {
+    throw new ArgumentError(`--backend must be one of ${BACKENDS.join(", ")}, got '${backend}'`);
+  }
   return {
+    backend,
     model: positionals[0],
     inputs: values.input,
     outputDir: values["output-dir"],
@@ -75,7 +84,11 @@ export function parseRunArgs(args: string[]): RunArgs {
 
 export async function runCommand(args: string[]): Promise<void> {
   const opts = parseRunArgs(args);
-  const session = await Session.create(opts.model, { build: opts.build, profile: opts.profile });
+  const session = await Session.create(opts.model, {
+    build: opts.build,
+    profile: opts.profile,
+    backend: opts.backend,
+  });
   try {
     const notes: string[] = [];
     const feeds = opts.inputs.length
@@ -92,6 +105,14 @@ export async function runCommand(args: string[]): Promise<void> {
       ms = performance.now() - t0;
     }
     console.log(`ran ${opts.model} in ${ms.toFixed(2)} ms${opts.profile ? " (second run)" : ""}`);
+    if (opts.backend !== "wasm") {
+      const i = session.info;
+      console.log(
+        `backend: ${i.backend}${i.adapter ? ` (${i.adapter})` : ""}, ` +
+          `${i.nodes.webgpu} node(s) on webgpu, ${i.nodes.wasm} on wasm` +
+          (i.backendNote ? `; ${i.backendNote}` : ""),
+      );
+    }
     if (opts.outputDir) await writeOutputs(opts.outputDir, outputs);
     for (const [name, t] of Object.entries(outputs)) {
       if (!opts.outputDir) console.log(summarize(name, t));

@@ -24,14 +24,22 @@ import { allocTensor, arrayCtor } from "../ops/tensor_util.ts";
 import type { KernelOp, KernelRunContext } from "./kernel_op.ts";
 import { planArena } from "./arena.ts";
 import { ArgumentError, ShapeError, SqzError } from "../errors.ts";
+import type { GpuContext } from "./webgpu/device.ts";
+import type { GpuOp, GpuRunContext } from "./webgpu/gpu_op.ts";
+import { GpuBufferPool, readBytes, writeBytes } from "./webgpu/buffers.ts";
 
-export type NodeImpl = { kind: "wasm"; op: KernelOp } | { kind: "ts"; fn: OpImpl };
+export type NodeImpl =
+  | { kind: "wasm"; op: KernelOp }
+  | { kind: "ts"; fn: OpImpl }
+  | { kind: "webgpu"; op: GpuOp };
 
 export interface NodeProfile {
   name: string;
   op: string;
-  /** "wasm" for a kernel op, "ts" for a TypeScript op. */
-  impl: "wasm" | "ts";
+  /** "wasm" for a kernel op, "ts" for a TypeScript op, "webgpu" for a GPU kernel. */
+  impl: "wasm" | "ts" | "webgpu";
+  /** The backend that ran it: TypeScript ops run on the wasm backend's side. */
+  backend: "wasm" | "webgpu";
   ms: number;
   /** Multiply-accumulates, for the ops that know them (Conv, Gemm, MatMul). */
   macs?: number;
@@ -49,6 +57,9 @@ export interface MemoryReport {
    * TypeScript ops (constants a kernel packed are not kept twice).
    */
   weights: number;
+  /** Bytes of weights on the GPU and of the GPU buffer pool (WebGPU backend only). */
+  gpuWeightBytes?: number;
+  gpuPoolBytes?: number;
 }
 
 interface Plan {
@@ -81,6 +92,8 @@ interface Slot {
   /** A heap block of its own, freed when the value dies. */
   owned: boolean;
   js?: Tensor;
+  /** A copy on the GPU (a pool buffer), when a GPU node made or read the value. */
+  gpu?: GPUBuffer;
 }
 
 function byteSize(type: TensorType, dims: readonly number[]): number {
@@ -112,6 +125,7 @@ export class Executor {
    * which is constant folding specialized per input signature.
    */
   readonly #shapeOnly: boolean[];
+  readonly #pool?: GpuBufferPool;
 
   constructor(
     readonly graph: Graph,
@@ -122,7 +136,10 @@ export class Executor {
     readonly weightBytes = 0,
     /** Bytes of constants the graph still holds in JavaScript. */
     readonly jsWeightBytes = 0,
+    /** The GPU the "webgpu" impls run on. */
+    readonly gpu?: GpuContext,
   ) {
+    this.#pool = gpu ? new GpuBufferPool(gpu) : undefined;
     const id = (v: Value) => {
       let i = this.#index.get(v);
       if (i === undefined) {
@@ -165,14 +182,23 @@ export class Executor {
       liveLowerBound: this.#lastPlan?.lowerBound ?? 0,
       weightBytes: this.weightBytes,
       weights: this.weightBytes + this.jsWeightBytes,
+      ...(this.gpu
+        ? {
+          gpuWeightBytes: this.impls.reduce(
+            (a, i) => a + (i.kind === "webgpu" ? i.op.weightBytes : 0),
+            0,
+          ),
+          gpuPoolBytes: this.#pool!.bytes,
+        }
+        : {}),
     };
   }
 
-  run(
+  async run(
     feeds: ReadonlyMap<Value, Tensor>,
     wanted: readonly Value[],
     profile = false,
-  ): Tensor[] {
+  ): Promise<Tensor[]> {
     const key = [...feeds.values()].map((t) => t.dims.join("x")).join(",");
     const plan = this.#plans.get(key);
     const slots = new Array<Slot | undefined>(this.#values.length);
@@ -206,7 +232,28 @@ export class Executor {
     const release = (vi: number) => {
       const s = slots[vi];
       if (s?.owned) mod.heap.free(s.ptr);
+      if (s?.gpu) this.#pool!.release(s.gpu);
       slots[vi] = undefined;
+    };
+    /** Reads a value only the GPU holds back into the arena (or a JS tensor), keeping both. */
+    const toHost = async (vi: number) => {
+      const s = slots[vi];
+      if (!s?.gpu || s.ptr >= 0 || s.js) return;
+      const bytes = byteSize(s.type, s.dims);
+      const raw = await readBytes(this.gpu!, s.gpu, bytes);
+      const Ctor = arrayCtor(s.type) as unknown as new (
+        b: ArrayBuffer,
+        o: number,
+        n: number,
+      ) => TensorData;
+      const gpu = s.gpu;
+      slots[vi] = undefined;
+      place(vi, {
+        type: s.type,
+        dims: s.dims,
+        data: new Ctor(raw.buffer as ArrayBuffer, 0, elementCount(s.dims)),
+      } as Tensor);
+      slots[vi]!.gpu = gpu;
     };
     const constant = (v: Value): Slot | undefined =>
       v.constant
@@ -267,8 +314,11 @@ export class Executor {
         }
         const t0 = profile ? performance.now() : 0;
         let macs: number | void = undefined;
+        if (impl.kind !== "webgpu") { for (const vi of ins) if (vi >= 0) await toHost(vi); }
         try {
-          if (impl.kind === "wasm") {
+          if (impl.kind === "webgpu") {
+            macs = await this.#runGpu(impl.op, ins, outs, inSlot, slots, view, sizes, profile);
+          } else if (impl.kind === "wasm") {
             const k: KernelRunContext = {
               mod,
               inputType: (i) => inSlot(i)!.type,
@@ -356,6 +406,7 @@ export class Executor {
             name: node.name,
             op: node.op,
             impl: impl.kind,
+            backend: impl.kind === "webgpu" ? "webgpu" : "wasm",
             ms: performance.now() - t0,
             ...(typeof macs === "number" ? { macs } : {}),
           });
@@ -364,6 +415,10 @@ export class Executor {
         for (const vi of outs) if (this.#lastUse[vi] < 0) release(vi);
       }
       if (profile) this.#profile = prof;
+      for (const v of wanted) {
+        const vi = this.#index.get(v);
+        if (vi !== undefined) await toHost(vi);
+      }
       return wanted.map((v) => {
         const vi = this.#index.get(v);
         const s = (vi !== undefined ? slots[vi] : undefined) ?? constant(v);
@@ -391,8 +446,72 @@ export class Executor {
     return { offsets, size: p.size, lowerBound: p.lowerBound, shapeValues };
   }
 
+  /** Encodes one GPU node and submits it; inputs not yet on the GPU are uploaded. */
+  async #runGpu(
+    op: GpuOp,
+    ins: readonly number[],
+    outs: readonly number[],
+    inSlot: (i: number) => Slot | undefined,
+    slots: (Slot | undefined)[],
+    view: (s: Slot) => Tensor,
+    sizes: Map<number, number> | undefined,
+    profile: boolean,
+  ): Promise<number | void> {
+    const gpu = this.gpu!, pool = this.#pool!;
+    const encoder = gpu.device.createCommandEncoder();
+    const uniforms: GPUBuffer[] = [];
+    const ctx: GpuRunContext = {
+      gpu,
+      encoder,
+      inputType: (i) => inSlot(i)!.type,
+      inputDims: (i) => inSlot(i)!.dims,
+      inputBuffer: (i) => {
+        const s = inSlot(i)!;
+        if (s.gpu) return s.gpu;
+        const t = view(s);
+        const buf = pool.acquire(t.data.byteLength);
+        writeBytes(gpu, buf, t.data);
+        const vi = ins[i];
+        // Kept with the value, so later GPU readers reuse the upload; constants are per run.
+        if (slots[vi] === s) s.gpu = buf;
+        else uniforms.push(buf);
+        return buf;
+      },
+      outputBuffer: (i, type, dims) => {
+        const vi = outs[i];
+        // GPU values take no arena slot: the planner sees them only if a host copy is made.
+        sizes?.set(vi, 0);
+        const buf = pool.acquire(byteSize(type, dims));
+        slots[vi] = { type, dims: [...dims], ptr: -1, owned: false, gpu: buf };
+        return buf;
+      },
+      uniform: (data) => {
+        const buf = gpu.device.createBuffer({
+          size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        });
+        gpu.device.queue.writeBuffer(buf, 0, data);
+        uniforms.push(buf);
+        return buf;
+      },
+    };
+    let macs: number | void;
+    try {
+      macs = op.encode(ctx);
+      gpu.device.queue.submit([encoder.finish()]);
+      if (profile) await gpu.device.queue.onSubmittedWorkDone();
+    } finally {
+      for (const b of uniforms) {
+        if (b.usage & GPUBufferUsage.UNIFORM) b.destroy();
+        else pool.release(b);
+      }
+    }
+    return macs;
+  }
+
   dispose(): void {
-    for (const impl of this.impls) if (impl.kind === "wasm") impl.op.dispose();
+    for (const impl of this.impls) if (impl.kind !== "ts") impl.op.dispose();
+    this.#pool?.dispose();
     if (this.#arena) this.mod.heap.free(this.#arena);
     this.#arena = 0;
     this.#arenaBytes = 0;

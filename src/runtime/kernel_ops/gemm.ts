@@ -8,7 +8,7 @@ import { fusedActivation } from "./attrs.ts";
 import { ShapeError } from "../../errors.ts";
 
 /** The bias Gemm's C gives when it is a constant of shape [], [1], [N] or [1, N]. */
-function gemmBias(node: Node, n: number, beta: number): Float32Array | undefined | null {
+export function gemmBias(node: Node, n: number, beta: number): Float32Array | undefined | null {
   const c = node.inputs[2];
   if (!c) return undefined;
   const t = c.constant;
@@ -20,7 +20,7 @@ function gemmBias(node: Node, n: number, beta: number): Float32Array | undefined
   return Float32Array.from({ length: n }, (_, j) => beta * src[count === 1 ? 0 : j]);
 }
 
-function matmulBias(node: Node, n: number): Float32Array | undefined | null {
+export function matmulBias(node: Node, n: number): Float32Array | undefined | null {
   const c = node.inputs[2];
   if (!c) return undefined;
   const t = c.constant;

@@ -27,7 +27,7 @@ function describe(info: GPUAdapterInfo | undefined): string {
 }
 
 async function open(): Promise<GpuContext> {
-  const gpu = (globalThis.navigator as Navigator & { gpu?: GPU } | undefined)?.gpu;
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) {
     throw new BackendUnavailableError(
       "WebGPU is not available here: navigator.gpu is missing (Deno needs --unstable-webgpu; " +

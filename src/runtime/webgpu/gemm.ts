@@ -6,25 +6,7 @@ import type { GpuContext } from "./device.ts";
 import { GEMM_F32_TILE, GEMM_F32_WGSL } from "./gemm_f32_wgsl.ts";
 import { gemmI8Wgsl, MODE_I8 } from "./gemm_i8_wgsl.ts";
 import { GEMM_BIN_WGSL, MODE_BIN } from "./gemm_bin_wgsl.ts";
-
-const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-
-function pipeline(ctx: GpuContext, key: string, code: string, entry = "main"): GPUComputePipeline {
-  let byKey = pipelines.get(ctx.device);
-  if (!byKey) pipelines.set(ctx.device, byKey = new Map());
-  const id = `${key}:${entry}`;
-  let p = byKey.get(id);
-  if (!p) {
-    const module = ctx.device.createShaderModule({ code, label: key });
-    p = ctx.device.createComputePipeline({
-      layout: "auto",
-      compute: { module, entryPoint: entry },
-      label: id,
-    });
-    byKey.set(id, p);
-  }
-  return p;
-}
+import { pipeline } from "./pipelines.ts";
 
 function checkDim(what: string, v: number): void {
   if (!Number.isInteger(v) || v < 1 || v > 2 ** 31 - 1) {
