@@ -25,6 +25,8 @@ import { binaryF32, clampF32, geluF32, layerNormF32, softmaxF32 } from "./nn/row
 import { dequantizeU8, quantizeU8, rangeF32 } from "./nn/quantize_u8";
 import { packedSizeQ4, packQ4 } from "./pack/pack_q4";
 import { gemmQ4, q8RowBytes, quantizeRowsQ8 } from "./gemm/gemm_q4";
+import { nnzSparseF32, packedSizeSparseF32, packSparseF32 } from "./pack/pack_sparse";
+import { spmmF32, workspaceSparseF32 } from "./gemm/gemm_sparse_f32";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -404,4 +406,43 @@ export function sqz_q4_gemm(
   outMax: f32,
 ): void {
   gemmQ4(m, n, k, x, packed, c, ldc, outMin, outMax);
+}
+
+// ---- sparse f32 GEMM (pruned weights kept sparse) -----------------------------------------
+// Unstructured-sparse weights packed by output column (kernels/pack/pack_sparse.ts: bias,
+// column pointers, f32 values, u16/u32 k indices) and the SpMM kernels of
+// kernels/gemm/gemm_sparse_f32.ts. Strides of B as in sqz_f32_gemm_pack.
+
+/** Nonzeros of B (element (k,n) at b + 4*(k*strideK + n*strideN)); −0 counts as zero. */
+export function sqz_f32_spmm_nnz(n: i32, k: i32, b: usize, strideK: i32, strideN: i32): i32 {
+  return nnzSparseF32(n, k, b, strideK, strideN);
+}
+
+/** Bytes of the packed sparse weights for nnz nonzeros. */
+export function sqz_f32_spmm_packed_size(n: i32, k: i32, nnz: i32): usize {
+  return packedSizeSparseF32(n, k, nnz);
+}
+
+/** Packs B's nonzeros by column, and optional bias (0 = none). */
+export function sqz_f32_spmm_pack(
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
+): void {
+  packSparseF32(n, k, b, strideK, strideN, bias, out);
+}
+
+/** Workspace bytes sqz_f32_spmm needs per call (per thread) for this K. */
+export function sqz_f32_spmm_workspace_size(k: i32): usize {
+  return workspaceSparseF32(k);
+}
+
+/**
+ * C[0..m)[n0..n1) = clamp(A·B + bias, outMin, outMax) on packed sparse B (K from its header);
+ * c addresses column 0 of row 0, so threads can share a layer by column ranges. lda, ldc in
+ * elements; ws is the caller's workspace, not shared between concurrent calls.
+ */
+export function sqz_f32_spmm(
+  m: i32, n0: i32, n1: i32, a: usize, lda: i32, packed: usize, c: usize, ldc: i32, ws: usize,
+  outMin: f32, outMax: f32,
+): void {
+  spmmF32(m, n0, n1, a, lda, packed, c, ldc, ws, outMin, outMax);
 }
