@@ -1,5 +1,5 @@
 // Benchmark entry: `deno task bench <suite> [--json] [--quick] [--scalar] [--threads N]
-// [--only impl,…] [--shape MxNxK,…]` (--shape: gemm only).
+// [--only impl,…] [--shape MxNxK,…]` (--shape: gemm and sparse).
 import { parseArgs } from "node:util";
 import { benchGemm, GEMM_SHAPES } from "./gemm.ts";
 import { benchConv, CONV_LAYERS } from "./conv.ts";
@@ -8,6 +8,7 @@ import { benchCompression } from "./compression.ts";
 import { benchServe } from "./serve.ts";
 import { benchTrain } from "./train.ts";
 import { benchSearch } from "./search.ts";
+import { benchSparse } from "./sparse.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -67,6 +68,14 @@ const suites: Record<string, () => Promise<unknown>> = {
   train: () => benchTrain({ json: values.json, quick: values.quick }),
   search: () =>
     benchSearch({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
+  sparse: () =>
+    benchSparse({
+      json: values.json,
+      quick: values.quick,
+      scalar: values.scalar,
+      threads,
+      shapes,
+    }),
 };
 
 const names = positionals.length ? positionals : Object.keys(suites);

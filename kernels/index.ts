@@ -16,7 +16,7 @@ import {
   packedSizeBin, packedSizeBinWords, packRowsBin, packWeightsBin, packWeightsBinSeg, wordsBin,
 } from "./pack/pack_bin";
 import { gemmBin } from "./gemm/gemm_bin";
-import { convBin, convF32, convI8, convWorkspaceBytes } from "./conv/conv";
+import { convBin, convF32, convF32Sparse, convI8, convWorkspaceBytes } from "./conv/conv";
 import { convI8Direct, packedSizeI8Direct, packI8Direct } from "./conv/conv_direct_i8";
 import {
   col2imF32, im2colF32, im2rowNhwcF32, row2imNhwcF32, transposeF32,
@@ -154,7 +154,7 @@ export function sqz_bin_packed_size_words(n: i32, kw: i32): usize {
 
 // ---- convolution (NHWC; kernels/conv/conv.ts documents conv_params) ----------------------
 
-/** Workspace bytes for sqz_*_conv2d; kind 0 = f32, 1 = int8, 2 = binary. */
+/** Workspace bytes for sqz_*_conv2d; kind 0 = f32, 1 = int8, 2 = binary, 3 = int8 direct, 4 = f32 sparse. */
 export function sqz_conv_workspace_size(cp: usize, kind: i32): usize {
   return convWorkspaceBytes(cp, kind);
 }
@@ -445,4 +445,16 @@ export function sqz_f32_spmm(
   outMin: f32, outMax: f32,
 ): void {
   spmmF32(m, n0, n1, a, lda, packed, c, ldc, ws, outMin, outMax);
+}
+
+/**
+ * f32 convolution of one group on weights packed by sqz_f32_spmm_pack (K = kh·kw·c in the
+ * (ky, kx, channel) order, N = cout), over output pixels [p0, p1) (p1 < 0: all); workspace
+ * sqz_conv_workspace_size(cp, 4). Ranges on multiples of 16 pixels give the whole layer's bits.
+ */
+export function sqz_f32_conv2d_sparse_range(
+  cp: usize, x: usize, packed: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
+  p0: i32, p1: i32,
+): void {
+  convF32Sparse(cp, x, packed, y, ws, outMin, outMax, p0, p1);
 }

@@ -59,6 +59,13 @@ export interface SessionOptions {
    * decodes them to f32 at load for f32 arithmetic, at f32 memory.
    */
   int4?: "packed" | "float";
+  /**
+   * Pruned f32 weights (MatMul, Gemm, one-group Conv; zeros from ai.sqz.SparseWeight or
+   * stored dense): "auto" (default) keeps a weight sparse in Wasm memory (6 bytes per
+   * nonzero) and runs the sparse kernel where it is faster at the weight's density and the
+   * layer's rows, from about 65–80% sparsity on; "off" packs every weight dense.
+   */
+  sparse?: "auto" | "off";
 }
 
 export interface SessionInfo {
@@ -145,6 +152,9 @@ export class Session {
     if (options.int4 !== undefined && options.int4 !== "packed" && options.int4 !== "float") {
       throw new ArgumentError(`int4 must be "packed" or "float", got ${String(options.int4)}`);
     }
+    if (options.sparse !== undefined && options.sparse !== "auto" && options.sparse !== "off") {
+      throw new ArgumentError(`sparse must be "auto" or "off", got ${String(options.sparse)}`);
+    }
     const { bytes, baseDir } = await readModel(model);
     const g = importModel(bytes, {
       externalData: options.externalData,
@@ -189,7 +199,12 @@ export class Session {
     try {
       for (const n of g.nodes) {
         const factory = KERNEL_OPS[n.qualifiedOp];
-        const op = factory?.(n, { mod: kernels, opset: onnxOpset, int4: options.int4 });
+        const op = factory?.(n, {
+          mod: kernels,
+          opset: onnxOpset,
+          int4: options.int4,
+          sparse: options.sparse,
+        });
         const opset = n.domain === NHWC_DOMAIN ? onnxOpset : g.opsets.get(n.domain) ?? onnxOpset;
         opsets.push(opset);
         if (op) {

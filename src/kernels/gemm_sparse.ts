@@ -152,10 +152,12 @@ export class PackedGemmSparseF32 {
     }
     // Few rows (a GEMV): the weights dominate, so the threads split the columns.
     const parts = this.mod.planRows(this.n, macs, 1).length;
-    this.mod.parallel(this.#columnParts(parts).map(([n0, n1], t): KernelCall => ({
-      fn: "sqz_f32_spmm",
-      args: [m, n0, n1, a, lda, p, c, ldc, ws[t], lo, hi],
-    })));
+    this.mod.parallel(
+      this.#columnParts(parts).map(([n0, n1], t): KernelCall => ({
+        fn: "sqz_f32_spmm",
+        args: [m, n0, n1, a, lda, p, c, ldc, ws[t], lo, hi],
+      })),
+    );
   }
 
   /** Copies A in and C out. */
@@ -210,4 +212,25 @@ export function spmmReference(
     }
   }
   return out;
+}
+
+/**
+ * Whether a weight with this share of nonzeros runs faster on the sparse kernel than on the
+ * dense f32 GEMM for M rows (undefined: M unknown at load). From `deno task bench sparse`
+ * (1 thread, simd and relaxed builds, N = K = 1024 unless noted; dense time / sparse time):
+ *   M ≥ 16 (16-row tiles): 1.5–1.9× at 70% sparsity, 2.2–2.9× at 80%, 4.4–5.3× at 90%;
+ *   M = 4 (4-row tiles):   0.73–0.96× at 70%, 1.1–1.4× at 80%, 2.3–2.8× at 90%;
+ *   M = 1 (gather):        0.44–0.47× at 70%, 0.63–0.68× at 80%, 1.1–1.2× at 90%
+ *                          (4096×4096, weights past the caches: 0.85–0.96×, 1.3–1.5×, 2.6–2.9×).
+ * So the limits sit a little inside the measured break-evens: density ≤ 0.35 from 16 rows,
+ * ≤ 0.2 for 2–15 rows (9–15 run one padded 16-row tile), ≤ 0.1 for one row. Unknown M takes
+ * the 2–15 rows limit: at 80% sparsity it loses little on one row of a small layer and wins
+ * on every larger M.
+ */
+export function sparseWins(density: number, m: number | undefined): boolean {
+  if (!(density >= 0 && density <= 1)) return false;
+  if (m === undefined) return density <= 0.2;
+  if (m >= 16) return density <= 0.35;
+  if (m >= 2) return density <= 0.2;
+  return density <= 0.1;
 }

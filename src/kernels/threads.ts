@@ -36,6 +36,7 @@ export const THREAD_EXPORTS = [
   "sqz_q4_gemm",
   "sqz_i8_conv2d_direct_range",
   "sqz_f32_spmm",
+  "sqz_f32_conv2d_sparse_range",
 ] as const;
 export type ThreadExport = typeof THREAD_EXPORTS[number];
 
