@@ -151,6 +151,17 @@ function spmm_f32_4x1_simd(
   else spmm4(mr, n0, n1, ws, packed, c, ldc, vmin, vmax, false);
 }
 
+// A at the k of nonzeros p..p+3: four independent loads joined by two levels of shuffles
+// (a chain of lane inserts would serialize them).
+// @ts-ignore: decorator
+@inline function gather4(a: usize, pi: usize, p: i32, wide: bool): v128 {
+  const l0 = v128.load32_zero(a + (kIndex(pi, p, wide) << 2));
+  const l1 = v128.load32_zero(a + (kIndex(pi, p + 1, wide) << 2));
+  const l2 = v128.load32_zero(a + (kIndex(pi, p + 2, wide) << 2));
+  const l3 = v128.load32_zero(a + (kIndex(pi, p + 3, wide) << 2));
+  return i32x4.shuffle(i32x4.shuffle(l0, l1, 0, 4, 1, 5), i32x4.shuffle(l2, l3, 0, 4, 1, 5), 0, 1, 4, 5);
+}
+
 // One row: columns [n0, n1) as sparse dot products. Four nonzeros per step: their values in
 // one v128, A gathered by lane loads; two accumulators break the add chain.
 // @ts-ignore: decorator
@@ -164,23 +175,11 @@ function spmm_f32_4x1_simd(
     const e = <i32>load<u32>(pc + (<usize>(j + 1) << 2));
     let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
     for (; p + 8 <= e; p += 8) {
-      let x0 = v128.load32_zero(a + (kIndex(pi, p, wide) << 2));
-      x0 = v128.load32_lane(a + (kIndex(pi, p + 1, wide) << 2), x0, 1);
-      x0 = v128.load32_lane(a + (kIndex(pi, p + 2, wide) << 2), x0, 2);
-      x0 = v128.load32_lane(a + (kIndex(pi, p + 3, wide) << 2), x0, 3);
-      let x1 = v128.load32_zero(a + (kIndex(pi, p + 4, wide) << 2));
-      x1 = v128.load32_lane(a + (kIndex(pi, p + 5, wide) << 2), x1, 1);
-      x1 = v128.load32_lane(a + (kIndex(pi, p + 6, wide) << 2), x1, 2);
-      x1 = v128.load32_lane(a + (kIndex(pi, p + 7, wide) << 2), x1, 3);
-      acc0 = vfma(v128.load(pv + (<usize>p << 2)), x0, acc0);
-      acc1 = vfma(v128.load(pv + (<usize>p << 2), 16), x1, acc1);
+      acc0 = vfma(v128.load(pv + (<usize>p << 2)), gather4(a, pi, p, wide), acc0);
+      acc1 = vfma(v128.load(pv + (<usize>p << 2), 16), gather4(a, pi, p + 4, wide), acc1);
     }
     if (p + 4 <= e) {
-      let x0 = v128.load32_zero(a + (kIndex(pi, p, wide) << 2));
-      x0 = v128.load32_lane(a + (kIndex(pi, p + 1, wide) << 2), x0, 1);
-      x0 = v128.load32_lane(a + (kIndex(pi, p + 2, wide) << 2), x0, 2);
-      x0 = v128.load32_lane(a + (kIndex(pi, p + 3, wide) << 2), x0, 3);
-      acc0 = vfma(v128.load(pv + (<usize>p << 2)), x0, acc0);
+      acc0 = vfma(v128.load(pv + (<usize>p << 2)), gather4(a, pi, p, wide), acc0);
       p += 4;
     }
     // The last 1..3 nonzeros: lanes past the column end are masked to value 0 (the v128 of
