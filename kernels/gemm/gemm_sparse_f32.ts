@@ -4,8 +4,9 @@
 // the workspace, then for each output column j and each of its nonzeros (k, w)
 // acc[0..MR) += w · panel[k][0..MR), vectorized over the rows, so no arithmetic is spent on
 // pruned weights and each nonzero is read once per tile. Microkernels:
-//   spmm_f32_16x1_simd / _relaxed: 16 rows, 4 v128 accumulators (relaxed_madd in the relaxed
-//                                   build); spmm_f32_4x1_*: 4 rows (M tails of 2..8 rows);
+//   spmm_f32_16x1_simd:             16 rows, 4 v128 accumulators (vfma: mul + add in the
+//                                   simd build, relaxed_madd in the relaxed one);
+//   spmm_f32_4x1_simd:              4 rows (M tails of 2..8 rows, and M = 2..4);
 //   spmm_f32_1x4_gather_simd:       a lone row (GEMV): four nonzeros at a time, A gathered by
 //                                   lane loads, the four lane sums added at the end;
 //   spmm_f32_1x1_scalar:            the scalar build, row by row.
