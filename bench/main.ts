@@ -1,5 +1,5 @@
 // Benchmark entry: `deno task bench <suite> [--json] [--quick] [--scalar] [--threads N]
-// [--only impl,…] [--shape MxNxK,…]` (--shape: gemm only).
+// [--only impl,…] [--shape MxNxK,…]` (--shape: gemm and sparse).
 import { parseArgs } from "node:util";
 import { benchGemm, GEMM_SHAPES } from "./gemm.ts";
 import { benchConv, CONV_LAYERS } from "./conv.ts";
@@ -9,6 +9,7 @@ import { benchServe } from "./serve.ts";
 import { benchTrain } from "./train.ts";
 import { benchSearch } from "./search.ts";
 import { benchWebgpu } from "./webgpu.ts";
+import { benchSparse } from "./sparse.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -69,6 +70,14 @@ const suites: Record<string, () => Promise<unknown>> = {
   search: () =>
     benchSearch({ json: values.json, quick: values.quick, only: values.only?.split(",") }),
   webgpu: () => benchWebgpu({ json: values.json, quick: values.quick }),
+  sparse: () =>
+    benchSparse({
+      json: values.json,
+      quick: values.quick,
+      scalar: values.scalar,
+      threads,
+      shapes,
+    }),
 };
 
 const names = positionals.length ? positionals : Object.keys(suites);

@@ -16,7 +16,7 @@ import {
   packedSizeBin, packedSizeBinWords, packRowsBin, packWeightsBin, packWeightsBinSeg, wordsBin,
 } from "./pack/pack_bin";
 import { gemmBin } from "./gemm/gemm_bin";
-import { convBin, convF32, convI8, convWorkspaceBytes } from "./conv/conv";
+import { convBin, convF32, convF32Sparse, convI8, convWorkspaceBytes } from "./conv/conv";
 import { convI8Direct, packedSizeI8Direct, packI8Direct } from "./conv/conv_direct_i8";
 import {
   col2imF32, im2colF32, im2rowNhwcF32, row2imNhwcF32, transposeF32,
@@ -25,6 +25,8 @@ import { binaryF32, clampF32, geluF32, layerNormF32, softmaxF32 } from "./nn/row
 import { dequantizeU8, quantizeU8, rangeF32 } from "./nn/quantize_u8";
 import { packedSizeQ4, packQ4 } from "./pack/pack_q4";
 import { gemmQ4, q8RowBytes, quantizeRowsQ8 } from "./gemm/gemm_q4";
+import { nnzSparseF32, packedSizeSparseF32, packSparseF32 } from "./pack/pack_sparse";
+import { spmmF32, workspaceSparseF32 } from "./gemm/gemm_sparse_f32";
 
 export const SQZ_ABI_VERSION: i32 = 1;
 
@@ -152,7 +154,7 @@ export function sqz_bin_packed_size_words(n: i32, kw: i32): usize {
 
 // ---- convolution (NHWC; kernels/conv/conv.ts documents conv_params) ----------------------
 
-/** Workspace bytes for sqz_*_conv2d; kind 0 = f32, 1 = int8, 2 = binary. */
+/** Workspace bytes for sqz_*_conv2d; kind 0 = f32, 1 = int8, 2 = binary, 3 = int8 direct, 4 = f32 sparse. */
 export function sqz_conv_workspace_size(cp: usize, kind: i32): usize {
   return convWorkspaceBytes(cp, kind);
 }
@@ -404,4 +406,55 @@ export function sqz_q4_gemm(
   outMax: f32,
 ): void {
   gemmQ4(m, n, k, x, packed, c, ldc, outMin, outMax);
+}
+
+// ---- sparse f32 GEMM (pruned weights kept sparse) -----------------------------------------
+// Unstructured-sparse weights packed by output column (kernels/pack/pack_sparse.ts: bias,
+// column pointers, f32 values, u16/u32 k indices) and the SpMM kernels of
+// kernels/gemm/gemm_sparse_f32.ts. Strides of B as in sqz_f32_gemm_pack.
+
+/** Nonzeros of B (element (k,n) at b + 4*(k*strideK + n*strideN)); −0 counts as zero. */
+export function sqz_f32_spmm_nnz(n: i32, k: i32, b: usize, strideK: i32, strideN: i32): i32 {
+  return nnzSparseF32(n, k, b, strideK, strideN);
+}
+
+/** Bytes of the packed sparse weights for nnz nonzeros. */
+export function sqz_f32_spmm_packed_size(n: i32, k: i32, nnz: i32): usize {
+  return packedSizeSparseF32(n, k, nnz);
+}
+
+/** Packs B's nonzeros by column, and optional bias (0 = none). */
+export function sqz_f32_spmm_pack(
+  n: i32, k: i32, b: usize, strideK: i32, strideN: i32, bias: usize, out: usize,
+): void {
+  packSparseF32(n, k, b, strideK, strideN, bias, out);
+}
+
+/** Workspace bytes sqz_f32_spmm needs per call (per thread) for this K. */
+export function sqz_f32_spmm_workspace_size(k: i32): usize {
+  return workspaceSparseF32(k);
+}
+
+/**
+ * C[0..m)[n0..n1) = clamp(A·B + bias, outMin, outMax) on packed sparse B (K from its header);
+ * c addresses column 0 of row 0, so threads can share a layer by column ranges. lda, ldc in
+ * elements; ws is the caller's workspace, not shared between concurrent calls.
+ */
+export function sqz_f32_spmm(
+  m: i32, n0: i32, n1: i32, a: usize, lda: i32, packed: usize, c: usize, ldc: i32, ws: usize,
+  outMin: f32, outMax: f32,
+): void {
+  spmmF32(m, n0, n1, a, lda, packed, c, ldc, ws, outMin, outMax);
+}
+
+/**
+ * f32 convolution of one group on weights packed by sqz_f32_spmm_pack (K = kh·kw·c in the
+ * (ky, kx, channel) order, N = cout), over output pixels [p0, p1) (p1 < 0: all); workspace
+ * sqz_conv_workspace_size(cp, 4). Ranges on multiples of 16 pixels give the whole layer's bits.
+ */
+export function sqz_f32_conv2d_sparse_range(
+  cp: usize, x: usize, packed: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
+  p0: i32, p1: i32,
+): void {
+  convF32Sparse(cp, x, packed, y, ws, outMin, outMax, p0, p1);
 }

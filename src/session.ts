@@ -71,6 +71,13 @@ export interface SessionOptions {
    * (runtime/partition.ts), else Wasm. `session.placement` says where each node runs and why.
    */
   backend?: "auto" | "wasm" | "webgpu";
+  /**
+   * Pruned f32 weights (MatMul, Gemm, one-group Conv; zeros from ai.sqz.SparseWeight or
+   * stored dense): "auto" (default) keeps a weight sparse in Wasm memory (6 bytes per
+   * nonzero) and runs the sparse kernel where it is faster at the weight's density and the
+   * layer's rows, from about 65–80% sparsity on; "off" packs every weight dense.
+   */
+  sparse?: "auto" | "off";
 }
 
 export interface SessionInfo {
@@ -168,6 +175,9 @@ export class Session {
   static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
     if (options.int4 !== undefined && options.int4 !== "packed" && options.int4 !== "float") {
       throw new ArgumentError(`int4 must be "packed" or "float", got ${String(options.int4)}`);
+    }
+    if (options.sparse !== undefined && options.sparse !== "auto" && options.sparse !== "off") {
+      throw new ArgumentError(`sparse must be "auto" or "off", got ${String(options.sparse)}`);
     }
     const backend = options.backend ?? "wasm";
     if (backend !== "auto" && backend !== "wasm" && backend !== "webgpu") {
@@ -272,7 +282,12 @@ export class Session {
           continue;
         }
         const factory = KERNEL_OPS[n.qualifiedOp];
-        const op = factory?.(n, { mod: kernels, opset: onnxOpset, int4: options.int4 });
+        const op = factory?.(n, {
+          mod: kernels,
+          opset: onnxOpset,
+          int4: options.int4,
+          sparse: options.sparse,
+        });
         const opset = n.domain === NHWC_DOMAIN ? onnxOpset : g.opsets.get(n.domain) ?? onnxOpset;
         opsets.push(opset);
         if (op) {

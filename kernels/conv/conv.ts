@@ -32,6 +32,7 @@ import { workspaceBytesI8Direct } from "./conv_direct_i8";
 import { packedSizeF32 } from "../pack/pack_f32";
 import { packedSizeI8 } from "../pack/pack_i8";
 import { packedSizeBinWords, wordsBin } from "../pack/pack_bin";
+import { spmmF32, workspaceSparseF32 } from "../gemm/gemm_sparse_f32";
 
 const BLOCK_BYTES: i32 = 1024 * 1024;
 
@@ -55,10 +56,13 @@ export const CONV_I8: i32 = 1;
 export const CONV_BIN: i32 = 2;
 /** The direct int8 kernel's workspace (conv_direct_i8.ts): widened input rows. */
 export const CONV_I8_DIRECT: i32 = 3;
+/** f32 on sparse weights (convF32Sparse): im2col block + the SpMM row panel. */
+export const CONV_F32_SPARSE: i32 = 4;
 
 /** Workspace bytes a convolution of this kind (CONV_F32/I8/BIN/I8_DIRECT) needs; 0 for pointwise. */
 export function convWorkspaceBytes(cp: usize, kind: i32): usize {
   if (kind == CONV_I8_DIRECT) return workspaceBytesI8Direct(cp);
+  if (kind == CONV_F32_SPARSE) return workspaceBytesSparse(cp);
   if (isPointwise(cp) && (kind != CONV_BIN || P(cp, 15) == 1)) return 0;
   if (kind == CONV_F32 && directF32(cp)) return 0;
   const cg = P(cp, 3) / P(cp, 15);
@@ -271,5 +275,51 @@ export function convBin(
         g * og, cout,
       );
     }
+  }
+}
+
+// ---- f32 on sparse weights (one group; kernels/pack/pack_sparse.ts, packed with K in the
+// im2col order (ky, kx, channel), N = cout) ----
+
+// im2col rows per block for the sparse kernel: a multiple of its 16-row tile, so a range that
+// starts on a multiple of 16 meets the same tiles as the whole layer (bit-identical threads).
+function blockRowsSparse(rowBytes: i32, m: i32): i32 {
+  let mb = (BLOCK_BYTES / max(1, rowBytes)) & ~15;
+  if (mb < 16) mb = 16;
+  return min(mb, m);
+}
+
+function workspaceBytesSparse(cp: usize): usize {
+  const k = P(cp, 4) * P(cp, 5) * P(cp, 3);
+  const panel = workspaceSparseF32(k);
+  if (isPointwise(cp)) return panel;
+  const m = P(cp, 0) * P(cp, 12) * P(cp, 13);
+  return <usize>blockRowsSparse(k * 4, m) * <usize>(k * 4) + panel;
+}
+
+/** One-group f32 convolution on sparse weights over output pixels [p0, p1). */
+export function convF32Sparse(
+  cp: usize, x: usize, w: usize, y: usize, ws: usize, outMin: f32, outMax: f32,
+  p0: i32 = 0, p1: i32 = -1,
+): void {
+  const c = P(cp, 3), cout = P(cp, 14);
+  const m = pixelEnd(cp, p1);
+  if (p0 >= m) return;
+  if (isPointwise(cp)) {
+    spmmF32(
+      m - p0, 0, cout, x + (<usize>p0 * c << 2), c, w, y + (<usize>p0 * cout << 2), cout, ws,
+      outMin, outMax,
+    );
+    return;
+  }
+  const k = P(cp, 4) * P(cp, 5) * c;
+  const mb = blockRowsSparse(k * 4, P(cp, 0) * P(cp, 12) * P(cp, 13));
+  const panel = ws + <usize>mb * <usize>(k * 4);
+  for (let m0 = p0; m0 < m; m0 += mb) {
+    const rows = min(mb, m - m0);
+    im2col(cp, x, m0, rows, c * 4, 0, c * 4, 0, ws);
+    spmmF32(
+      rows, 0, cout, ws, k, w, y + (<usize>m0 * cout << 2), cout, panel, outMin, outMax,
+    );
   }
 }

@@ -15,6 +15,7 @@ import { type BinOutput, BinOutputParams, makeBinOutput } from "./gemm_bin.ts";
 import { fits7Bits, MAX_K_I8 } from "./gemm_i8.ts";
 import { ArgumentError, ShapeError } from "../errors.ts";
 import type { KernelCall } from "./threads.ts";
+import { countNonzeros } from "./gemm_sparse.ts";
 
 function gcd(a: number, b: number): number {
   return b ? gcd(b, a % b) : a;
@@ -43,7 +44,7 @@ export interface ConvShape {
 /** NHWC dims. */
 export type Dims4 = [number, number, number, number];
 
-const KIND = { f32: 0, i8: 1, bin: 2, i8Direct: 3 } as const;
+const KIND = { f32: 0, i8: 1, bin: 2, i8Direct: 3, f32Sparse: 4 } as const;
 
 interface ConvExports {
   sqz_conv_workspace_size(cp: number, kind: number): number;
@@ -687,5 +688,98 @@ export class PackedConvBin extends PackedConv {
       this.mod.heap.free(px);
       if (py) this.mod.heap.free(py);
     }
+  }
+}
+
+interface SparseConvExports {
+  sqz_f32_spmm_packed_size(n: number, k: number, nnz: number): number;
+  sqz_f32_spmm_pack(
+    n: number,
+    k: number,
+    b: number,
+    sk: number,
+    sn: number,
+    bias: number,
+    out: number,
+  ): void;
+}
+
+/**
+ * f32 convolution of one group on pruned weights kept sparse (kernels/pack/pack_sparse.ts,
+ * K in the im2col order): im2col blocks (none for pointwise layers) then the SpMM kernel,
+ * kernels/conv/conv.ts convF32Sparse. Threads split the pixels at multiples of 16 (the
+ * kernel's row tile), which changes no bit.
+ */
+export class PackedConvSparseF32 extends PackedConv {
+  /** Nonzeros kept, and the bytes the packed weights hold. */
+  nnz = 0;
+  bytes = 0;
+
+  static create(
+    mod: KernelModule,
+    s: ConvShape & { weights: Float32Array; bias?: Float32Array },
+  ): PackedConvSparseF32 {
+    const shape = checkShape(s, s.weights.length);
+    if (shape.groups !== 1) {
+      throw new ArgumentError(`the sparse convolution takes one group, got ${shape.groups}`);
+    }
+    if (s.bias) checkLength("bias", s.bias.length, shape.cout);
+    const ex = mod.exports as unknown as SparseConvExports;
+    const k = shape.kh * shape.kw * shape.cin, n = shape.cout;
+    const nnz = countNonzeros(s.weights.subarray(0, n * k));
+    const bytes = ex.sqz_f32_spmm_packed_size(n, k, nnz) >>> 0;
+    const packed = mod.heap.alloc(bytes);
+    try {
+      const b = uploadGroup(mod, s.weights, shape, 0);
+      let bb = 0;
+      try {
+        if (s.bias) bb = mod.upload(s.bias.subarray(0, n));
+        ex.sqz_f32_spmm_pack(n, k, b.ptr, b.sk, b.sn, bb, packed);
+      } finally {
+        mod.heap.free(b.ptr);
+        if (bb) mod.heap.free(bb);
+      }
+    } catch (err) {
+      mod.heap.free(packed);
+      throw err;
+    }
+    const conv = new PackedConvSparseF32(mod, shape, packed);
+    conv.nnz = nnz;
+    conv.bytes = bytes;
+    return conv;
+  }
+
+  runResident(x: number, dims: Dims4, y: number, attrs?: ConvAttrs, act?: Activation): Dims4 {
+    const g = this.geometry(dims, attrs);
+    const [lo, hi] = activationRange(act);
+    this.checkBlock("input", x, dims.reduce((a, b) => a * b) * 4);
+    this.checkBlock("output", y, g.dims.reduce((a, b) => a * b) * 4);
+    const [p, ws] = this.prepare(dims, g, KIND.f32Sparse);
+    const [n, oh, ow] = g.dims;
+    const macs = n * oh * ow * (this.nnz + g.kh * g.kw * this.shape.cin);
+    this.mod.parallelRows(n * oh * ow, macs, 16, (p0, p1, t) => ({
+      fn: "sqz_f32_conv2d_sparse_range",
+      args: [p, x, this.packed, y, ws[t], lo, hi, p0, p1],
+    }));
+    return g.dims;
+  }
+
+  run(
+    x: Float32Array,
+    dims: Dims4,
+    attrs?: ConvAttrs,
+    act?: Activation,
+  ): { data: Float32Array; dims: Dims4 } {
+    const g = this.geometry(dims, attrs);
+    checkLength("input", x.length, dims.reduce((a, b) => a * b));
+    const outLen = g.dims.reduce((a, b) => a * b);
+    let d = g.dims;
+    const data = this.mod.roundTrip(
+      x,
+      outLen * 4,
+      (px, py) => (d = this.runResident(px, dims, py, attrs, act)),
+      (py) => this.mod.f32(py, outLen).slice(),
+    );
+    return { data, dims: d };
   }
 }

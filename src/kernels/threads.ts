@@ -36,6 +36,8 @@ export const THREAD_EXPORTS = [
   "sqz_i8_avgpool2d",
   "sqz_q4_gemm",
   "sqz_i8_conv2d_direct_range",
+  "sqz_f32_spmm",
+  "sqz_f32_conv2d_sparse_range",
 ] as const;
 export type ThreadExport = typeof THREAD_EXPORTS[number];
 

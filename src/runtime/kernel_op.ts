@@ -42,6 +42,12 @@ export interface KernelEnv {
    * them to f32 at load (f32 arithmetic, 8× the memory).
    */
   readonly int4?: "packed" | "float";
+  /**
+   * Pruned f32 weights of MatMul, Gemm and Conv: "auto" (default) keeps a weight sparse
+   * where the sparse kernel is faster at its density (kernels/gemm_sparse.ts sparseWins);
+   * "off" always packs them dense.
+   */
+  readonly sparse?: "auto" | "off";
 }
 
 export type KernelOpFactory = (node: Node, env: KernelEnv) => KernelOp | undefined;

@@ -5,7 +5,8 @@
 // module runs on the direct kernel (kernels/conv/conv_direct.ts).
 import type { Node } from "../../graph/ir.ts";
 import type { KernelEnv, KernelOp, KernelOpFactory } from "../kernel_op.ts";
-import { type Dims4, PackedConvF32 } from "../../kernels/conv.ts";
+import { type Dims4, PackedConvF32, PackedConvSparseF32 } from "../../kernels/conv.ts";
+import { countNonzeros, sparseWins } from "../../kernels/gemm_sparse.ts";
 import { PackedDepthwiseF32 } from "../../kernels/dwconv.ts";
 import { attrInt, attrInts } from "../../ops/attrs.ts";
 import { fusedActivation, windowAttrs } from "./attrs.ts";
@@ -21,6 +22,26 @@ export function convEligible(node: Node): boolean {
   const ks = attrInts(node, "kernel_shape");
   if (ks && (ks.length !== 2 || ks[0] !== w.dims[2] || ks[1] !== w.dims[3])) return false;
   return windowAttrs(node) !== undefined;
+}
+
+/**
+ * Whether a pruned convolution runs on the sparse kernel: one group, not a first layer of
+ * ≤ 4 channels (the direct kernel's), and sparse enough for its output pixels
+ * (kernels/gemm_sparse.ts sparseWins; M = pixels when shapes are known).
+ */
+function sparseConv(
+  node: Node,
+  env: KernelEnv,
+  s: { cin: number; kh: number; kw: number; groups: number; weights: Float32Array },
+): boolean {
+  if (env.sparse === "off" || s.groups !== 1 || (s.cin <= 4 && s.kh * s.kw > 1)) return false;
+  const out = node.outputs[0]?.shape;
+  const cout = node.inputs[1]!.constant!.dims[0];
+  let m: number | undefined;
+  if (out && out.every((d) => typeof d === "number" && d > 0)) {
+    m = (out as number[]).reduce((a, b) => a * b, 1) / cout;
+  }
+  return sparseWins(countNonzeros(s.weights) / s.weights.length, m);
 }
 
 export const nhwcConv: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp | undefined => {
@@ -39,9 +60,12 @@ export const nhwcConv: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp 
   const act = fusedActivation(node);
   const weights = w.data as Float32Array;
   const depthwise = groups > 1 && groups === cin && cout === cin;
+  const shape = { cout, cin, kh, kw, groups, weights, bias };
   const conv = depthwise
     ? PackedDepthwiseF32.create(env.mod, { c: cin, kh, kw, weights, bias })
-    : PackedConvF32.create(env.mod, { cout, cin, kh, kw, groups, weights, bias });
+    : sparseConv(node, env, shape)
+    ? PackedConvSparseF32.create(env.mod, shape)
+    : PackedConvF32.create(env.mod, shape);
   const macsPerPixel = kh * kw * cinG * cout;
   return {
     packedInputs: [1, 2],

@@ -3,6 +3,7 @@
 import type { Node } from "../../graph/ir.ts";
 import type { KernelEnv, KernelOp, KernelOpFactory } from "../kernel_op.ts";
 import { PackedGemmF32 } from "../../kernels/gemm_f32.ts";
+import { countNonzeros, PackedGemmSparseF32, sparseWins } from "../../kernels/gemm_sparse.ts";
 import { attrFloat, attrInt } from "../../ops/attrs.ts";
 import { fusedActivation } from "./attrs.ts";
 import { ShapeError } from "../../errors.ts";
@@ -27,6 +28,18 @@ export function matmulBias(node: Node, n: number): Float32Array | undefined | nu
   return t && t.type === "float32" && t.data.length === n ? t.data as Float32Array : null;
 }
 
+/** M of the product when shape inference knows A's leading dims. */
+function rowsOf(node: Node): number | undefined {
+  const s = node.inputs[0]?.shape;
+  if (!s || s.length < 1) return undefined;
+  let m = 1;
+  for (const d of s.slice(0, -1)) {
+    if (typeof d !== "number" || d <= 0) return undefined;
+    m *= d;
+  }
+  return m;
+}
+
 export const gemmF32: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp | undefined => {
   const isGemm = node.op === "Gemm";
   const b = node.inputs[1]?.constant;
@@ -45,7 +58,12 @@ export const gemmF32: KernelOpFactory = (node: Node, env: KernelEnv): KernelOp |
   const weights = alpha === 1
     ? b.data as Float32Array
     : (b.data as Float32Array).map((v) => Math.fround(alpha * v));
-  const gemm = PackedGemmF32.create(env.mod, { k, n, b: weights, transposed: transB, bias });
+  // Pruned weights (zeros from ai.sqz.SparseWeight or stored dense) stay sparse when the
+  // sparse kernel is faster at this density and M (kernels/gemm_sparse.ts sparseWins).
+  const w = { k, n, b: weights, transposed: transB, bias };
+  const sparse = env.sparse !== "off" &&
+    sparseWins(countNonzeros(weights) / weights.length, rowsOf(node));
+  const gemm = sparse ? PackedGemmSparseF32.create(env.mod, w) : PackedGemmF32.create(env.mod, w);
   const act = fusedActivation(node);
   return {
     packedInputs: [1, 2],
