@@ -26,7 +26,7 @@ import { planArena } from "./arena.ts";
 import { ArgumentError, ShapeError, SqzError } from "../errors.ts";
 import type { GpuContext } from "./webgpu/device.ts";
 import type { GpuOp, GpuRunContext } from "./webgpu/gpu_op.ts";
-import { GpuBufferPool, readBytes, writeBytes } from "./webgpu/buffers.ts";
+import { GpuBufferPool, readBytes, uniformBuffer, writeBytes } from "./webgpu/buffers.ts";
 
 export type NodeImpl =
   | { kind: "wasm"; op: KernelOp }
@@ -460,6 +460,8 @@ export class Executor {
     const gpu = this.gpu!, pool = this.#pool!;
     const encoder = gpu.device.createCommandEncoder();
     const uniforms: GPUBuffer[] = [];
+    /** Uploads of constants, back to the pool once the node is submitted. */
+    const uploads: GPUBuffer[] = [];
     const ctx: GpuRunContext = {
       gpu,
       encoder,
@@ -474,7 +476,7 @@ export class Executor {
         const vi = ins[i];
         // Kept with the value, so later GPU readers reuse the upload; constants are per run.
         if (slots[vi] === s) s.gpu = buf;
-        else uniforms.push(buf);
+        else uploads.push(buf);
         return buf;
       },
       outputBuffer: (i, type, dims) => {
@@ -486,11 +488,7 @@ export class Executor {
         return buf;
       },
       uniform: (data) => {
-        const buf = gpu.device.createBuffer({
-          size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        });
-        gpu.device.queue.writeBuffer(buf, 0, data);
+        const buf = uniformBuffer(gpu, data);
         uniforms.push(buf);
         return buf;
       },
@@ -501,10 +499,8 @@ export class Executor {
       gpu.device.queue.submit([encoder.finish()]);
       if (profile) await gpu.device.queue.onSubmittedWorkDone();
     } finally {
-      for (const b of uniforms) {
-        if (b.usage & GPUBufferUsage.UNIFORM) b.destroy();
-        else pool.release(b);
-      }
+      for (const b of uniforms) b.destroy();
+      for (const b of uploads) pool.release(b);
     }
     return macs;
   }

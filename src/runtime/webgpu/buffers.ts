@@ -63,13 +63,24 @@ export function writeBytes(gpu: GpuContext, buf: GPUBuffer, data: ArrayBufferVie
   gpu.device.queue.writeBuffer(buf, 0, src.buffer as ArrayBuffer, src.byteOffset, len);
 }
 
-/** A storage buffer holding `data` (weights, biases). */
-export function constantBuffer(gpu: GpuContext, data: ArrayBufferView): GPUBuffer {
-  const buf = gpu.device.createBuffer({
-    size: Math.max(4, Math.ceil(data.byteLength / 4) * 4),
-    usage: USAGE,
-  });
+/** A storage buffer holding `data` (weights, biases), of `size` bytes (default: data's, ≥ 4). */
+export function constantBuffer(
+  gpu: GpuContext,
+  data: ArrayBufferView,
+  size = Math.max(4, Math.ceil(data.byteLength / 4) * 4),
+): GPUBuffer {
+  const buf = gpu.device.createBuffer({ size, usage: USAGE });
   writeBytes(gpu, buf, data);
+  return buf;
+}
+
+/** A uniform buffer holding `data`, padded to the 16 bytes uniforms are sized in. */
+export function uniformBuffer(gpu: GpuContext, data: ArrayBuffer): GPUBuffer {
+  const buf = gpu.device.createBuffer({
+    size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
+    usage: 0x40 /* UNIFORM */ | 0x08, /* COPY_DST */
+  });
+  gpu.device.queue.writeBuffer(buf, 0, data);
   return buf;
 }
 

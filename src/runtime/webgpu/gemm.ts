@@ -6,7 +6,8 @@ import type { GpuContext } from "./device.ts";
 import { GEMM_F32_TILE, GEMM_F32_WGSL } from "./gemm_f32_wgsl.ts";
 import { gemmI8Wgsl, MODE_I8 } from "./gemm_i8_wgsl.ts";
 import { GEMM_BIN_WGSL, MODE_BIN } from "./gemm_bin_wgsl.ts";
-import { pipeline } from "./pipelines.ts";
+import { encodeDispatch, pipeline } from "./pipelines.ts";
+import { constantBuffer, readBytes, uniformBuffer } from "./buffers.ts";
 
 function checkDim(what: string, v: number): void {
   if (!Number.isInteger(v) || v < 1 || v > 2 ** 31 - 1) {
@@ -26,34 +27,7 @@ function storageBytes(ctx: GpuContext, what: string, count: number, bytes: numbe
   return Math.max(4, Math.ceil(n / 4) * 4);
 }
 
-function upload(ctx: GpuContext, data: ArrayBufferView, bytes: number): GPUBuffer {
-  const buf = ctx.device.createBuffer({
-    size: bytes,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-  });
-  if (data.byteLength) {
-    // writeBuffer wants a multiple of 4 bytes.
-    const len = Math.ceil(data.byteLength / 4) * 4;
-    const src = len === data.byteLength ? data : (() => {
-      const t = new Uint8Array(len);
-      t.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      return t;
-    })();
-    ctx.device.queue.writeBuffer(buf, 0, src.buffer as ArrayBuffer, src.byteOffset, len);
-  }
-  return buf;
-}
-
-function uniform(ctx: GpuContext, words: ArrayBuffer): GPUBuffer {
-  const buf = ctx.device.createBuffer({
-    size: Math.ceil(words.byteLength / 16) * 16,
-    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-  });
-  ctx.device.queue.writeBuffer(buf, 0, words);
-  return buf;
-}
-
-/** Dispatches one pass and reads `bytes` of `out` back. */
+/** Runs one dispatch and reads `bytes` of `out` back. */
 async function dispatch(
   ctx: GpuContext,
   pipe: GPUComputePipeline,
@@ -62,33 +36,10 @@ async function dispatch(
   out: GPUBuffer,
   bytes: number,
 ): Promise<ArrayBuffer> {
-  const max = 65535;
-  if (groups[0] > max || groups[1] > max) {
-    throw new ShapeError(`${groups.join("×")} workgroups exceed WebGPU's ${max} per dimension`);
-  }
-  const { device } = ctx;
-  const bind = device.createBindGroup({
-    layout: pipe.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
-  });
-  const read = device.createBuffer({
-    size: Math.ceil(bytes / 4) * 4,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipe);
-  pass.setBindGroup(0, bind);
-  pass.dispatchWorkgroups(groups[0], groups[1]);
-  pass.end();
-  enc.copyBufferToBuffer(out, 0, read, 0, read.size);
-  device.queue.submit([enc.finish()]);
-  try {
-    await read.mapAsync(GPUMapMode.READ);
-    return read.getMappedRange().slice(0, bytes);
-  } finally {
-    read.destroy();
-  }
+  const enc = ctx.device.createCommandEncoder();
+  encodeDispatch(ctx, enc, pipe, buffers, groups);
+  ctx.device.queue.submit([enc.finish()]);
+  return (await readBytes(ctx, out, bytes)).buffer as ArrayBuffer;
 }
 
 /** A clamp for the shaders: finite bounds only (WGSL compilers may assume finite floats). */
@@ -129,8 +80,8 @@ export class GpuGemmF32 {
     if (w.bias && w.bias.length < w.n) {
       throw new ShapeError(`bias has ${w.bias.length} elements, N = ${w.n} needed`);
     }
-    const b = upload(ctx, w.b.subarray(0, w.k * w.n), bytes);
-    const bias = upload(ctx, w.bias?.subarray(0, w.n) ?? new Float32Array(0), 4 * w.n);
+    const b = constantBuffer(ctx, w.b.subarray(0, w.k * w.n), bytes);
+    const bias = constantBuffer(ctx, w.bias?.subarray(0, w.n) ?? new Float32Array(0), 4 * w.n);
     return new GpuGemmF32(ctx, w.k, w.n, b, bias, !!w.bias);
   }
 
@@ -141,7 +92,11 @@ export class GpuGemmF32 {
     }
     const ctx = this.ctx;
     const cBytes = storageBytes(ctx, "C", m * this.n, 4);
-    const pa = upload(ctx, a.subarray(0, m * this.k), storageBytes(ctx, "A", m * this.k, 4));
+    const pa = constantBuffer(
+      ctx,
+      a.subarray(0, m * this.k),
+      storageBytes(ctx, "A", m * this.k, 4),
+    );
     const pc = ctx.device.createBuffer({
       size: cBytes,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
@@ -154,7 +109,7 @@ export class GpuGemmF32 {
     dv.setUint32(12, (this.hasBias ? 1 : 0) | (cl.on ? 2 : 0), true);
     dv.setFloat32(16, cl.lo, true);
     dv.setFloat32(20, cl.hi, true);
-    const pu = uniform(ctx, u);
+    const pu = uniformBuffer(ctx, u);
     try {
       const t = GEMM_F32_TILE;
       const out = await dispatch(
@@ -252,9 +207,9 @@ export class GpuGemmI8 {
       ctx,
       w.k,
       w.n,
-      upload(ctx, packRowsI8(t, w.n, w.k), bytes),
-      upload(ctx, colsum, 4 * w.n),
-      upload(ctx, w.bias?.subarray(0, w.n) ?? new Int32Array(0), 4 * w.n),
+      constantBuffer(ctx, packRowsI8(t, w.n, w.k), bytes),
+      constantBuffer(ctx, colsum, 4 * w.n),
+      constantBuffer(ctx, w.bias?.subarray(0, w.n) ?? new Int32Array(0), 4 * w.n),
       !!w.bias,
     );
   }
@@ -320,13 +275,13 @@ export class GpuGemmI8 {
     }
     dv.setUint32(28, flags, true);
     const cWords = quantized ? m * nw : m * this.n;
-    const pa = upload(ctx, packRowsI8(a, m, this.k), storageBytes(ctx, "A", m * kw, 4));
-    const ps = upload(ctx, scale, 4 * this.n);
+    const pa = constantBuffer(ctx, packRowsI8(a, m, this.k), storageBytes(ctx, "A", m * kw, 4));
+    const ps = constantBuffer(ctx, scale, 4 * this.n);
     const pc = ctx.device.createBuffer({
       size: storageBytes(ctx, "C", cWords, 4),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
     });
-    const pu = uniform(ctx, u);
+    const pu = uniformBuffer(ctx, u);
     try {
       const key = `gemm_i8_4x4_wgsl${ctx.packedDot ? "_dot4" : ""}`;
       const raw = await dispatch(
@@ -403,7 +358,7 @@ export class GpuGemmBin {
     const bytes = storageBytes(ctx, "W", w.n * kw, 4);
     const t = new Float32Array(w.n * w.k);
     for (let k = 0; k < w.k; k++) for (let n = 0; n < w.n; n++) t[n * w.k + k] = w.b[k * w.n + n];
-    return new GpuGemmBin(ctx, w.k, w.n, upload(ctx, packSignRows(t, w.n, w.k), bytes));
+    return new GpuGemmBin(ctx, w.k, w.n, constantBuffer(ctx, packSignRows(t, w.n, w.k), bytes));
   }
 
   /** a: f32 rows (binarized here) or rows already packed with packSignRows. */
@@ -449,13 +404,13 @@ export class GpuGemmBin {
     dv.setUint32(20, flags, true);
     dv.setFloat32(24, lo, true);
     dv.setFloat32(28, hi, true);
-    const pa = upload(ctx, packed.subarray(0, m * kw), storageBytes(ctx, "A", m * kw, 4));
-    const pal = upload(ctx, alpha, 4 * this.n), pb = upload(ctx, bias, 4 * this.n);
+    const pa = constantBuffer(ctx, packed.subarray(0, m * kw), storageBytes(ctx, "A", m * kw, 4));
+    const pal = constantBuffer(ctx, alpha, 4 * this.n), pb = constantBuffer(ctx, bias, 4 * this.n);
     const pc = ctx.device.createBuffer({
       size: storageBytes(ctx, "C", cWords, 4),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
     });
-    const pu = uniform(ctx, u);
+    const pu = uniformBuffer(ctx, u);
     try {
       const bits = out.kind === "bits";
       const groups: [number, number] = bits
